@@ -1,0 +1,187 @@
+"""Shared HTTP plumbing for adapters: one pooled `httpx.AsyncClient` per upstream per process, and the
+mapping of transport failures and upstream error statuses onto ProviderError."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from django.conf import settings
+
+from providers.base import CallStats, ModelTarget, ProviderError
+
+logger = logging.getLogger(__name__)
+
+_clients: dict[tuple, httpx.AsyncClient] = {}
+
+
+def timeouts_for(target: ModelTarget) -> httpx.Timeout:
+    """`auth_config.timeout` may be a number (read timeout) or {connect, read, write, pool}."""
+    conf = target.auth_config.get("timeout")
+    connect = settings.GATEWAY_DEFAULT_CONNECT_TIMEOUT
+    read = settings.GATEWAY_DEFAULT_READ_TIMEOUT
+    if isinstance(conf, (int, float)):
+        read = float(conf)
+    elif isinstance(conf, Mapping):
+        connect = float(conf.get("connect", connect))
+        read = float(conf.get("read", read))
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+def client_for(target: ModelTarget, base_url: str | None = None) -> httpx.AsyncClient:
+    """The pooled client for this upstream origin and timeout profile, created on first use."""
+    origin = urlsplit(base_url or target.auth_config.get("api_base") or "")
+    timeout = timeouts_for(target)
+    key = (origin.scheme, origin.netloc, timeout.connect, timeout.read)
+    client = _clients.get(key)
+    if client is None:
+        client = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        _clients[key] = client
+    return client
+
+
+async def close_clients() -> None:
+    clients = list(_clients.values())
+    _clients.clear()
+    await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+
+def transport_error(exc: Exception, provider: str) -> ProviderError:
+    """Connection and timeout failures, phrased without URLs that might embed credentials."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(504, f"Timed out waiting for provider '{provider}'.", retryable=True, error_type="timeout")
+    return ProviderError(502, f"Could not reach provider '{provider}': {type(exc).__name__}.", retryable=True,
+                         error_type="connection_error")
+
+
+def upstream_error(status: int, body: bytes, provider: str, headers: Mapping[str, str] | None = None) -> ProviderError:
+    """Keep the upstream status (except auth failures, which are the gateway's credentials' fault, not the
+    client's) and the upstream message text."""
+    message = _extract_message(body) or f"HTTP {status}"
+    client_status = 502 if status in (401, 403) else status
+    retry_after = None
+    if headers is not None:
+        try:
+            retry_after = float(headers.get("retry-after", ""))
+        except ValueError:
+            retry_after = None
+    error_type = {400: "invalid_request_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
+        status, "upstream_auth_error" if status in (401, 403) else "upstream_error"
+    )
+    return ProviderError(client_status, f"Provider '{provider}' returned HTTP {status}: {message}",
+                         error_type=error_type, retry_after=retry_after, upstream_status=status)
+
+
+def _extract_message(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace").strip()
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail")
+            if msg:
+                return str(msg)[:1000]
+        elif isinstance(err, str):
+            return err[:1000]
+        if "message" in data:
+            return str(data["message"])[:1000]
+    return ""
+
+
+async def post_json(client: httpx.AsyncClient, url: str, body: dict, headers: Mapping[str, str], stats: CallStats,
+                    provider: str, params: Mapping[str, str] | None = None) -> dict:
+    """POST a JSON body, return the parsed JSON answer or raise ProviderError."""
+    stats.start()
+    try:
+        response = await client.post(url, content=orjson.dumps(body), headers=headers, params=params)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, provider) from None
+    finally:
+        stats.stop()
+    if response.status_code >= 400:
+        raise upstream_error(response.status_code, response.content, provider, response.headers)
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise ProviderError(502, f"Provider '{provider}' returned a body that is not JSON.", retryable=True) from None
+
+
+class OpenStream:
+    """An upstream streaming response that has answered with a success status; iterate `lines()` or
+    `raw()`, and it closes itself at the end, on error, or when the consumer stops early."""
+
+    def __init__(self, response: httpx.Response, provider: str, stats: CallStats) -> None:
+        self.response = response
+        self.provider = provider
+        self.stats = stats
+
+    async def raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.provider) from None
+        finally:
+            await self.response.aclose()
+
+    async def lines(self) -> AsyncIterator[str]:
+        try:
+            async for line in self.response.aiter_lines():
+                yield line
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.provider) from None
+        finally:
+            await self.response.aclose()
+
+
+async def open_stream(client: httpx.AsyncClient, method: str, url: str, body: dict | None,
+                      headers: Mapping[str, str], stats: CallStats, provider: str,
+                      params: Mapping[str, str] | None = None) -> OpenStream:
+    """Send the request and wait for the status line; upstream errors raise here, before any byte is
+    relayed, so the caller can still fall back or answer with a proper HTTP error."""
+    request = client.build_request(method, url, content=orjson.dumps(body) if body is not None else None,
+                                   headers=headers, params=params)
+    stats.start()
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, provider) from None
+    finally:
+        stats.stop()
+    if response.status_code >= 400:
+        try:
+            content = await response.aread()
+        except httpx.HTTPError:
+            content = b""
+        finally:
+            await response.aclose()
+        raise upstream_error(response.status_code, content, provider, response.headers)
+    return OpenStream(response, provider, stats)
+
+
+async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs from Server-Sent Events lines; multi-line data joined with newlines."""
+    event, data = "", []
+    async for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "", []
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+    if data:
+        yield event, "\n".join(data)

@@ -1,0 +1,67 @@
+"""Adapter for OpenAI and every provider that speaks OpenAI's wire format (Azure, Groq, DeepSeek, xAI,
+OpenRouter, Ollama, Mistral, Together, Fireworks, Databricks, vLLM, Portkey, any custom api_base)."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from providers import http
+from providers.base import CallStats, ModelTarget, ProviderAdapter, ProviderError
+from providers.openai import translate
+
+
+class OpenAIAdapter(ProviderAdapter):
+    provider = "openai"
+    passthrough_apis = frozenset({"openai-chat", "openai-embeddings", "openai-responses"})
+
+    def __init__(self, target: ModelTarget, client=None) -> None:
+        super().__init__(target, client)
+        config = dict(target.auth_config)
+        self.is_azure = target.provider == "azure" or config.get("api_type") in ("azure", "azuread")
+        provider = "azure" if self.is_azure else target.provider
+        self.headers = translate.auth_headers(provider, dict(target.credentials), config)
+        self.params = {"api-version": config.get("api_version", "2024-10-21")} if self.is_azure else None
+        if self.is_azure:
+            deployment = config.get("deployment_name") or target.model_name
+            self.urls = {op: translate.azure_url(config, deployment, op)
+                         for op in ("chat/completions", "embeddings", "responses")}
+        else:
+            base = translate.base_url(target.provider, config)
+            self.urls = {op: f"{base}/{op}" for op in ("chat/completions", "embeddings", "responses")}
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = http.client_for(self.target, self.urls["chat/completions"])
+        return self._client
+
+    async def chat(self, request: dict, stats: CallStats) -> dict:
+        body = translate.build_chat_body(request, self.target.model_name, stream=False, include_model=not self.is_azure)
+        return await http.post_json(self.client, self.urls["chat/completions"], body, self.headers, stats,
+                                    self.target.provider, self.params)
+
+    async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
+        body = translate.build_chat_body(request, self.target.model_name, stream=True, include_model=not self.is_azure)
+        stream = await http.open_stream(self.client, "POST", self.urls["chat/completions"], body,
+                                        {**self.headers, "accept": "text/event-stream"}, stats,
+                                        self.target.provider, self.params)
+        async for _event, data in http.sse_data(stream.lines()):
+            if data == "[DONE]":
+                return
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise ProviderError(502, f"Provider '{self.target.provider}' sent a malformed stream event.",
+                                    retryable=True) from None
+            if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"]
+                raise ProviderError(502, f"Provider '{self.target.provider}' stream error: {message}", retryable=True)
+            yield chunk
+        raise ProviderError(502, f"Provider '{self.target.provider}' ended the stream before [DONE].",
+                            retryable=True, error_type="incomplete_stream")
+
+    async def embeddings(self, request: dict, stats: CallStats) -> dict:
+        body = translate.build_embeddings_body(request, self.target.model_name, include_model=not self.is_azure)
+        return await http.post_json(self.client, self.urls["embeddings"], body, self.headers, stats,
+                                    self.target.provider, self.params)

@@ -1,0 +1,89 @@
+"""Pure functions for the OpenAI-compatible family: the unified API is OpenAI's, so translation is mostly
+putting the configured model in and keeping what the provider sends back."""
+from __future__ import annotations
+
+DEFAULT_BASES = {
+    "openai": "https://api.openai.com/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "deepseek": "https://api.deepseek.com/v1",
+    "xai": "https://api.x.ai/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "ollama": "http://localhost:11434/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "together": "https://api.together.xyz/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "vllm": "http://localhost:8000/v1",
+    "portkey": "https://api.portkey.ai/v1",
+}
+
+
+def base_url(provider: str, auth_config: dict) -> str:
+    """Where the provider's OpenAI-compatible API lives; Databricks serves it under /serving-endpoints."""
+    base = (auth_config.get("api_base") or DEFAULT_BASES.get(provider) or "").rstrip("/")
+    if provider == "databricks" and base and not base.endswith("/serving-endpoints"):
+        base += "/serving-endpoints"
+    if not base:
+        raise ValueError(f"Provider '{provider}' needs auth_config.api_base.")
+    return base
+
+
+def auth_headers(provider: str, credentials: dict, auth_config: dict) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    api_key = credentials.get("api_key")
+    if provider == "azure":
+        if api_key:
+            headers["api-key"] = api_key
+        elif credentials.get("azure_ad_token"):
+            headers["authorization"] = f"Bearer {credentials['azure_ad_token']}"
+        return headers
+    if provider == "portkey":
+        if api_key:
+            headers["x-portkey-api-key"] = api_key
+        if credentials.get("provider_api_key"):
+            headers["authorization"] = f"Bearer {credentials['provider_api_key']}"
+        if credentials.get("portkey_config"):
+            headers["x-portkey-config"] = str(credentials["portkey_config"])
+        if auth_config.get("portkey_provider"):
+            headers["x-portkey-provider"] = str(auth_config["portkey_provider"])
+        return headers
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    if auth_config.get("organization"):
+        headers["openai-organization"] = str(auth_config["organization"])
+    if auth_config.get("project"):
+        headers["openai-project"] = str(auth_config["project"])
+    return headers
+
+
+def azure_url(auth_config: dict, deployment: str, operation: str) -> str:
+    """Azure addresses a deployment in the path; `operation` is e.g. 'chat/completions'."""
+    base = (auth_config.get("api_base") or "").rstrip("/")
+    if not base:
+        raise ValueError("Azure OpenAI needs auth_config.api_base (https://<resource>.openai.azure.com).")
+    if base.endswith("/openai"):
+        base = base[: -len("/openai")]
+    return f"{base}/openai/deployments/{deployment}/{operation}"
+
+
+def build_chat_body(request: dict, model_name: str, *, stream: bool, include_model: bool = True) -> dict:
+    """The upstream chat body: the client's fields (None dropped), the configured model, and for streams a
+    request for the final usage chunk so the gateway can account for it."""
+    body = {k: v for k, v in request.items() if v is not None and k != "model"}
+    if include_model:
+        body["model"] = model_name
+    if stream:
+        body["stream"] = True
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    else:
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+    return body
+
+
+def build_embeddings_body(request: dict, model_name: str, *, include_model: bool = True) -> dict:
+    body = {k: v for k, v in request.items() if v is not None and k != "model"}
+    if include_model:
+        body["model"] = model_name
+    return body
