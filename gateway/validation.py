@@ -1,0 +1,79 @@
+"""Request checks for the unified (OpenAI-shaped) routes: cheap, hand-written, naming the offending field.
+
+Unknown fields pass through untouched so new OpenAI parameters work without a gateway release.
+"""
+from __future__ import annotations
+
+from gateway.errors import BadRequest
+
+CHAT_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+_NUMBER = (int, float)
+
+
+def _fail(message: str, param: str) -> BadRequest:
+    return BadRequest(message, param=param, code="invalid_value")
+
+
+def _check_number(body: dict, name: str, low: float | None = None, high: float | None = None,
+                  integer: bool = False) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    kinds = int if integer else _NUMBER
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise _fail(f"'{name}' must be {'an integer' if integer else 'a number'}.", name)
+    if low is not None and value < low:
+        raise _fail(f"'{name}' must be >= {low}.", name)
+    if high is not None and value > high:
+        raise _fail(f"'{name}' must be <= {high}.", name)
+
+
+def endpoint_name_from(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required and must name a gateway endpoint.", param="model", code="missing_model")
+    return model
+
+
+def check_chat(body: dict) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _fail("'messages' must be a non-empty array.", "messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _fail(f"messages[{index}] must be an object.", f"messages[{index}]")
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            raise _fail(f"messages[{index}].role must be one of {sorted(CHAT_ROLES)}.", f"messages[{index}].role")
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise _fail(f"messages[{index}].content must be a string or an array of parts.",
+                        f"messages[{index}].content")
+    if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
+        raise _fail("'stream' must be a boolean.", "stream")
+    _check_number(body, "temperature", 0, 2)
+    _check_number(body, "top_p", 0, 1)
+    _check_number(body, "presence_penalty", -2, 2)
+    _check_number(body, "frequency_penalty", -2, 2)
+    _check_number(body, "max_tokens", 1, integer=True)
+    _check_number(body, "max_completion_tokens", 1, integer=True)
+    _check_number(body, "n", 1, integer=True)
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, (str, list)):
+        raise _fail("'stop' must be a string or an array of strings.", "stop")
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise _fail("'tools' must be an array.", "tools")
+
+
+def check_embeddings(body: dict) -> None:
+    value = body.get("input")
+    ok = isinstance(value, str) or (
+        isinstance(value, list) and value and (
+            all(isinstance(v, str) for v in value)
+            or all(isinstance(v, int) for v in value)
+            or all(isinstance(v, list) and all(isinstance(t, int) for t in v) for v in value)
+        )
+    )
+    if not ok:
+        raise _fail("'input' must be a string, an array of strings, or token arrays.", "input")

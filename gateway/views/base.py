@@ -1,0 +1,95 @@
+"""A small async base view on DRF's Request and Response.
+
+DRF 3.18 has no async views; `adrf` runs authentication and permissions in a worker thread per request.
+This base keeps everything on the event loop: our authentication is a hash and a dict lookup against the
+cached snapshot, so it needs no thread. Errors become the route family's native envelope here, in one place.
+"""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from django.http import HttpResponseBase
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gateway import auth
+from gateway.envelopes import render_error
+from gateway.errors import BadRequest, GatewayError, NotFound
+from gateway.snapshot import ClientKey, EndpointConfig, Snapshot, store
+from gateway.views.renderers import OrjsonRenderer
+
+logger = logging.getLogger(__name__)
+
+
+class JsonOnly(BaseContentNegotiation):
+    """Every gateway answer is JSON (or SSE, which bypasses rendering); skip Accept-header negotiation."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class GatewayView(APIView):
+    """Subclasses implement `async def post(self, request, ...)` and may raise GatewayError."""
+
+    error_family = "openai"
+    authentication_classes: list = []
+    permission_classes: list = []
+    renderer_classes = [OrjsonRenderer]
+    parser_classes: list = []
+    content_negotiation_class = JsonOnly
+
+    async def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        self.request = drf_request
+        self.headers = {}
+        try:
+            handler = getattr(self, request.method.lower(), None)
+            if handler is None:
+                raise GatewayError(f"Method {request.method} is not allowed here.", status=405,
+                                   error_type="invalid_request_error")
+            response = await handler(drf_request, *args, **kwargs)
+        except GatewayError as exc:
+            response = self.error_response(exc)
+        except Exception:  # noqa: BLE001 - never a traceback to the client
+            logger.exception("unhandled error on %s", request.path)
+            response = self.error_response(GatewayError("The gateway hit an internal error.", status=500))
+        if isinstance(response, Response):
+            response = self.finalize_response(drf_request, response, *args, **kwargs)
+            response.render()
+        return response
+
+    def error_response(self, exc: GatewayError) -> HttpResponseBase:
+        response = Response(render_error(exc, self.error_family), status=exc.status)
+        for name, value in exc.headers.items():
+            response[name] = value
+        return response
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    @staticmethod
+    def json_body(request) -> dict:
+        try:
+            body = orjson.loads(request._request.body or b"")
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"Invalid JSON payload: {exc}", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+        return body
+
+    async def authenticate(self, request) -> tuple[Snapshot, ClientKey]:
+        snapshot = await store.get()
+        raw = auth.presented_key(request._request.headers, request._request.GET)
+        return snapshot, auth.authenticate(snapshot, raw)
+
+    @staticmethod
+    def endpoint(snapshot: Snapshot, key: ClientKey, name: str) -> EndpointConfig:
+        endpoint = snapshot.endpoints.get(name)
+        if endpoint is None:
+            raise NotFound(f"Endpoint '{name}' does not exist.", param="model", code="endpoint_not_found")
+        auth.authorize(key, name)
+        return endpoint

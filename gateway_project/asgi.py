@@ -1,0 +1,21 @@
+"""ASGI entry point: gateway routes go to the lean handler, everything else (the admin) to Django's
+standard handler with its full middleware stack; lifespan events start and stop background work."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
+django_application = get_asgi_application()
+
+from gateway.fast_asgi import GatewayASGIHandler  # noqa: E402  (needs Django set up)
+from gateway.lifecycle import lifespan  # noqa: E402
+
+gateway_application = GatewayASGIHandler()
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "http" and (scope["path"].startswith("/gateway/") or scope["path"] == "/health"):
+        return await gateway_application(scope, receive, send)
+    if scope["type"] == "lifespan":
+        return await lifespan(receive, send)
+    return await django_application(scope, receive, send)

@@ -1,0 +1,62 @@
+"""Outbound address policy: which base URLs the gateway may call.
+
+Checked when a configuration snapshot is built (and when secrets are written), never per request.
+Link-local and cloud metadata addresses are refused unless GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS is on;
+private and loopback ranges (self-hosted Ollama, vLLM) unless GATEWAY_ALLOW_PRIVATE_UPSTREAMS is off.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data", "metadata.azure.internal"}
+METADATA_IPS = {ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_IPS or ip.is_link_local:
+        if not settings.GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS:
+            return f"address {ip} is link-local or a cloud metadata service"
+        return None
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return f"address {ip} is not routable"
+    if (ip.is_private or ip.is_loopback) and not settings.GATEWAY_ALLOW_PRIVATE_UPSTREAMS:
+        return f"address {ip} is private"
+    return None
+
+
+def url_problem(url: str, *, resolve: bool = True) -> str | None:
+    """Why the gateway must not call `url`, or None when it may."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "it is not a valid URL"
+    if parts.scheme not in settings.GATEWAY_ALLOWED_SCHEMES:
+        return f"scheme '{parts.scheme}' is not allowed (GATEWAY_ALLOWED_SCHEMES)"
+    if not host:
+        return "it has no host"
+    if parts.username or parts.password:
+        return "it embeds credentials"
+    if host.lower().rstrip(".") in METADATA_HOSTS and not settings.GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS:
+        return f"host '{host}' is a cloud metadata service"
+    try:
+        return _address_problem(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not resolve:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # unresolvable now; the connection attempt will fail on its own and be reported then
+    for info in infos:
+        problem = _address_problem(ipaddress.ip_address(info[4][0]))
+        if problem:
+            return f"host '{host}' resolves to a forbidden address ({problem})"
+    return None

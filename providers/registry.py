@@ -1,0 +1,26 @@
+"""Which adapter class serves which provider name."""
+from __future__ import annotations
+
+import importlib
+
+from providers.base import ProviderAdapter
+
+_OPENAI = "providers.openai.adapter:OpenAIAdapter"
+ADAPTERS: dict[str, str] = {
+    "openai": _OPENAI, "azure": _OPENAI, "groq": _OPENAI, "deepseek": _OPENAI, "xai": _OPENAI,
+    "openrouter": _OPENAI, "ollama": _OPENAI, "mistral": _OPENAI, "together": _OPENAI, "fireworks": _OPENAI,
+    "databricks": _OPENAI, "vllm": _OPENAI, "portkey": _OPENAI, "openai_compatible": _OPENAI,
+    "anthropic": "providers.anthropic.adapter:AnthropicAdapter",
+    "gemini": "providers.gemini.adapter:GeminiAdapter",
+    "fake": "providers.fake.adapter:FakeAdapter",
+}
+
+
+def adapter_class(provider: str) -> type[ProviderAdapter]:
+    """Imported on first use so a provider's module loads only where it is configured."""
+    try:
+        path = ADAPTERS[provider]
+    except KeyError:
+        raise LookupError(f"No adapter for provider '{provider}'.") from None
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

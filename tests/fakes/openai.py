@@ -1,0 +1,86 @@
+"""Fake OpenAI-compatible upstream: chat (plain, streaming, tool calls), embeddings."""
+from __future__ import annotations
+
+import hashlib
+import time
+
+from tests.fakes.base import FakeUpstream, Recorded, Reply, last_user_text, sse
+
+PROMPT_TOKENS = 11
+COMPLETION_TOKENS = 7
+
+
+def fake_embedding(text: str, dim: int = 8) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255, 6) for b in digest[:dim]]
+
+
+class FakeOpenAI(FakeUpstream):
+    """Answers `echo: <last user text>`; with tools offered and the last message from the user, calls the
+    first tool with `tool_arguments`."""
+
+    tool_arguments = '{"city": "Paris"}'
+
+    def respond(self, request: Recorded) -> Reply:
+        path = request.path
+        if path.endswith("/chat/completions"):
+            return self.chat(request.json or {})
+        if path.endswith("/embeddings"):
+            return self.embeddings(request.json or {})
+        return Reply(status=404, body=self.error_body(404, f"no route {path}"))
+
+    def model_of(self, request: Recorded) -> str:
+        if "/deployments/" in request.path:
+            return request.path.split("/deployments/")[1].split("/")[0]
+        return super().model_of(request)
+
+    def _message(self, body: dict) -> tuple[dict, str]:
+        messages = body.get("messages") or []
+        if body.get("tools") and body.get("tool_choice") != "none" and messages and messages[-1].get("role") == "user":
+            name = body["tools"][0]["function"]["name"]
+            call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": self.tool_arguments}}
+            return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+        return {"role": "assistant", "content": f"echo: {last_user_text(messages)}"}, "stop"
+
+    def _usage(self) -> dict:
+        return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+                "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+                "prompt_tokens_details": {"cached_tokens": 3}}
+
+    def chat(self, body: dict) -> Reply:
+        model = body.get("model", "unknown")
+        message, finish = self._message(body)
+        if not body.get("stream"):
+            return Reply(body={
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": self._usage(),
+            })
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        chunks = [sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            args = call["function"]["arguments"]
+            chunks.append(sse({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}]},
+                "finish_reason": None}]}))
+            for part in (args[: len(args) // 2], args[len(args) // 2:]):
+                chunks.append(sse({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+                    {"index": 0, "function": {"arguments": part}}]}, "finish_reason": None}]}))
+        else:
+            words = message["content"].split(" ")
+            for i, word in enumerate(words):
+                text = word if i == 0 else " " + word
+                chunks.append(sse({**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}))
+        chunks.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append(sse({**base, "choices": [], "usage": self._usage()}))
+        chunks.append(b"data: [DONE]\n\n")
+        return Reply(chunks=chunks, content_type="text/event-stream")
+
+    def embeddings(self, body: dict) -> Reply:
+        inputs = body.get("input")
+        items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [{"object": "embedding", "index": i, "embedding": fake_embedding(str(item))} for i, item in enumerate(items)]
+        return Reply(body={"object": "list", "data": data, "model": body.get("model", "unknown"),
+                           "usage": {"prompt_tokens": 5 * len(items), "total_tokens": 5 * len(items)}})
