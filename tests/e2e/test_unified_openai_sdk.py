@@ -291,7 +291,7 @@ def test_stream_cut_after_first_byte_ends_with_error_event_and_no_done(unified_g
                             "messages": [{"role": "user", "content": "one two three four"}]}) as response:
         assert response.status_code == 200
         events = [line for line in response.iter_lines() if line.startswith("data: ")]
-    assert "[DONE]" not in events[-1]
+    assert "data: [DONE]" not in events
     assert json.loads(events[-1][6:])["error"]["message"]
 
 

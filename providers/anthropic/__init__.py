@@ -1,0 +1,1 @@
+"""Anthropic Messages API behind the unified (OpenAI-shaped) interface, and as a passthrough target."""

@@ -1,0 +1,77 @@
+"""Adapter for Anthropic's Messages API: unified chat (plain and streaming) through `translate.py`.
+
+`auth_config`: `api_base` (default https://api.anthropic.com/v1), `version` (the `anthropic-version`
+header, default 2023-06-01), `timeout`. Credentials: `api_key`, sent as `x-api-key`.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+
+from providers import http
+from providers.anthropic import translate
+from providers.base import CallStats, ModelTarget, ProviderAdapter, ProviderError, UnsupportedOperation
+
+DEFAULT_API_BASE = "https://api.anthropic.com/v1"
+DEFAULT_VERSION = "2023-06-01"
+
+
+class AnthropicAdapter(ProviderAdapter):
+    provider = "anthropic"
+    passthrough_apis = frozenset({"anthropic-messages", "anthropic-count-tokens"})
+
+    def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(target, client)
+        config = target.auth_config
+        self.base_url = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
+        self.messages_url = f"{self.base_url}/messages"
+        self.headers = {"content-type": "application/json", "accept": "application/json",
+                        "anthropic-version": str(config.get("version") or DEFAULT_VERSION)}
+        if target.credentials.get("api_key"):
+            self.headers["x-api-key"] = str(target.credentials["api_key"])
+        self.stream_headers = {**self.headers, "accept": "text/event-stream"}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = http.client_for(self.target, self.base_url)
+        return self._client
+
+    async def chat(self, request: dict, stats: CallStats) -> dict:
+        body = translate.chat_request_to_anthropic(request, self.target.model_name)
+        answer = await http.post_json(self.client, self.messages_url, body, self.headers, stats, self.provider)
+        return translate.anthropic_response_to_chat(answer, self.target.model_name)
+
+    async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
+        body = {**translate.chat_request_to_anthropic(request, self.target.model_name), "stream": True}
+        stream = await http.open_stream(self.client, "POST", self.messages_url, body, self.stream_headers, stats,
+                                        self.provider)
+        state = translate.StreamTranslator(self.target.model_name)
+        lines = stream.lines()
+        try:
+            async for event, data in http.sse_data(lines):
+                payload = _event_payload(data)
+                for chunk in state.feed(event or payload.get("type", ""), payload):
+                    yield chunk
+        finally:
+            # Closes the upstream response now, not at garbage collection, when the client goes away early.
+            await lines.aclose()
+        if not state.finished:
+            raise ProviderError(502, "Provider 'anthropic' ended the stream before message_stop.",
+                                retryable=True, error_type="incomplete_stream")
+
+    async def embeddings(self, request: dict, stats: CallStats) -> dict:
+        raise UnsupportedOperation("Anthropic has no embeddings API; link an embeddings model from another "
+                                   "provider to this endpoint.")
+
+
+def _event_payload(data: str) -> dict:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise ProviderError(502, "Provider 'anthropic' sent a malformed stream event.", retryable=True)
+    return payload

@@ -1,0 +1,449 @@
+"""Pure translation between the unified OpenAI chat shapes and Anthropic's Messages API: request bodies,
+responses, and the SSE event stream. No I/O and no Django, so every rule is testable from recorded JSON."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from providers.base import ProviderError
+
+DEFAULT_MAX_TOKENS = 8192
+JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object only, with no text before or after it."
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+class TranslationError(ProviderError):
+    """The client's request cannot be expressed for Anthropic: the client must change it, so never retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, retryable=False, error_type="invalid_request_error")
+
+
+# -- request -------------------------------------------------------------------------------------
+
+def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
+    """The Messages body for an OpenAI chat request (without `stream`; the adapter adds it).
+
+    System and developer messages, wherever they appear, become the top-level `system`; consecutive
+    turns of the same role are merged because Anthropic requires user and assistant turns to alternate;
+    messages left with no content at all are skipped.
+
+    Dropped because Anthropic has no equivalent: `frequency_penalty`, `presence_penalty`, `logit_bias`,
+    `logprobs`, `top_logprobs`, `seed`, `service_tier`, `store`, `metadata`, `modalities`, `audio`,
+    `prediction`, `reasoning_effort`, `verbosity`, `web_search_options`, `stream_options`, the legacy
+    `functions`/`function_call`, and any other field not handled here.
+    """
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise TranslationError("messages must be a non-empty list.")
+    if request.get("n") not in (None, 1):
+        raise TranslationError("n: Anthropic returns a single choice per request; n must be 1.")
+    system, turns = _conversation(messages)
+    body: dict[str, Any] = {"model": model_name, "max_tokens": _max_tokens(request), "messages": turns}
+    _sampling(request, body)
+    tools = request.get("tools")
+    if tools:
+        body["tools"] = _tools(tools)
+    choice = _tool_choice(request.get("tool_choice"), request.get("parallel_tool_calls"), bool(tools))
+    if choice:
+        body["tool_choice"] = choice
+    if request.get("response_format"):
+        _response_format(request["response_format"], body, system)
+    if system:
+        body["system"] = _system(system)
+    user = request.get("user") or request.get("safety_identifier")
+    if user:
+        body["metadata"] = {"user_id": str(user)}
+    return body
+
+
+def _max_tokens(request: dict) -> int:
+    value = request.get("max_completion_tokens")
+    field = "max_completion_tokens"
+    if value is None:
+        value, field = request.get("max_tokens"), "max_tokens"
+    if value is None:
+        return DEFAULT_MAX_TOKENS
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TranslationError(f"{field} must be a positive integer.")
+    return value
+
+
+def _sampling(request: dict, body: dict) -> None:
+    temperature = request.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+            raise TranslationError("temperature must be a number between 0 and 2.")
+        body["temperature"] = temperature / 2  # OpenAI's 0..2 scale onto Anthropic's 0..1
+    for key in ("top_p", "top_k"):
+        if request.get(key) is not None:
+            body[key] = request[key]
+    stop = request.get("stop")
+    if stop:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+
+
+def _conversation(messages: list) -> tuple[list[dict], list[dict]]:
+    system: list[dict] = []
+    turns: list[dict] = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise TranslationError(f"{where} must be an object.")
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.extend(_text_blocks(message.get("content"), where))
+        elif role == "user":
+            _append(turns, "user", _user_content(message.get("content"), where))
+        elif role == "assistant":
+            _append(turns, "assistant", _assistant_content(message, where))
+        elif role == "tool":
+            _append(turns, "user", [_tool_result(message, where)])
+        else:
+            raise TranslationError(f"{where}.role '{role}' is not supported for Anthropic models.")
+    return system, turns
+
+
+def _append(turns: list[dict], role: str, content: str | list[dict]) -> None:
+    if not content:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"] = _as_blocks(turns[-1]["content"]) + _as_blocks(content)
+    else:
+        turns.append({"role": role, "content": content})
+
+
+def _as_blocks(content: str | list[dict]) -> list[dict]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+def _text_block(part: dict) -> dict | None:
+    """Anthropic rejects empty text blocks, so those become None; `cache_control` is kept so clients can
+    mark prompt-caching breakpoints."""
+    text = part.get("text") or ""
+    if not text:
+        return None
+    block = {"type": "text", "text": text}
+    if part.get("cache_control"):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _text_blocks(content: object, where: str) -> list[dict]:
+    """Content that may only hold text: system, developer and tool messages."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise TranslationError(f"{where}.content must be a string or a list of text parts.")
+    blocks = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "text":
+            raise TranslationError(f"{where}.content[{j}] must be a text part.")
+        block = _text_block(part)
+        if block:
+            blocks.append(block)
+    return blocks
+
+
+def _user_content(content: object, where: str) -> str | list[dict]:
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        raise TranslationError(f"{where}.content must be a string or a list of content parts.")
+    blocks = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            block = _text_block(part)
+        elif kind == "image_url":
+            block = _image_block(part, f"{where}.content[{j}]")
+        else:
+            raise TranslationError(f"{where}.content[{j}]: content part type '{kind}' is not supported for "
+                                   "Anthropic models (text and image_url are).")
+        if block:
+            blocks.append(block)
+    return blocks
+
+
+def _image_block(part: dict, where: str) -> dict:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise TranslationError(f"{where}.image_url.url must be a string.")
+    if url.startswith("data:"):
+        header, comma, data = url[5:].partition(",")
+        params = header.split(";")
+        if not comma or not params[0] or params[-1] != "base64":
+            raise TranslationError(f"{where}.image_url: data URLs must be base64 (data:<media type>;base64,<data>).")
+        source = {"type": "base64", "media_type": params[0], "data": data}
+    elif url.startswith(("https://", "http://")):
+        source = {"type": "url", "url": url}
+    else:
+        raise TranslationError(f"{where}.image_url.url must be an http(s) URL or a base64 data URL.")
+    block: dict[str, Any] = {"type": "image", "source": source}
+    if part.get("cache_control"):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _assistant_content(message: dict, where: str) -> str | list[dict]:
+    content = message.get("content")
+    calls = message.get("tool_calls") or []
+    if isinstance(content, str) and not calls:
+        return content
+    if isinstance(content, list):
+        # A refusal part is what the assistant said; Anthropic has no refusal block, so it is kept as text.
+        content = [{**p, "type": "text", "text": p.get("refusal")} if isinstance(p, dict) and p.get("type") == "refusal"
+                   else p for p in content]
+    blocks = _text_blocks(content, where)
+    return blocks + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)]
+
+
+def _tool_use(call: dict, where: str) -> dict:
+    function = call.get("function") or {}
+    name, call_id = function.get("name"), call.get("id")
+    if not name or not call_id:
+        raise TranslationError(f"{where} needs an id and a function.name.")
+    raw = function.get("arguments") or ""
+    try:  # no arguments at all means a call without parameters
+        arguments = orjson.loads(raw) if not isinstance(raw, str) or raw.strip() else {}
+    except orjson.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise TranslationError(f"{where} (tool call '{call_id}', function '{name}'): function.arguments must be "
+                               "a JSON object encoded as a string.")
+    return {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
+
+
+def _tool_result(message: dict, where: str) -> dict:
+    call_id = message.get("tool_call_id")
+    if not call_id:
+        raise TranslationError(f"{where}: tool messages need a tool_call_id.")
+    content = message.get("content")
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+    result = content if isinstance(content, str) else _text_blocks(content, where)
+    if result:
+        block["content"] = result
+    return block
+
+
+def _tools(tools: list) -> list[dict]:
+    result = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(function, dict):
+            raise TranslationError(f"tools[{i}]: only function tools are supported for Anthropic models.")
+        if not function.get("name"):
+            raise TranslationError(f"tools[{i}].function.name is required.")
+        entry = {"name": function["name"],
+                 "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
+        if function.get("description"):
+            entry["description"] = function["description"]
+        if function.get("strict"):
+            entry["strict"] = True
+        result.append(entry)
+    return result
+
+
+def _tool_choice(choice: object, parallel: object, has_tools: bool) -> dict | None:
+    if not has_tools:
+        if choice == "required" or isinstance(choice, dict):
+            raise TranslationError("tool_choice requires a tool, but the request offers no tools.")
+        return None
+    if choice is None:
+        result = None
+    elif choice in ("none", "auto"):
+        result = {"type": choice}
+    elif choice == "required":
+        result = {"type": "any"}
+    elif isinstance(choice, dict) and choice.get("type") == "function" and (choice.get("function") or {}).get("name"):
+        result = {"type": "tool", "name": choice["function"]["name"]}
+    else:
+        raise TranslationError("tool_choice must be 'none', 'auto', 'required' or "
+                               "{'type': 'function', 'function': {'name': ...}}.")
+    if parallel is False and (result is None or result["type"] != "none"):
+        result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return result
+
+
+def _response_format(fmt: object, body: dict, system: list[dict]) -> None:
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return
+    if kind == "json_object":
+        system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
+    elif kind == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise TranslationError("response_format.json_schema.schema must be a JSON Schema object.")
+        body["output_config"] = {"format": {"type": "json_schema", "schema": _closed_schema(schema, "$")}}
+    else:
+        raise TranslationError("response_format.type must be 'text', 'json_object' or 'json_schema'.")
+
+
+def _closed_schema(schema: object, path: str) -> object:
+    """Anthropic structured outputs need every object closed (`additionalProperties: false`). Objects that
+    list their properties are closed here; free-form objects cannot be expressed, and sending them anyway
+    would quietly return unconstrained text, so they are refused with the offending path."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in ("properties", "$defs", "definitions"):
+        if isinstance(schema.get(key), dict):
+            out[key] = {name: _closed_schema(sub, f"{path}.{key}.{name}") for name, sub in schema[key].items()}
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(schema.get(key), list):
+            out[key] = [_closed_schema(sub, f"{path}.{key}[{i}]") for i, sub in enumerate(schema[key])]
+    if "items" in schema:
+        out["items"] = _closed_schema(schema["items"], f"{path}.items")
+    kind = schema.get("type")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind):
+        extra = schema.get("additionalProperties")
+        if "additionalProperties" not in schema and "properties" in schema:
+            out["additionalProperties"] = False
+        elif extra is not False:
+            raise TranslationError(
+                f"response_format.json_schema: the object at {path} allows arbitrary keys; Anthropic structured "
+                "outputs need every object to list its properties (additionalProperties: false).")
+    return out
+
+
+def _system(blocks: list[dict]) -> str | list[dict]:
+    """A plain string unless a block carries `cache_control`, which only the block form can express."""
+    if any("cache_control" in block for block in blocks):
+        return blocks
+    return "\n".join(block["text"] for block in blocks)
+
+
+# -- response ------------------------------------------------------------------------------------
+
+def anthropic_response_to_chat(body: dict, model_name: str, *, created: int | None = None) -> dict:
+    """An OpenAI `chat.completion` for a Messages response. Thinking and server-tool blocks have no OpenAI
+    field and are left out."""
+    texts, calls = [], []
+    for block in body.get("content") or []:
+        if block.get("type") == "text":
+            texts.append(block.get("text") or "")
+        elif block.get("type") == "tool_use":
+            calls.append({"id": block.get("id"), "type": "function", "function": {
+                "name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": body.get("id") or "msg_unknown",
+        "object": "chat.completion",
+        "created": int(time.time()) if created is None else created,
+        "model": body.get("model") or model_name,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(body.get("stop_reason")),
+                     "logprobs": None}],
+        "usage": chat_usage(body.get("usage") or {}),
+    }
+
+
+def finish_reason(stop_reason: str | None) -> str:
+    return FINISH_REASONS.get(stop_reason or "", "stop")
+
+
+def chat_usage(usage: dict) -> dict:
+    """Anthropic counts cached input apart from `input_tokens`; OpenAI's prompt_tokens includes it."""
+    cache_read = usage.get("cache_read_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + cache_read + (usage.get("cache_creation_input_tokens") or 0)
+    completion = usage.get("output_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cache_read}}
+
+
+# -- stream --------------------------------------------------------------------------------------
+
+class StreamTranslator:
+    """Turns one Messages SSE stream, event by event, into OpenAI `chat.completion.chunk` dicts.
+
+    Tool calls are numbered in the order their blocks start, since OpenAI indexes tool calls while
+    Anthropic indexes all content blocks (text and thinking included). `finished` tells the caller whether
+    `message_stop` arrived: a stream that ends without it was cut and must be reported, not passed off as
+    complete.
+    """
+
+    def __init__(self, model_name: str, *, created: int | None = None) -> None:
+        self.id = "msg_unknown"
+        self.model = model_name
+        self.created = int(time.time()) if created is None else created
+        self.usage: dict[str, int] = {}
+        self.finished = False
+        self._finish_sent = False
+        self._tool_index: dict[int, int] = {}
+
+    def feed(self, event: str, data: dict) -> list[dict]:
+        """Chunks for one event (often none). An `error` event raises a retryable ProviderError."""
+        match event:
+            case "message_start":
+                message = data.get("message") or {}
+                self.id = message.get("id") or self.id
+                self.model = message.get("model") or self.model
+                self._add_usage(message.get("usage"))
+                return [self._chunk({"role": "assistant", "content": ""})]
+            case "content_block_start":
+                return self._block_start(data.get("index"), data.get("content_block") or {})
+            case "content_block_delta":
+                return self._block_delta(data.get("index"), data.get("delta") or {})
+            case "message_delta":
+                self._add_usage(data.get("usage"))
+                return self._finish((data.get("delta") or {}).get("stop_reason"))
+            case "message_stop":
+                self.finished = True
+                return [*self._finish("end_turn"), {**self._envelope(), "choices": [], "usage": chat_usage(self.usage)}]
+            case "error":
+                error = data.get("error") or {}
+                raise ProviderError(502, f"Provider 'anthropic' stream error: {error.get('type', 'error')}: "
+                                         f"{error.get('message', 'no message')}", retryable=True)
+        return []  # ping, content_block_stop, and event types Anthropic may add later
+
+    def _block_start(self, index: int | None, block: dict) -> list[dict]:
+        if block.get("type") == "tool_use" and index is not None:
+            position = self._tool_index[index] = len(self._tool_index)
+            return [self._chunk({"tool_calls": [{"index": position, "id": block.get("id"), "type": "function",
+                                                 "function": {"name": block.get("name"), "arguments": ""}}]})]
+        if block.get("type") == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        return []
+
+    def _block_delta(self, index: int | None, delta: dict) -> list[dict]:
+        if delta.get("type") == "text_delta" and delta.get("text"):
+            return [self._chunk({"content": delta["text"]})]
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index in self._tool_index:
+            return [self._chunk({"tool_calls": [{"index": self._tool_index[index],
+                                                 "function": {"arguments": delta["partial_json"]}}]})]
+        return []
+
+    def _finish(self, stop_reason: str | None) -> list[dict]:
+        """Exactly one finish_reason chunk per stream, though Anthropic may send several message_delta
+        events and only one of them carries the stop reason."""
+        if not stop_reason or self._finish_sent:
+            return []
+        self._finish_sent = True
+        return [self._chunk({}, finish_reason(stop_reason))]
+
+    def _add_usage(self, usage: dict | None) -> None:
+        """Anthropic's message_delta usage is cumulative, so later values replace earlier ones."""
+        for key, value in (usage or {}).items():
+            if isinstance(value, int):
+                self.usage[key] = value
+
+    def _envelope(self) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
+        return {**self._envelope(), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
