@@ -1,12 +1,19 @@
 """Client-facing routes under /gateway/, plus /health."""
 from django.urls import path
 
-from gateway.views import health, unified
+from gateway.views import health, passthrough, unified
 
 urlpatterns = [
     path("health", health.health, name="health"),
     path("gateway/mlflow/v1/chat/completions", unified.ChatCompletionsView.as_view(), name="unified-chat"),
     path("gateway/mlflow/v1/embeddings", unified.EmbeddingsView.as_view(), name="unified-embeddings"),
     path("gateway/mlflow/v1/models", unified.ModelsView.as_view(), name="unified-models"),
+    path("gateway/openai/v1/chat/completions", passthrough.OpenAIChatView.as_view(), name="openai-chat"),
+    path("gateway/openai/v1/embeddings", passthrough.OpenAIEmbeddingsView.as_view(), name="openai-embeddings"),
+    path("gateway/openai/v1/responses", passthrough.OpenAIResponsesView.as_view(), name="openai-responses"),
+    path("gateway/anthropic/v1/messages", passthrough.AnthropicMessagesView.as_view(), name="anthropic-messages"),
+    path("gateway/anthropic/v1/messages/count_tokens", passthrough.AnthropicCountTokensView.as_view(),
+         name="anthropic-count-tokens"),
+    path("gateway/gemini/v1beta/models/<str:target>", passthrough.GeminiView.as_view(), name="gemini"),
     path("gateway/<str:endpoint_name>/mlflow/invocations", unified.InvocationsView.as_view(), name="invocations"),
 ]

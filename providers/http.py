@@ -185,3 +185,23 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
             event = line[6:].strip()
     if data:
         yield event, "\n".join(data)
+
+
+async def forward(client: httpx.AsyncClient, url: str, body: dict, headers: Mapping[str, str], stats: CallStats,
+                  provider: str, *, stream: bool, params: Mapping[str, str] | None = None):
+    """Send a native body as is and hand back the provider's answer: parsed JSON, or the raw byte stream
+    for relaying unchanged."""
+    from providers.base import PassthroughResponse
+
+    if not stream:
+        return PassthroughResponse(200, {}, body=await post_json(client, url, body, headers, stats, provider, params))
+    opened = await open_stream(client, "POST", url, body, {**headers, "accept": "text/event-stream"}, stats,
+                               provider, params)
+    return PassthroughResponse(opened.response.status_code, opened.response.headers, stream=opened.raw())
+
+
+def merge_client_headers(own: Mapping[str, str], client_headers: Mapping[str, str]) -> dict[str, str]:
+    """The provider's auth and content headers always win over what a client sent."""
+    merged = {k.lower(): v for k, v in client_headers.items()}
+    merged.update(own)
+    return merged

@@ -12,7 +12,8 @@ import orjson
 
 from providers import http
 from providers.anthropic import translate
-from providers.base import CallStats, ModelTarget, ProviderAdapter, ProviderError, UnsupportedOperation
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
+                            UnsupportedOperation)
 
 DEFAULT_API_BASE = "https://api.anthropic.com/v1"
 DEFAULT_VERSION = "2023-06-01"
@@ -65,6 +66,17 @@ class AnthropicAdapter(ProviderAdapter):
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
         raise UnsupportedOperation("Anthropic has no embeddings API; link an embeddings model from another "
                                    "provider to this endpoint.")
+
+    async def passthrough(self, api: str, body: dict, headers, stats: CallStats, *, stream: bool) -> PassthroughResponse:
+        if api not in self.passthrough_apis:
+            raise UnsupportedOperation(f"Provider 'anthropic' does not support the '{api}' API.")
+        url = self.messages_url if api == "anthropic-messages" else f"{self.messages_url}/count_tokens"
+        # The client's anthropic-version / anthropic-beta describe the body it wrote, so they win over
+        # the configured version; the credentials are always the gateway's.
+        own = {k: v for k, v in self.headers.items() if not (k == "anthropic-version" and "anthropic-version" in headers)}
+        return await http.forward(self.client, url, {**body, "model": self.target.model_name},
+                                  http.merge_client_headers(own, headers), stats, self.provider,
+                                  stream=stream and api == "anthropic-messages")
 
 
 def _event_payload(data: str) -> dict:

@@ -12,7 +12,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from providers.base import CallStats, ProviderAdapter
+import orjson
+
+from providers.base import CallStats, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 
 
 def _text_of(content: object) -> str:
@@ -29,6 +31,8 @@ def _tokens(text: str) -> int:
 
 class FakeAdapter(ProviderAdapter):
     provider = "fake"
+    # Its answers are OpenAI-shaped already, so the OpenAI-native routes can use it too.
+    passthrough_apis = frozenset({"openai-chat", "openai-embeddings"})
 
     def __init__(self, target, client=None) -> None:
         super().__init__(target, client)
@@ -86,3 +90,18 @@ class FakeAdapter(ProviderAdapter):
         tokens = sum(_tokens(str(item)) for item in items)
         return {"object": "list", "data": data, "model": self.target.model_name,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    async def passthrough(self, api: str, body: dict, headers, stats: CallStats, *, stream: bool) -> PassthroughResponse:
+        if api == "openai-embeddings":
+            return PassthroughResponse(200, {}, body=await self.embeddings(body, stats))
+        if api != "openai-chat":
+            raise UnsupportedOperation(f"Provider 'fake' does not support the '{api}' API.")
+        if not stream:
+            return PassthroughResponse(200, {}, body=await self.chat(body, stats))
+
+        async def sse() -> AsyncIterator[bytes]:
+            async for chunk in self.chat_stream(body, stats):
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+
+        return PassthroughResponse(200, {"content-type": "text/event-stream"}, stream=sse())

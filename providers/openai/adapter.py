@@ -7,8 +7,14 @@ from collections.abc import AsyncIterator
 import orjson
 
 from providers import http
-from providers.base import CallStats, ModelTarget, ProviderAdapter, ProviderError
+from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError, UnsupportedOperation
 from providers.openai import translate
+
+
+PASSTHROUGH_OPERATIONS = {"openai-chat": "chat/completions", "openai-embeddings": "embeddings",
+                          "openai-responses": "responses"}
+# The Responses API exists at OpenAI, Azure and a few compatible hosts; the rest speak chat and embeddings.
+RESPONSES_PROVIDERS = {"openai", "azure", "xai", "openrouter", "openai_compatible", "vllm"}
 
 
 class OpenAIAdapter(ProviderAdapter):
@@ -24,11 +30,15 @@ class OpenAIAdapter(ProviderAdapter):
         self.params = {"api-version": config.get("api_version", "2024-10-21")} if self.is_azure else None
         if self.is_azure:
             deployment = config.get("deployment_name") or target.model_name
-            self.urls = {op: translate.azure_url(config, deployment, op)
-                         for op in ("chat/completions", "embeddings", "responses")}
+            self.urls = {op: translate.azure_url(config, deployment, op) for op in ("chat/completions", "embeddings")}
+            # Azure's Responses API is not per deployment: the deployment goes in the body's `model`.
+            self.urls["responses"] = translate.azure_url(config, deployment, "responses").split("/deployments/")[0] + "/responses"
         else:
             base = translate.base_url(target.provider, config)
             self.urls = {op: f"{base}/{op}" for op in ("chat/completions", "embeddings", "responses")}
+
+        if target.provider not in RESPONSES_PROVIDERS and not self.is_azure:
+            self.passthrough_apis = frozenset({"openai-chat", "openai-embeddings"})
 
     @property
     def client(self):
@@ -65,3 +75,17 @@ class OpenAIAdapter(ProviderAdapter):
         body = translate.build_embeddings_body(request, self.target.model_name, include_model=not self.is_azure)
         return await http.post_json(self.client, self.urls["embeddings"], body, self.headers, stats,
                                     self.target.provider, self.params)
+
+    async def passthrough(self, api: str, body: dict, headers, stats: CallStats, *, stream: bool) -> PassthroughResponse:
+        if api not in self.passthrough_apis:
+            raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
+        deployment = self.target.auth_config.get("deployment_name") or self.target.model_name
+        upstream = {**body, "model": deployment if self.is_azure else self.target.model_name}
+        if self.is_azure and api != "openai-responses":
+            upstream.pop("model")
+        if stream and api == "openai-chat":
+            # Asked for so the gateway can account for the stream; the OpenAI SDK ignores the extra chunk.
+            upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}
+        return await http.forward(self.client, self.urls[PASSTHROUGH_OPERATIONS[api]], upstream,
+                                  http.merge_client_headers(self.headers, headers), stats, self.target.provider,
+                                  stream=stream, params=self.params)

@@ -27,6 +27,8 @@ class FakeOpenAI(FakeUpstream):
             return self.chat(request.json or {})
         if path.endswith("/embeddings"):
             return self.embeddings(request.json or {})
+        if path.endswith("/responses"):
+            return self.responses(request.json or {})
         return Reply(status=404, body=self.error_body(404, f"no route {path}"))
 
     def model_of(self, request: Recorded) -> str:
@@ -84,3 +86,38 @@ class FakeOpenAI(FakeUpstream):
         data = [{"object": "embedding", "index": i, "embedding": fake_embedding(str(item))} for i, item in enumerate(items)]
         return Reply(body={"object": "list", "data": data, "model": body.get("model", "unknown"),
                            "usage": {"prompt_tokens": 5 * len(items), "total_tokens": 5 * len(items)}})
+
+    def responses(self, body: dict) -> Reply:
+        """The Responses API: `input` is a string or a list of messages; answers `echo: <last user text>`."""
+        given = body.get("input")
+        if isinstance(given, str):
+            text = given
+        else:
+            text = last_user_text([m if isinstance(m.get("content"), str) else
+                                   {**m, "content": [{"type": "text", "text": p.get("text", "")} for p in m["content"]]}
+                                   for m in given or [] if isinstance(m, dict)])
+        answer = f"echo: {text}"
+        usage = {"input_tokens": PROMPT_TOKENS, "output_tokens": COMPLETION_TOKENS,
+                 "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS, "input_tokens_details": {"cached_tokens": 3},
+                 "output_tokens_details": {"reasoning_tokens": 0}}
+        part = {"type": "output_text", "text": answer, "annotations": []}
+        item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant", "content": [part]}
+        response = {"id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": "completed",
+                    "model": body.get("model", "unknown"), "output": [item], "usage": usage,
+                    "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+        if not body.get("stream"):
+            return Reply(body=response)
+        pending = {**response, "status": "in_progress", "output": [], "usage": None}
+        events = [("response.created", {"response": pending}),
+                  ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}}),
+                  ("response.content_part.added", {"output_index": 0, "item_id": "msg_fake", "content_index": 0,
+                                                   "part": {**part, "text": ""}})]
+        for i, word in enumerate(answer.split(" ")):
+            events.append(("response.output_text.delta", {"output_index": 0, "item_id": "msg_fake", "content_index": 0,
+                                                          "delta": word if i == 0 else " " + word}))
+        events += [("response.output_text.done", {"output_index": 0, "item_id": "msg_fake", "content_index": 0, "text": answer}),
+                   ("response.content_part.done", {"output_index": 0, "item_id": "msg_fake", "content_index": 0, "part": part}),
+                   ("response.output_item.done", {"output_index": 0, "item": item}),
+                   ("response.completed", {"response": response})]
+        chunks = [sse({"type": kind, "sequence_number": n, **data}, event=kind) for n, (kind, data) in enumerate(events)]
+        return Reply(chunks=chunks, content_type="text/event-stream")

@@ -1,0 +1,329 @@
+"""Staff admin for the gateway's configuration and usage records.
+
+Secrets and API keys are written only through their services (gateway/secrets.py, gateway/apikeys.py),
+so encryption and hashing happen exactly as they do for `gateway_apply` and the command line. Neither a
+secret value nor a key hash is ever rendered.
+"""
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from gateway import crypto
+from gateway.apikeys import api_key_create
+from gateway.models import (
+    ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Secret, UsageRecord,
+    validate_endpoint_links,
+)
+from gateway.secrets import secret_create, secret_update, secret_values
+from guardrails.admin import EndpointGuardrailInline
+
+admin.site.site_header = "AI Gateway administration"
+admin.site.site_title = "AI Gateway"
+admin.site.index_title = "Configuration"
+
+AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
+AUDIT_FIELDSET = ("Audit", {"fields": AUDIT_FIELDS, "classes": ("collapse",)})
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Records which staff user created and last changed a row."""
+
+    readonly_fields = AUDIT_FIELDS
+
+    def save_model(self, request: HttpRequest, obj, form: forms.ModelForm, change: bool) -> None:
+        actor = request.user.get_username()
+        if not change:
+            obj.created_by = actor
+        obj.updated_by = actor
+        super().save_model(request, obj, form, change)
+
+
+# --- Secrets ------------------------------------------------------------------------------------------
+
+AUTH_CONFIG_KEYS = (
+    ("openai", "api_base, organization, project"),
+    ("azure", "api_base (https://<resource>.openai.azure.com), api_version, deployment_name"),
+    ("anthropic", "api_base, version (sent as the anthropic-version header)"),
+    ("gemini", "api_base"),
+    ("bedrock", "aws_region_name, auth_mode (api_key, access_keys, iam_role)"),
+    ("vertex_ai", "vertex_project, vertex_location"),
+    ("ollama, vllm, openai_compatible", "api_base (where the server listens, including /v1)"),
+    ("every provider", 'timeout: seconds, or {"connect": seconds, "read": seconds}'),
+)
+AUTH_CONFIG_HELP = format_html(
+    "Non-secret settings as a JSON object, e.g. <code>{}</code>. Keys each provider reads:<ul>{}</ul>",
+    '{"api_base": "https://api.openai.com/v1"}',
+    format_html_join("", "<li><b>{}</b>: {}</li>", AUTH_CONFIG_KEYS),
+)
+VALUES_HELP = (
+    "Paste the API key, or a JSON object when the provider needs several values, e.g. Bedrock "
+    '<code>{"aws_access_key_id": "...", "aws_secret_access_key": "..."}</code> or Vertex AI '
+    '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again.'
+)
+TIMEOUT_KEYS = {"connect", "read"}
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """Renders empty whatever it holds, so no secret (stored or just submitted) ever reaches the page."""
+
+    def format_value(self, value: object) -> None:
+        return None
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _is_timeout(value: object) -> bool:
+    if isinstance(value, dict):
+        return bool(value) and set(value) <= TIMEOUT_KEYS and all(map(_is_seconds, value.values()))
+    return _is_seconds(value)
+
+
+class SecretForm(forms.ModelForm):
+    values = forms.CharField(
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        label="Secret values",
+        help_text=VALUES_HELP,
+    )
+
+    class Meta:
+        model = Secret
+        fields = ("name", "provider", "auth_config", "description")
+        widgets = {"auth_config": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["auth_config"].help_text = AUTH_CONFIG_HELP
+        if self.instance.pk is not None:
+            self.fields["values"].required = False
+            self.fields["values"].help_text = (
+                "Leave empty to keep the stored values; anything entered replaces all of them. " + VALUES_HELP
+            )
+
+    def clean_values(self) -> dict | None:
+        text = self.cleaned_data["values"].strip()
+        if not text:
+            return None
+        if not text.startswith("{"):
+            return {"api_key": text}
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # The message names the position only, never the content.
+            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(values, dict) or not values:
+            raise ValidationError('Enter the key itself, or a JSON object of named values like {"api_key": "..."}.')
+        return values
+
+    def clean_auth_config(self) -> dict:
+        config = self.cleaned_data["auth_config"] or {}
+        if not isinstance(config, dict):
+            raise ValidationError('Enter a JSON object, e.g. {"api_base": "https://api.openai.com/v1"}.')
+        if "timeout" in config and not _is_timeout(config["timeout"]):
+            raise ValidationError('timeout must be seconds (> 0) or {"connect": seconds, "read": seconds}.')
+        return config
+
+    def clean(self) -> dict:
+        """Refuse, with a form error instead of a server error, a save that cannot be encrypted."""
+        cleaned = super().clean()
+        renamed = self.instance.pk is not None and "name" in self.changed_data
+        if cleaned.get("values") is None and not renamed:
+            return cleaned
+        try:
+            crypto.keyring_from_settings()
+            if cleaned.get("values") is None:
+                # The name is bound into the ciphertext: a rename re-encrypts the stored values.
+                secret_values(Secret.objects.get(pk=self.instance.pk))
+        except crypto.SecretsUnavailable as exc:
+            raise ValidationError(str(exc)) from None
+        except crypto.SecretDecryptionError as exc:
+            raise ValidationError(f"The stored values cannot be re-encrypted under the new name: {exc} "
+                                  "Enter the values again to replace them.") from None
+        return cleaned
+
+
+@admin.register(Secret)
+class SecretAdmin(AuditedAdmin):
+    form = SecretForm
+    list_display = ("name", "provider", "masked", "kek_version", "updated_at")
+    list_filter = ("provider", "kek_version")
+    search_fields = ("name", "description")
+    readonly_fields = ("masked", "kek_version", *AUDIT_FIELDS)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Secret | None = None) -> tuple:
+        stored = ("masked",) if obj is not None else ()
+        return (
+            (None, {"fields": ("name", "provider", *stored, "values", "auth_config", "description")}),
+            ("Audit", {"fields": (*AUDIT_FIELDS, "kek_version"), "classes": ("collapse",)}),
+        )
+
+    @admin.display(description="stored values")
+    def masked(self, obj: Secret) -> str:
+        return format_html_join(", ", "{}: <code>{}</code>", sorted(obj.masked_value.items())) or "-"
+
+    def save_model(self, request: HttpRequest, obj: Secret, form: SecretForm, change: bool) -> None:
+        actor = request.user.get_username()
+        fields = {name: getattr(obj, name) for name in ("name", "provider", "auth_config", "description")}
+        if change:
+            secret_update(secret=obj, values=form.cleaned_data["values"], actor=actor, **fields)
+            return
+        created = secret_create(values=form.cleaned_data["values"], actor=actor, **fields)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+
+# --- Models and endpoints -------------------------------------------------------------------------------
+
+
+@admin.register(ModelDefinition)
+class ModelDefinitionAdmin(AuditedAdmin):
+    list_display = ("name", "provider", "model_name", "secret", "input_cost_per_million", "output_cost_per_million")
+    list_filter = ("provider",)
+    search_fields = ("name", "model_name", "secret__name")
+    list_select_related = ("secret",)
+    fieldsets = (
+        (None, {"fields": ("name", "provider", "model_name", "secret")}),
+        ("Prices in USD per million tokens (empty: built-in price table)", {
+            "fields": ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million"),
+        }),
+        AUDIT_FIELDSET,
+    )
+
+
+class EndpointLinksFormSet(BaseInlineFormSet):
+    """Checks the endpoint's links as they will be after saving, with the rule the model layer owns."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        links = [
+            (form.cleaned_data["linkage"], form.cleaned_data["weight"])
+            for form in self.forms
+            if form.cleaned_data and not self._should_delete_form(form)
+        ]
+        if problems := validate_endpoint_links(links):
+            raise ValidationError(problems)
+
+
+class EndpointModelInline(admin.TabularInline):
+    model = EndpointModel
+    formset = EndpointLinksFormSet
+    fields = ("model", "linkage", "weight", "order")
+    extra = 1
+    verbose_name = "linked model"
+    verbose_name_plural = "linked models (primaries share traffic by weight; fallbacks run by order)"
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(AuditedAdmin):
+    inlines = (EndpointModelInline, EndpointGuardrailInline)
+    list_display = ("name", "routing_strategy", "linked_models", "usage_tracking", "updated_at")
+    list_filter = ("routing_strategy", "usage_tracking")
+    search_fields = ("name", "description", "links__model__name")
+    fieldsets = (
+        (None, {"fields": ("name", "description")}),
+        ("Routing", {"fields": ("routing_strategy", "fallback_strategy", "fallback_max_attempts", "usage_tracking")}),
+        ("Resilience (empty: built-in defaults)", {
+            "fields": ("retries", "total_timeout_seconds", "stream_idle_timeout_seconds", "breaker_threshold",
+                       "breaker_cooldown_seconds"),
+            "classes": ("collapse",),
+        }),
+        AUDIT_FIELDSET,
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
+        return super().get_queryset(request).prefetch_related("links__model")
+
+    @admin.display(description="models")
+    def linked_models(self, obj: Endpoint) -> str:
+        links = sorted(obj.links.all(), key=lambda link: (link.linkage != Linkage.PRIMARY, link.order, link.pk))
+        return ", ".join(f"{link.model.name} ({link.linkage})" for link in links) or "-"
+
+
+# --- Budgets, keys, usage ----------------------------------------------------------------------------------
+
+
+@admin.register(BudgetPolicy)
+class BudgetPolicyAdmin(AuditedAdmin):
+    list_display = ("name", "scope", "target", "amount_usd", "window", "action", "enabled")
+    list_filter = ("scope", "action", "window_unit", "enabled")
+    search_fields = ("name", "target")
+    readonly_fields = (*AUDIT_FIELDS, "last_alert_window_start")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="window")
+    def window(self, obj: BudgetPolicy) -> str:
+        return f"{obj.window_value} {obj.window_unit}"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "key_prefix", "owner", "endpoint_names", "is_active", "is_admin", "created_at",
+                    "last_used_at")
+    list_filter = ("is_active", "is_admin")
+    search_fields = ("name", "prefix", "owner__username")
+    list_select_related = ("owner",)
+    filter_horizontal = ("endpoints",)
+    readonly_fields = ("key_prefix", "created_at", "last_used_at")
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("name", "owner", "endpoints", "is_admin")
+        return ("name", "key_prefix", "owner", "endpoints", "is_active", "is_admin", "created_at", "last_used_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        return super().get_queryset(request).prefetch_related("endpoints")
+
+    @admin.display(description="key")
+    def key_prefix(self, obj: ApiKey) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.display(description="endpoints")
+    def endpoint_names(self, obj: ApiKey) -> str:
+        return ", ".join(endpoint.name for endpoint in obj.endpoints.all()) or "all"
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created, raw = api_key_create(name=obj.name, endpoints=form.cleaned_data["endpoints"], owner=obj.owner,
+                                      is_admin=obj.is_admin)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+        self.message_user(request, format_html(
+            "The new key is <code>{}</code>. Copy it now: it is stored only as a hash and cannot be shown again.",
+            raw,
+        ), messages.SUCCESS)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """Read-only: rows are written by the gateway itself."""
+
+    list_display = ("created_at", "endpoint_name", "model_name", "provider", "api_key_name", "route", "status_code",
+                    "streaming", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "overhead_ms")
+    list_filter = ("provider", "streaming", "status_code", "route")
+    search_fields = ("request_id", "endpoint_name", "model_name", "api_key_name")
+    date_hierarchy = "created_at"
+    # Counting a large usage table on every page view is the slow part of a changelist.
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
+        return False

@@ -1,0 +1,148 @@
+"""The native (passthrough) routes' request life: the vendor's own body goes to a provider that speaks the
+same API with only `model` and credentials replaced; the answer comes back untouched, and streams are
+relayed as they arrive while usage and the terminator are read on the side.
+
+Governance is the same as on the unified routes: the same RequestContext, routing (split, fallback,
+retries), accounting in pipeline.finish().
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from gateway.errors import BadRequest
+from gateway.pipeline import RequestContext, finish
+from gateway.routing import router
+from gateway.stream_formats import WATCHERS, StreamWatcher, usage_of
+from providers.base import PASSTHROUGH_APIS, ProviderError
+
+logger = logging.getLogger(__name__)
+
+# Request headers a vendor SDK sends that change the provider's behaviour; nothing else is forwarded
+# (never the client's gateway key, cookies or forwarding headers).
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta", "traceparent", "tracestate",
+                     "idempotency-key")
+
+
+def forwarded_headers(headers) -> dict[str, str]:
+    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+
+
+def check_supported(ctx: RequestContext, api: str) -> None:
+    """Refuse up front when no model of the endpoint speaks this API, naming what would work instead."""
+    links = ctx.endpoint.primaries + ctx.endpoint.fallbacks
+    if any(api in link.adapter.passthrough_apis for link in links):
+        return
+    providers = sorted({link.target.provider for link in links})
+    supported = sorted({PASSTHROUGH_APIS[a] for link in links for a in link.adapter.passthrough_apis})
+    routes = ", ".join(supported + ["/gateway/mlflow/v1/chat/completions"])
+    raise BadRequest(
+        f"Endpoint '{ctx.endpoint.name}' is served by provider {', '.join(repr(p) for p in providers)}, which does not "
+        f"speak this API ({PASSTHROUGH_APIS[api]}). Routes that work for this endpoint: {routes}.",
+        code="unsupported_api")
+
+
+async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, str]) -> dict | list:
+    """Non-streaming call; returns the provider's JSON answer."""
+    check_supported(ctx, api)
+    try:
+        outcome = await router.call(
+            ctx.endpoint, lambda adapter, stats: adapter.passthrough(api, body, headers, stats, stream=False),
+            ctx.outcome)
+        answer = outcome.value.body
+        ctx.tokens = usage_of(api, answer)
+        return answer
+    except Exception as exc:
+        ctx.fail(exc)
+        raise
+    finally:
+        finish(ctx)
+
+
+async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dict[str, str],
+                         watcher_api: str, json_array: bool = False) -> AsyncIterator[bytes]:
+    """Open the upstream stream (fallback is possible until its first bytes) and return the relay.
+    `json_array` re-frames Gemini's SSE events as the JSON-array stream its non-SSE clients expect."""
+    check_supported(ctx, api)
+
+    async def open_upstream(adapter, stats) -> AsyncIterator[bytes]:
+        response = await adapter.passthrough(api, body, headers, stats, stream=True)
+        async for chunk in response.stream:
+            yield chunk
+
+    try:
+        first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
+    except Exception as exc:
+        ctx.fail(exc)
+        finish(ctx)
+        raise
+    relay = _relay(ctx, WATCHERS[watcher_api](), first, rest)
+    return _as_json_array(relay) if json_array else relay
+
+
+async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        chunk = first
+        while True:
+            watcher.feed(chunk)
+            if ctx.first_byte_at is None:
+                ctx.first_byte_at = time.perf_counter()
+            yield chunk
+            try:
+                chunk = await rest.__anext__()
+            except StopAsyncIteration:
+                break
+        watcher.finish()
+        if not watcher.complete and not watcher.errored:
+            error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
+                                  error_type="incomplete_stream")
+            ctx.fail(error)
+            yield watcher.error_event(error.status, error.message, error.error_type)
+        elif watcher.errored:
+            ctx.status, ctx.error_type = 502, "upstream_stream_error"
+    except ProviderError as exc:
+        ctx.fail(exc)
+        yield watcher.error_event(exc.status, exc.message, exc.error_type)
+    except (asyncio.CancelledError, GeneratorExit):
+        ctx.status, ctx.error_type = 499, "client_closed"
+        raise
+    except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
+        logger.exception("passthrough stream failed for request %s", ctx.request_id)
+        ctx.fail(exc)
+        yield watcher.error_event(500, "The gateway failed while streaming.", "api_error")
+    finally:
+        ctx.tokens = watcher.tokens
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:  # noqa: BLE001 - closing an upstream that already failed
+                pass
+        finish(ctx)
+
+
+async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """SSE `data:` events out as one JSON array streamed element by element."""
+    from gateway.stream_formats import SSEParser
+
+    parser = SSEParser()
+    opened = False
+    try:
+        async for chunk in sse:
+            for _event, data in parser.feed(chunk):
+                yield (b",\r\n" if opened else b"[") + data.encode()
+                opened = True
+        for _event, data in parser.close():
+            yield (b",\r\n" if opened else b"[") + data.encode()
+            opened = True
+        yield b"]" if opened else b"[]"
+    finally:
+        await sse.aclose()
+
+
+def json_response_body(answer) -> bytes:
+    return orjson.dumps(answer)

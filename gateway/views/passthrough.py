@@ -1,0 +1,89 @@
+"""Native routes for the vendors' own SDKs: OpenAI (chat, embeddings, Responses), Anthropic Messages and
+Gemini generateContent. Bodies go upstream untouched apart from `model` and credentials."""
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from rest_framework.response import Response
+
+from gateway import passthrough
+from gateway.errors import BadRequest, NotFound
+from gateway.pipeline import RequestContext
+from gateway.views.base import GatewayView
+from gateway.views.unified import SSE_HEADERS
+
+
+def _streaming(ctx: RequestContext, stream, content_type: str = "text/event-stream") -> StreamingHttpResponse:
+    response = StreamingHttpResponse(stream, content_type=content_type)
+    for name, value in {**SSE_HEADERS, **ctx.response_headers()}.items():
+        response[name] = value
+    return response
+
+
+class BodyModelPassthrough(GatewayView):
+    """Routes whose endpoint is named by the body's `model` (OpenAI and Anthropic SDKs)."""
+
+    api = ""
+    route = ""
+    streams = True
+
+    async def post(self, request):
+        body = self.json_body(request)
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("'model' is required and must name a gateway endpoint.", param="model",
+                             code="missing_model")
+        snapshot, key = await self.authenticate(request)
+        ctx = RequestContext(self.route, self.endpoint(snapshot, key, name), key)
+        headers = passthrough.forwarded_headers(request._request.headers)
+        if self.streams and body.get("stream") is True:
+            ctx.streaming = True
+            stream = await passthrough.forward_stream(ctx, self.api, body, headers, self.api)
+            return _streaming(ctx, stream)
+        answer = await passthrough.forward(ctx, self.api, body, headers)
+        return Response(answer, headers=ctx.response_headers())
+
+
+class OpenAIChatView(BodyModelPassthrough):
+    api, route = "openai-chat", "passthrough/openai-chat"
+
+
+class OpenAIEmbeddingsView(BodyModelPassthrough):
+    api, route, streams = "openai-embeddings", "passthrough/openai-embeddings", False
+
+
+class OpenAIResponsesView(BodyModelPassthrough):
+    api, route = "openai-responses", "passthrough/openai-responses"
+
+
+class AnthropicMessagesView(BodyModelPassthrough):
+    error_family = "anthropic"
+    api, route = "anthropic-messages", "passthrough/anthropic-messages"
+
+
+class AnthropicCountTokensView(BodyModelPassthrough):
+    error_family = "anthropic"
+    api, route, streams = "anthropic-count-tokens", "passthrough/anthropic-count-tokens", False
+
+
+class GeminiView(GatewayView):
+    """POST /gateway/gemini/v1beta/models/<endpoint>:generateContent | :streamGenerateContent"""
+
+    error_family = "google"
+    METHODS = {"generateContent": "gemini-generate", "streamGenerateContent": "gemini-stream"}
+
+    async def post(self, request, target: str):
+        name, _, method = target.rpartition(":")
+        api = self.METHODS.get(method)
+        if not name or api is None:
+            raise NotFound(f"Unknown method '{method}'. Use :generateContent or :streamGenerateContent.")
+        body = self.json_body(request)
+        snapshot, key = await self.authenticate(request)
+        ctx = RequestContext(f"passthrough/{api}", self.endpoint(snapshot, key, name), key)
+        headers = passthrough.forwarded_headers(request._request.headers)
+        if api == "gemini-generate":
+            answer = await passthrough.forward(ctx, api, body, headers)
+            return Response(answer, headers=ctx.response_headers())
+        ctx.streaming = True
+        sse = request._request.GET.get("alt") == "sse"
+        stream = await passthrough.forward_stream(ctx, api, body, headers, api, json_array=not sse)
+        return _streaming(ctx, stream, "text/event-stream" if sse else "application/json")

@@ -1,0 +1,438 @@
+"""Pure translation between the unified (OpenAI-shaped) chat and embeddings API and Gemini's wire format:
+generateContent requests and answers, streamGenerateContent chunks, embedContent / batchEmbedContents."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+import struct
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from providers.base import ProviderError
+
+_CONFIG_FIELDS = (
+    ("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("n", "candidateCount"),
+    ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty"), ("seed", "seed"),
+)
+_CALLING_MODES = {"none": "NONE", "auto": "AUTO", "required": "ANY"}
+_CONTENT_FILTER_REASONS = frozenset({
+    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION", "IMAGE_OTHER", "ESCALATION", "MODEL_ARMOR",
+})
+
+
+def _invalid(message: str) -> ProviderError:
+    return ProviderError(400, message, retryable=False, error_type="invalid_request_error")
+
+
+def model_resource(model_name: str) -> str:
+    """Gemini addresses models as `models/<id>`; names that already carry a collection (`tunedModels/x`,
+    `models/x`) are used as they are."""
+    return model_name if "/" in model_name else f"models/{model_name}"
+
+
+# -- chat request -------------------------------------------------------------------------------------------
+
+def build_generate_body(request: dict) -> dict:
+    """The generateContent / streamGenerateContent body for an OpenAI chat request (same body for both)."""
+    contents, system_parts = _contents(request.get("messages"))
+    body: dict[str, Any] = {"contents": contents}
+    if system_parts:
+        body["systemInstruction"] = {"parts": system_parts}
+    tools = request.get("tools")
+    if tools:
+        if not isinstance(tools, list):
+            raise _invalid("'tools' must be a list.")
+        body["tools"] = [{"functionDeclarations": [_declaration(tool, i) for i, tool in enumerate(tools)]}]
+        if request.get("tool_choice") is not None:
+            body["toolConfig"] = {"functionCallingConfig": _calling_config(request["tool_choice"])}
+    config = _generation_config(request)
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("'messages' must be a non-empty list.")
+    contents: list[dict] = []
+    system: list[dict] = []
+    call_names: dict[str, str] = {}
+    previous_role = None
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _invalid(f"messages[{i}] must be an object.")
+        role = message.get("role")
+        where = f"messages[{i}]"
+        if role in ("system", "developer"):
+            system.extend(_text_parts(message.get("content"), where))
+        elif role == "user":
+            _append(contents, "user", _user_parts(message.get("content"), where))
+        elif role == "assistant":
+            _append(contents, "model", _assistant_parts(message, where, call_names))
+        elif role == "tool":
+            part = _function_response(message, where, call_names)
+            # Gemini wants the answers to one turn's parallel calls together in a single user turn.
+            if previous_role == "tool":
+                contents[-1]["parts"].append(part)
+            else:
+                contents.append({"role": "user", "parts": [part]})
+        else:
+            raise _invalid(f"{where}.role {role!r} is not supported.")
+        previous_role = role
+    return contents, system
+
+
+def _append(contents: list[dict], role: str, parts: list[dict]) -> None:
+    # Gemini rejects a turn without parts, which an empty OpenAI message would otherwise become.
+    if parts:
+        contents.append({"role": role, "parts": parts})
+
+
+def _text_parts(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> list[dict]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise _invalid(f"{where}.content must be a string or a list of parts.")
+    parts = (_text_part(part, f"{where}.content[{j}]", allowed) for j, part in enumerate(content))
+    return [part for part in parts if part]
+
+
+def _text_part(part: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> dict | None:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind not in allowed:
+        raise _invalid(f"{where} of type {kind!r} is not supported here.")
+    text = part.get(kind)
+    if not isinstance(text, str):
+        raise _invalid(f"{where}.{kind} must be a string.")
+    return {"text": text} if text else None
+
+
+def _user_parts(content: Any, where: str) -> list[dict]:
+    if not isinstance(content, list):
+        return _text_parts(content, where)
+    parts = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "image_url":
+            parts.append(_image_part(part.get("image_url"), f"{where}.content[{j}]"))
+        elif kind == "input_audio":
+            audio = part.get("input_audio") or {}
+            if not isinstance(audio.get("data"), str):
+                raise _invalid(f"{where}.content[{j}].input_audio.data must be a base64 string.")
+            parts.append({"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}", "data": audio["data"]}})
+        elif text := _text_part(part, f"{where}.content[{j}]"):
+            parts.append(text)
+    return parts
+
+
+def _image_part(image: Any, where: str) -> dict:
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise _invalid(f"{where}.image_url.url must be a string.")
+    if url.startswith("data:"):
+        header, sep, data = url[5:].partition(",")
+        mime, _, encoding = header.partition(";")
+        if not sep or encoding != "base64":
+            raise _invalid(f"{where}: data URLs must be base64-encoded (data:<mime>;base64,<data>).")
+        return {"inlineData": {"mimeType": mime or "image/jpeg", "data": data}}
+    if url.startswith(("https://", "http://")):
+        mime = mimetypes.guess_type(urlsplit(url).path)[0] or "image/jpeg"
+        return {"fileData": {"mimeType": mime, "fileUri": url}}
+    raise _invalid(f"{where}: image_url must be a data URL or an http(s) URL.")
+
+
+def _assistant_parts(message: dict, where: str, call_names: dict[str, str]) -> list[dict]:
+    parts = _text_parts(message.get("content"), where, allowed=("text", "refusal"))
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise _invalid(f"{where}.tool_calls must be a list.")
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not name:
+            raise _invalid(f"{where}.tool_calls[{j}].function.name is required.")
+        function_call: dict[str, Any] = {"name": name, "args": _arguments(function.get("arguments"),
+                                                                           f"{where}.tool_calls[{j}]")}
+        if call.get("id"):
+            function_call["id"] = call["id"]
+            call_names[call["id"]] = name
+        parts.append({"functionCall": function_call})
+    return parts
+
+
+def _arguments(arguments: Any, where: str) -> dict:
+    if arguments is None or arguments == "":
+        return {}
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        parsed = orjson.loads(arguments)
+    except (orjson.JSONDecodeError, TypeError):
+        raise _invalid(f"{where}.function.arguments is not valid JSON.") from None
+    if not isinstance(parsed, dict):
+        raise _invalid(f"{where}.function.arguments must encode a JSON object.")
+    return parsed
+
+
+def _function_response(message: dict, where: str, call_names: dict[str, str]) -> dict:
+    call_id = message.get("tool_call_id")
+    name = call_names.get(call_id) if isinstance(call_id, str) else None
+    if name is None:
+        raise _invalid(f"{where}.tool_call_id {call_id!r} does not match a tool call of an earlier assistant message.")
+    content = message.get("content")
+    text = content if isinstance(content, str) else "".join(p["text"] for p in _text_parts(content, where))
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = text
+    return {"functionResponse": {"id": call_id, "name": name,
+                                 "response": value if isinstance(value, dict) else {"result": value}}}
+
+
+def _declaration(tool: Any, index: int) -> dict:
+    if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+        raise _invalid(f"tools[{index}]: only tools of type 'function' are supported by Gemini.")
+    function = tool.get("function") or {}
+    if not function.get("name"):
+        raise _invalid(f"tools[{index}].function.name is required.")
+    declaration = {"name": function["name"]}
+    if function.get("description"):
+        declaration["description"] = function["description"]
+    if function.get("parameters") is not None:
+        declaration["parametersJsonSchema"] = function["parameters"]
+    return declaration
+
+
+def _calling_config(choice: Any) -> dict:
+    if isinstance(choice, str) and choice in _CALLING_MODES:
+        return {"mode": _CALLING_MODES[choice]}
+    if isinstance(choice, dict) and choice.get("type") == "function" and (choice.get("function") or {}).get("name"):
+        return {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
+    raise _invalid("tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name'}}.")
+
+
+def _generation_config(request: dict) -> dict:
+    config = {native: request[name] for name, native in _CONFIG_FIELDS if request.get(name) is not None}
+    max_tokens = request.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = request.get("max_tokens")
+    if max_tokens is not None:
+        config["maxOutputTokens"] = max_tokens
+    stop = request.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    config.update(_response_format(request.get("response_format")))
+    return config
+
+
+def _response_format(response_format: Any) -> dict:
+    if not response_format:
+        return {}
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return {}
+    if kind == "json_object":
+        return {"responseMimeType": "application/json"}
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        config = {"responseMimeType": "application/json"}
+        if schema is not None:
+            config["responseJsonSchema"] = schema
+        return config
+    raise _invalid(f"response_format type {kind!r} is not supported.")
+
+
+# -- chat answers ---------------------------------------------------------------------------------------------
+
+def _completion_id(response_id: str | None) -> str:
+    return f"chatcmpl-gemini-{response_id or uuid.uuid4().hex}"
+
+
+def finish_reason(reason: str | None, has_tool_calls: bool) -> str | None:
+    """OpenAI's finish reasons form a closed set that typed clients decode strictly, so every Gemini reason
+    that is neither a length limit nor a filter becomes `stop` (or `tool_calls`) instead of a new value."""
+    if not reason:
+        return None
+    if reason == "MAX_TOKENS":
+        return "length"
+    if reason in _CONTENT_FILTER_REASONS:
+        return "content_filter"
+    return "tool_calls" if has_tool_calls else "stop"
+
+
+def usage(metadata: dict | None) -> dict:
+    """Thinking tokens are billed as output, so they count as completion tokens (and reasoning tokens);
+    tool-use prompt tokens are input, which keeps prompt + completion equal to Gemini's total."""
+    metadata = metadata or {}
+    prompt = metadata.get("promptTokenCount", 0) + metadata.get("toolUsePromptTokenCount", 0)
+    thoughts = metadata.get("thoughtsTokenCount", 0)
+    completion = metadata.get("candidatesTokenCount", 0) + thoughts
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": metadata.get("totalTokenCount", prompt + completion),
+        "prompt_tokens_details": {"cached_tokens": metadata.get("cachedContentTokenCount", 0)},
+        "completion_tokens_details": {"reasoning_tokens": thoughts},
+    }
+
+
+def _read_parts(candidate: dict, response_id: str | None, index: int, first_call: int = 0) -> tuple[str, list[dict]]:
+    """The answer text (thought summaries left out) and the OpenAI tool calls in one candidate's parts.
+
+    Gemini often omits function-call ids; the synthesized ones depend only on the response id, the position
+    and the call itself, so a streamed and a non-streamed reading of one answer agree."""
+    texts: list[str] = []
+    calls: list[dict] = []
+    for part in (candidate.get("content") or {}).get("parts") or []:
+        if part.get("thought"):
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part.get("functionCall"), dict):
+            call = part["functionCall"]
+            name = call.get("name", "")
+            arguments = orjson.dumps(call.get("args") or {}).decode()
+            call_id = call.get("id") or _call_id(response_id, index, first_call + len(calls), name, call.get("args"))
+            calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+    return "".join(texts), calls
+
+
+def _call_id(response_id: str | None, index: int, position: int, name: str, args: Any) -> str:
+    seed = b"|".join((str(response_id).encode(), str(index).encode(), str(position).encode(), name.encode(),
+                      orjson.dumps(args or {}, option=orjson.OPT_SORT_KEYS)))
+    return "call_" + hashlib.sha256(seed).hexdigest()[:24]
+
+
+def chat_completion(response: dict, model: str) -> dict:
+    """An OpenAI `chat.completion` for a generateContent answer; a prompt blocked before any candidate was
+    generated becomes one empty choice finished by `content_filter`."""
+    response_id = response.get("responseId")
+    choices = []
+    for position, candidate in enumerate(response.get("candidates") or []):
+        index = candidate.get("index", position)
+        text, calls = _read_parts(candidate, response_id, index)
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if calls:
+            message["tool_calls"] = calls
+        choices.append({"index": index, "message": message, "logprobs": None,
+                        "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"})
+    if not choices:
+        blocked = bool((response.get("promptFeedback") or {}).get("blockReason"))
+        choices.append({"index": 0, "message": {"role": "assistant", "content": None}, "logprobs": None,
+                        "finish_reason": "content_filter" if blocked else "stop"})
+    return {"id": _completion_id(response_id), "object": "chat.completion", "created": int(time.time()),
+            "model": model, "choices": choices, "usage": usage(response.get("usageMetadata"))}
+
+
+class StreamTranslator:
+    """Turns streamGenerateContent chunks into OpenAI `chat.completion.chunk` dicts.
+
+    Gemini marks the end of a stream only with a `finishReason` on each candidate, so `finished` (every
+    candidate seen has finished, or the prompt was blocked) is what tells a complete stream from a cut one.
+    Usage metadata is cumulative in Gemini chunks: the last one seen is reported by `usage_chunk`."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.id = ""
+        self.created = int(time.time())
+        self._response_id: str | None = None
+        self._usage: dict | None = None
+        self._tool_counts: dict[int, int] = {}
+        self._open: set[int] = set()
+        self._any_finished = False
+
+    @property
+    def finished(self) -> bool:
+        return self._any_finished and not self._open
+
+    def feed(self, chunk: dict) -> list[dict]:
+        """The OpenAI chunks for one Gemini chunk: possibly none, since a Gemini chunk may carry only usage."""
+        if not self.id:
+            self._response_id = chunk.get("responseId")
+            self.id = _completion_id(self._response_id)
+        if chunk.get("usageMetadata"):
+            self._usage = chunk["usageMetadata"]
+        out: list[dict] = []
+        candidates = chunk.get("candidates") or []
+        if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+            self._start(0, out)
+            self._finish(0, "content_filter", out)
+        for position, candidate in enumerate(candidates):
+            index = candidate.get("index", position)
+            self._start(index, out)
+            first_call = self._tool_counts[index]
+            text, calls = _read_parts(candidate, self._response_id, index, first_call)
+            if text:
+                out.append(self._chunk(index, {"content": text}))
+            if calls:
+                out.append(self._chunk(index, {"tool_calls": [
+                    {"index": first_call + k, **call} for k, call in enumerate(calls)]}))
+                self._tool_counts[index] += len(calls)
+            reason = candidate.get("finishReason")
+            if reason:
+                self._finish(index, finish_reason(reason, self._tool_counts[index] > 0), out)
+        return out
+
+    def usage_chunk(self) -> dict:
+        """The closing usage chunk OpenAI sends when `stream_options.include_usage` is on."""
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": usage(self._usage)}
+
+    def _start(self, index: int, out: list[dict]) -> None:
+        if index not in self._tool_counts:
+            self._tool_counts[index] = 0
+            self._open.add(index)
+            out.append(self._chunk(index, {"role": "assistant", "content": ""}))
+
+    def _finish(self, index: int, reason: str | None, out: list[dict]) -> None:
+        self._open.discard(index)
+        self._any_finished = True
+        out.append(self._chunk(index, {}, reason))
+
+    def _chunk(self, index: int, delta: dict, reason: str | None = None) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": reason}]}
+
+
+# -- embeddings -----------------------------------------------------------------------------------------------
+
+def build_embeddings_call(request: dict, resource: str) -> tuple[str, dict]:
+    """The method (`embedContent` for one string, `batchEmbedContents` for a list) and its body."""
+    if request.get("encoding_format") not in (None, "float", "base64"):
+        raise _invalid("encoding_format must be 'float' or 'base64'.")
+    extra = {"outputDimensionality": request["dimensions"]} if request.get("dimensions") is not None else {}
+    inputs = request.get("input")
+    if isinstance(inputs, str):
+        return "embedContent", {"content": {"parts": [{"text": inputs}]}, **extra}
+    if isinstance(inputs, list) and inputs and all(isinstance(item, str) for item in inputs):
+        return "batchEmbedContents", {"requests": [
+            {"model": resource, "content": {"parts": [{"text": item}]}, **extra} for item in inputs]}
+    raise _invalid("Gemini embeddings take 'input' as a string or a non-empty list of strings (not token arrays).")
+
+
+def embeddings_response(response: dict, model: str, encoding_format: str | None = None) -> dict:
+    """An OpenAI embeddings list; Gemini reports token usage only sometimes, so it defaults to zero."""
+    if "embeddings" in response:
+        vectors = [item.get("values") or [] for item in response.get("embeddings") or []]
+    else:
+        vectors = [(response.get("embedding") or {}).get("values") or []]
+    tokens = (response.get("usageMetadata") or {}).get("promptTokenCount", 0)
+    data = [{"object": "embedding", "index": i, "embedding": _encode(vector, encoding_format)}
+            for i, vector in enumerate(vectors)]
+    return {"object": "list", "data": data, "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def _encode(vector: list[float], encoding_format: str | None) -> list[float] | str:
+    # OpenAI's base64 form is the little-endian float32 array; its SDK asks for it by default.
+    if encoding_format == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
