@@ -110,7 +110,7 @@ def test_openai_route_on_an_anthropic_endpoint_is_400_naming_provider(oai):
 
 
 def test_openai_upstream_error_keeps_status(oai, fake_openai):
-    fake_openai.fail("gpt-4o-mini", 429)
+    fake_openai.fail("gpt-4o-mini", 429, times=2)  # a single-model endpoint retries once
     with pytest.raises(openai.RateLimitError):
         oai.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
 
@@ -167,7 +167,7 @@ def test_anthropic_errors_use_anthropic_envelope(claude, fake_anthropic):
     with pytest.raises(anthropic.BadRequestError) as info:
         claude.messages.create(model="gpt", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert info.value.body["type"] == "error" and "openai" in info.value.body["error"]["message"]
-    fake_anthropic.fail("claude-haiku-4-5", 429)
+    fake_anthropic.fail("claude-haiku-4-5", 429, times=2)  # a single-model endpoint retries once
     with pytest.raises(anthropic.RateLimitError):
         claude.messages.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "x"}])
 
@@ -220,7 +220,7 @@ def test_gemini_errors_use_google_envelope(gem, fake_gemini):
     with pytest.raises(genai_errors.ClientError) as info:
         gem.models.generate_content(model="missing-endpoint", contents="x")
     assert info.value.code == 404 and info.value.status == "NOT_FOUND"
-    fake_gemini.fail("gemini-2.5-flash", 503)
+    fake_gemini.fail("gemini-2.5-flash", 503, times=2)  # a single-model endpoint retries once
     with pytest.raises(genai_errors.ServerError) as info:
         gem.models.generate_content(model="gemini", contents="x")
     assert info.value.code == 503

@@ -226,7 +226,7 @@ def test_operation_the_provider_cannot_do_is_400(client):
 @pytest.mark.parametrize("status,exc", [(500, openai.InternalServerError), (429, openai.RateLimitError),
                                         (400, openai.BadRequestError), (404, openai.NotFoundError)])
 def test_upstream_errors_keep_their_status(client, fake_openai, status, exc):
-    fake_openai.fail("gpt-4o-mini", status)
+    fake_openai.fail("gpt-4o-mini", status, times=2)  # a single-model endpoint retries 429/5xx once
     with pytest.raises(exc) as info:
         client.chat.completions.create(model="chat-openai", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == status
@@ -276,7 +276,7 @@ def test_body_over_the_limit_is_413(unified_gateway):
 
 
 def test_stream_error_before_first_byte_is_a_real_http_error(client, fake_openai):
-    fake_openai.fail("gpt-4o-mini", 429)
+    fake_openai.fail("gpt-4o-mini", 429, times=2)  # a single-model endpoint retries once
     with pytest.raises(openai.RateLimitError):
         list(client.chat.completions.create(model="chat-openai", stream=True,
                                             messages=[{"role": "user", "content": "x"}]))
