@@ -12,6 +12,8 @@ ADAPTERS: dict[str, str] = {
     "databricks": _OPENAI, "vllm": _OPENAI, "portkey": _OPENAI, "openai_compatible": _OPENAI,
     "anthropic": "providers.anthropic.adapter:AnthropicAdapter",
     "gemini": "providers.gemini.adapter:GeminiAdapter",
+    "bedrock": "providers.bedrock.adapter:BedrockAdapter",
+    "vertex_ai": "providers.vertex.adapter:VertexAdapter",
     "fake": "providers.fake.adapter:FakeAdapter",
 }
 

@@ -1,0 +1,1 @@
+"""Amazon Bedrock: Converse for unified chat; InvokeModel for Titan embeddings and the Anthropic passthrough."""

@@ -1,0 +1,205 @@
+"""Adapter for Amazon Bedrock: unified chat (plain and streaming) through the Converse API, Titan text
+embeddings and the Anthropic Messages passthrough through InvokeModel.
+
+`auth_config`: `auth_mode` (`api_key`: a Bedrock API key sent as a bearer token; `access_keys`: AWS
+access keys, every request SigV4-signed), `aws_region_name` (default us-east-1), `api_base` (default
+https://bedrock-runtime.<region>.amazonaws.com), `timeout`. Credentials: `api_key`, or
+`aws_access_key_id`, `aws_secret_access_key` and optionally `aws_session_token`.
+
+Everything is plain async HTTP on the shared pooled client: no SDK session or client per request, no
+worker thread reading a stream (closing the iterator closes the upstream response at once), and signing
+is a few HMACs in-process with keys that need no refresh.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from providers import http
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
+                            UnsupportedOperation)
+from providers.bedrock import invoke, sigv4, translate
+from providers.bedrock.eventstream import EventStreamDecoder, event_of, malformed
+
+DEFAULT_REGION = "us-east-1"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+SIGNING_NAME = "bedrock"
+# Titan embeds one text per call; a large batch is spread over this many concurrent calls, not thousands.
+EMBEDDING_CONCURRENCY = 8
+
+
+def _credentials(target: ModelTarget) -> tuple[str | None, sigv4.AwsCredentials | None]:
+    """(bearer API key, AWS access keys): exactly one is set. Raises ValueError, which makes the model
+    unusable with this message, when the secret does not fit the auth mode."""
+    values = target.credentials
+    mode = target.auth_config.get("auth_mode") or ("access_keys" if values.get("aws_access_key_id") else "api_key")
+    if mode == "api_key":
+        if not values.get("api_key"):
+            raise ValueError("Bedrock auth_mode 'api_key' needs the secret value 'api_key' (a Bedrock API key).")
+        return str(values["api_key"]), None
+    if mode == "access_keys":
+        if not values.get("aws_access_key_id") or not values.get("aws_secret_access_key"):
+            raise ValueError("Bedrock auth_mode 'access_keys' needs the secret values 'aws_access_key_id' and "
+                             "'aws_secret_access_key' (and 'aws_session_token' for temporary credentials).")
+        return None, sigv4.AwsCredentials(str(values["aws_access_key_id"]), str(values["aws_secret_access_key"]),
+                                          str(values["aws_session_token"]) if values.get("aws_session_token") else None)
+    raise ValueError(f"Bedrock auth_mode '{mode}' is not supported; use 'api_key' or 'access_keys'.")
+
+
+class BedrockAdapter(ProviderAdapter):
+    provider = "bedrock"
+    passthrough_apis = frozenset({"anthropic-messages"})
+
+    def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None, *,
+                 now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(target, client)
+        self.region = str(target.auth_config.get("aws_region_name") or DEFAULT_REGION)
+        if not re.fullmatch(r"[a-z0-9-]+", self.region):
+            raise ValueError(f"aws_region_name '{self.region}' is not an AWS region name.")
+        self.base = str(target.auth_config.get("api_base")
+                        or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/")
+        prefix = f"{self.base}/model/{quote(target.model_name, safe='')}"
+        self.urls = {op: f"{prefix}/{op}" for op in ("converse", "converse-stream", "invoke",
+                                                     "invoke-with-response-stream")}
+        self.api_key, self.aws_credentials = _credentials(target)
+        self.now = now or (lambda: datetime.now(timezone.utc))
+        if not invoke.is_anthropic_model(target.model_name):
+            self.passthrough_apis = frozenset()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = http.client_for(self.target, self.base)
+        return self._client
+
+    def _authorize(self, request: httpx.Request) -> None:
+        if self.api_key is not None:
+            request.headers["authorization"] = f"Bearer {self.api_key}"
+            return
+        path, _, query = request.url.raw_path.decode().partition("?")
+        request.headers.update(sigv4.sign(
+            request.method, path, query,
+            {"host": request.headers["host"], "content-type": request.headers["content-type"]},
+            request.content, self.aws_credentials, self.region, SIGNING_NAME, self.now()))
+
+    async def _send(self, url: str, body: dict, stats: CallStats | None, *, stream: bool = False) -> httpx.Response:
+        """POST `body` signed for exactly the bytes and path that go on the wire; upstream error statuses
+        raise here, before anything is relayed."""
+        request = self.client.build_request("POST", url, content=orjson.dumps(body), headers={
+            "content-type": "application/json", "accept": EVENT_STREAM if stream else "application/json"})
+        self._authorize(request)
+        if stats:
+            stats.start()
+        try:
+            response = await self.client.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise http.transport_error(exc, self.provider) from None
+        finally:
+            if stats:
+                stats.stop()
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            except httpx.HTTPError:
+                content = b""
+            finally:
+                await response.aclose()
+            raise http.upstream_error(response.status_code, content, self.provider, response.headers)
+        return response
+
+    async def _post_json(self, url: str, body: dict, stats: CallStats | None) -> dict:
+        response = await self._send(url, body, stats)
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ProviderError(502, "Provider 'bedrock' returned a body that is not a JSON object.", retryable=True)
+        return answer
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[tuple[str, dict]]:
+        """(event type, payload) pairs from an event-stream response, which is closed when iteration ends
+        for any reason."""
+        decoder = EventStreamDecoder()
+        try:
+            async for data in response.aiter_bytes():
+                for message in decoder.feed(data):
+                    yield event_of(message)
+        except httpx.HTTPError as exc:
+            raise http.transport_error(exc, self.provider) from None
+        finally:
+            await response.aclose()
+        if decoder.pending:
+            raise malformed("the stream ended inside a frame")
+
+    async def chat(self, request: dict, stats: CallStats) -> dict:
+        answer = await self._post_json(self.urls["converse"], translate.converse_request(request), stats)
+        return translate.chat_completion(answer, self.target.model_name)
+
+    async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
+        body = translate.converse_request(request)
+        response = await self._send(self.urls["converse-stream"], body, stats, stream=True)
+        translator = translate.StreamTranslator(self.target.model_name)
+        events = self._events(response)
+        try:
+            async for event, data in events:
+                for chunk in translator.feed(event, data):
+                    yield chunk
+        finally:
+            await events.aclose()
+        if not translator.finished:
+            raise ProviderError(502, "Provider 'bedrock' ended the stream before messageStop.", retryable=True,
+                                error_type="incomplete_stream")
+        yield translator.usage_chunk()
+
+    async def embeddings(self, request: dict, stats: CallStats) -> dict:
+        if not invoke.is_titan_embedding_model(self.target.model_name):
+            raise UnsupportedOperation(
+                f"Bedrock embeddings are supported for Amazon Titan text embedding models (amazon.titan-embed-*), "
+                f"and '{self.target.model_name}' is not one.")
+        bodies = invoke.titan_bodies(request)
+        limit = asyncio.Semaphore(EMBEDDING_CONCURRENCY)
+
+        async def embed(body: dict) -> dict:
+            async with limit:
+                return await self._post_json(self.urls["invoke"], body, None)
+
+        # One wait measured for the whole batch: the calls overlap, so per-call times would over-count.
+        stats.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(embed(body)) for body in bodies]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        finally:
+            stats.stop()
+        return invoke.embeddings_response([task.result() for task in tasks], self.target.model_name,
+                                          request.get("encoding_format"))
+
+    async def passthrough(self, api: str, body: dict, headers: Mapping[str, str], stats: CallStats,
+                          *, stream: bool) -> PassthroughResponse:
+        """Anthropic Messages bodies go to InvokeModel for Claude models; streams come back in event-stream
+        framing and are re-emitted as the Messages SSE events they carry."""
+        if api not in self.passthrough_apis:
+            raise UnsupportedOperation(f"Provider 'bedrock' does not support the '{api}' API for model "
+                                       f"'{self.target.model_name}' (only Anthropic models speak anthropic-messages).")
+        upstream = invoke.anthropic_body(body, dict(headers))
+        if not stream:
+            return PassthroughResponse(200, {}, body=await self._post_json(self.urls["invoke"], upstream, stats))
+        response = await self._send(self.urls["invoke-with-response-stream"], upstream, stats, stream=True)
+        return PassthroughResponse(200, {"content-type": "text/event-stream"}, stream=self._anthropic_sse(response))
+
+    async def _anthropic_sse(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        events = self._events(response)
+        try:
+            async for event, payload in events:
+                if event == "chunk":
+                    yield invoke.anthropic_sse(payload)
+        finally:
+            await events.aclose()

@@ -1,0 +1,1 @@
+"""Google Vertex AI: Gemini models (generateContent, :predict embeddings), Claude models (rawPredict)."""

@@ -1,0 +1,152 @@
+"""Adapter for Google Vertex AI: Gemini models through the generateContent API and Claude models through
+Anthropic's Messages API as Vertex publishes it (`:rawPredict` / `:streamRawPredict`).
+
+`auth_config`: `vertex_project` (required), `vertex_location` (default `global`), `api_base` (default
+https://aiplatform.googleapis.com/v1, or https://<location>-aiplatform.googleapis.com/v1), `timeout`.
+Credentials: `vertex_credentials`, a service-account key (JSON object or its text), exchanged for an
+OAuth token that is cached and renewed off the event loop (providers/vertex/auth.py).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+import orjson
+
+from providers import http, outbound
+from providers.anthropic import translate as anthropic
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
+                            UnsupportedOperation)
+from providers.gemini.adapter import GeminiAdapter
+from providers.vertex import translate
+from providers.vertex.auth import service_account_info, token_source_for
+
+EMBEDDING_CONCURRENCY = 8
+
+
+class _VertexGemini(GeminiAdapter):
+    """The Gemini adapter, named for Vertex in its error messages."""
+
+    provider = "vertex_ai"
+
+
+class VertexAdapter(ProviderAdapter):
+    provider = "vertex_ai"
+    passthrough_apis = frozenset({"gemini-generate", "gemini-stream", "anthropic-messages"})
+
+    def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(target, client)
+        self.model_url = translate.model_url(target.auth_config, target.model_name)
+        self.is_claude = translate.publisher_of(target.model_name) == "anthropic"
+        info = service_account_info(target.credentials.get("vertex_credentials"))
+        # The key names the token endpoint the gateway will call, so it answers to the outbound policy
+        # like any api_base.
+        problem = outbound.url_problem(str(info["token_uri"]))
+        if problem:
+            raise ValueError(f"the token_uri of vertex_credentials is blocked by the outbound policy: {problem}")
+        self.tokens = token_source_for(info)
+        self.headers = {"content-type": "application/json", "accept": "application/json"}
+        self.passthrough_apis = frozenset({"anthropic-messages"} if self.is_claude
+                                          else {"gemini-generate", "gemini-stream"})
+        # Gemini on Vertex is the Gemini API under a longer prefix: the Gemini adapter, pointed at that
+        # prefix, serves it; only the credential differs (a fresh OAuth token in place of an API key).
+        publisher = self.model_url.rpartition("/models/")[0]
+        self._gemini = _VertexGemini(ModelTarget(id=target.id, name=target.name, provider=self.provider,
+                                                 model_name=target.model_name, auth_config={
+                                                     **target.auth_config, "api_base": publisher}), client)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = http.client_for(self.target, self.model_url)
+        return self._client
+
+    async def _auth_headers(self, accept: str = "application/json") -> dict[str, str]:
+        return {**self.headers, "accept": accept, "authorization": f"Bearer {await self.tokens.token()}"}
+
+    async def _gemini_adapter(self) -> _VertexGemini:
+        """The Gemini adapter with the current token in its headers. Every request reads whichever token
+        is current when it is sent, and tokens only ever change to fresher valid ones."""
+        token = f"Bearer {await self.tokens.token()}"
+        self._gemini.headers["authorization"] = self._gemini.stream_headers["authorization"] = token
+        return self._gemini
+
+    async def chat(self, request: dict, stats: CallStats) -> dict:
+        if not self.is_claude:
+            return await (await self._gemini_adapter()).chat(request, stats)
+        body = translate.claude_body(anthropic.chat_request_to_anthropic(request, self.target.model_name), stream=False)
+        answer = await http.post_json(self.client, f"{self.model_url}:rawPredict", body, await self._auth_headers(),
+                                      stats, self.provider)
+        return anthropic.anthropic_response_to_chat(answer, self.target.model_name)
+
+    async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
+        if not self.is_claude:
+            async for chunk in (await self._gemini_adapter()).chat_stream(request, stats):
+                yield chunk
+            return
+        body = translate.claude_body(anthropic.chat_request_to_anthropic(request, self.target.model_name), stream=True)
+        stream = await http.open_stream(self.client, "POST", f"{self.model_url}:streamRawPredict", body,
+                                        await self._auth_headers("text/event-stream"), stats, self.provider)
+        state = anthropic.StreamTranslator(self.target.model_name)
+        lines = stream.lines()
+        try:
+            async for event, data in http.sse_data(lines):
+                payload = _json_object(data)
+                for chunk in state.feed(event or payload.get("type", ""), payload):
+                    yield chunk
+        finally:
+            await lines.aclose()
+        if not state.finished:
+            raise ProviderError(502, "Provider 'vertex_ai' ended the stream before message_stop.", retryable=True,
+                                error_type="incomplete_stream")
+
+    async def embeddings(self, request: dict, stats: CallStats) -> dict:
+        if self.is_claude:
+            raise UnsupportedOperation("Claude models have no embeddings API; link a Vertex AI embedding model "
+                                       "(e.g. text-embedding-005) to this endpoint.")
+        bodies = translate.predict_bodies(request, self.target.model_name)
+        headers = await self._auth_headers()
+        limit = asyncio.Semaphore(EMBEDDING_CONCURRENCY)
+
+        async def predict(body: dict) -> dict:
+            async with limit:
+                return await http.post_json(self.client, f"{self.model_url}:predict", body, headers, CallStats(),
+                                            self.provider)
+
+        # One wait measured for the whole batch: the calls overlap, so per-call times would over-count.
+        stats.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(predict(body)) for body in bodies]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        finally:
+            stats.stop()
+        return translate.embeddings_response([task.result() for task in tasks], self.target.model_name,
+                                             request.get("encoding_format"))
+
+    async def passthrough(self, api: str, body: dict, headers: Mapping[str, str], stats: CallStats,
+                          *, stream: bool) -> PassthroughResponse:
+        if api not in self.passthrough_apis:
+            family = "Claude" if self.is_claude else "Gemini"
+            raise UnsupportedOperation(f"Provider 'vertex_ai' does not support the '{api}' API for {family} model "
+                                       f"'{self.target.model_name}'.")
+        if api != "anthropic-messages":
+            return await (await self._gemini_adapter()).passthrough(api, body, headers, stats, stream=stream)
+        method = "streamRawPredict" if stream else "rawPredict"
+        # The version is in the body on Vertex; a client's anthropic-version header describes the public API.
+        client_headers = {k: v for k, v in headers.items() if k.lower() != "anthropic-version"}
+        return await http.forward(self.client, f"{self.model_url}:{method}", translate.claude_body(body, stream=stream),
+                                  http.merge_client_headers(await self._auth_headers(), client_headers), stats,
+                                  self.provider, stream=stream)
+
+
+def _json_object(data: str) -> dict:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise ProviderError(502, "Provider 'vertex_ai' sent a malformed stream event.", retryable=True)
+    return payload

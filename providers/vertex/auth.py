@@ -1,0 +1,124 @@
+"""OAuth access tokens for Vertex AI from a service-account key: fetched once, cached, and renewed before
+they expire, without ever blocking the event loop.
+
+google-auth's refresh is synchronous HTTP (a signed JWT exchanged at the key's `token_uri`), so it runs in
+a worker thread. Only one refresh per key is in flight at a time: it is a shared task that every caller
+needing it awaits, which also keeps a refresh going when the request that started it is cancelled.
+Requests never wait while the cached token has more than `MIN_VALIDITY` left; from `REFRESH_AHEAD`
+before expiry a background refresh replaces it.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+import google.auth.exceptions
+import orjson
+import requests
+from google.auth.transport.requests import Request
+from google.oauth2 import service_account
+
+from providers.base import ProviderError
+
+logger = logging.getLogger(__name__)
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+REFRESH_AHEAD = 300.0
+MIN_VALIDITY = 60.0
+# Google's tokens last an hour; this is assumed only if the token endpoint does not say.
+DEFAULT_LIFETIME = 3600.0
+
+
+def service_account_info(value: object) -> dict:
+    """The service-account key from the secret's `vertex_credentials`, stored as a JSON object or as the
+    text of the key file. Raises ValueError, naming what is wrong but never a key's content."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ValueError("vertex_credentials is not valid JSON; paste the service-account key file.") from None
+    if not isinstance(value, Mapping):
+        raise ValueError("Vertex AI needs the secret value 'vertex_credentials': a service-account key (JSON).")
+    missing = [key for key in ("client_email", "private_key", "token_uri") if not value.get(key)]
+    if value.get("type", "service_account") != "service_account" or missing:
+        raise ValueError("vertex_credentials must be a service-account key with client_email, private_key and "
+                         f"token_uri{' (missing: ' + ', '.join(missing) + ')' if missing else ''}.")
+    return dict(value)
+
+
+class TokenSource:
+    """Access tokens for one service account. `clock` is monotonic seconds, injectable for tests."""
+
+    def __init__(self, info: Mapping, *, clock: Callable[[], float] = time.monotonic) -> None:
+        try:
+            self._credentials = service_account.Credentials.from_service_account_info(dict(info), scopes=SCOPES)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"vertex_credentials cannot be used: {type(exc).__name__} reading the private "
+                             "key.") from None
+        session = requests.Session()
+        session.trust_env = False  # like the gateway's own clients: no proxies or netrc from the environment
+        self._transport = Request(session)
+        self.clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._refreshing: asyncio.Task | None = None
+
+    async def token(self) -> str:
+        remaining = self._expires_at - self.clock()
+        if self._token is not None and remaining > REFRESH_AHEAD:
+            return self._token
+        task = self._refresh_task()
+        if self._token is not None and remaining > MIN_VALIDITY:
+            return self._token
+        return await asyncio.shield(task)
+
+    def _refresh_task(self) -> asyncio.Task:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+            self._refreshing.add_done_callback(_log_failure)
+        return self._refreshing
+
+    async def _refresh(self) -> str:
+        started = self.clock()
+        try:
+            await asyncio.to_thread(self._credentials.refresh, self._transport)
+        except google.auth.exceptions.TransportError as exc:
+            raise ProviderError(502, f"Could not reach Google's token endpoint for Vertex AI: {type(exc).__name__}.",
+                                retryable=True, error_type="connection_error") from None
+        except google.auth.exceptions.RefreshError as exc:
+            reason = exc.args[0] if exc.args else type(exc).__name__
+            raise ProviderError(502, f"Google refused the Vertex AI service-account credentials: {reason}",
+                                retryable=False, error_type="upstream_auth_error") from None
+        expiry = self._credentials.expiry
+        utc_now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        lifetime = (expiry - utc_now).total_seconds() if expiry else DEFAULT_LIFETIME
+        self._token = self._credentials.token
+        self._expires_at = started + lifetime
+        return self._token
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    """A background refresh has no caller to raise to; its failure is logged, and the next request tries
+    again (waiting for it only once the old token is nearly expired)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("Vertex AI token refresh failed: %s", task.exception())
+
+
+_sources: dict[tuple[str, str, str], TokenSource] = {}
+_sources_lock = threading.Lock()
+
+
+def token_source_for(info: Mapping) -> TokenSource:
+    """One TokenSource per service-account key per process, so model definitions sharing a key, and the
+    adapters rebuilt at each configuration change, share one cached token."""
+    key = (str(info.get("client_email")), str(info.get("private_key_id") or info.get("private_key")),
+           str(info.get("token_uri")))
+    with _sources_lock:  # snapshots are built in worker threads
+        source = _sources.get(key)
+        if source is None:
+            source = _sources[key] = TokenSource(info)
+        return source
