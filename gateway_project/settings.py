@@ -135,9 +135,19 @@ GATEWAY_MAX_REQUEST_BYTES = env.int("GATEWAY_MAX_REQUEST_BYTES", default=10 * 10
 GATEWAY_CONFIG_POLL_SECONDS = env.float("GATEWAY_CONFIG_POLL_SECONDS", default=1.0)
 GATEWAY_DEFAULT_READ_TIMEOUT = env.float("GATEWAY_DEFAULT_READ_TIMEOUT", default=300.0)
 GATEWAY_DEFAULT_CONNECT_TIMEOUT = env.float("GATEWAY_DEFAULT_CONNECT_TIMEOUT", default=10.0)
+GATEWAY_HTTP_TRANSPORT = env.str("GATEWAY_HTTP_TRANSPORT", default="aiohttp")
 # Outbound policy: which schemes and which address classes an api_base may point at.
 GATEWAY_ALLOWED_SCHEMES = env.list("GATEWAY_ALLOWED_SCHEMES", default=["https", "http"])
 GATEWAY_ALLOW_PRIVATE_UPSTREAMS = env.bool("GATEWAY_ALLOW_PRIVATE_UPSTREAMS", default=True)
 GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS = env.bool("GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS", default=False)
 GATEWAY_ALLOWED_PROVIDERS = env.list("GATEWAY_ALLOWED_PROVIDERS", default=[])
 REDIS_URL = env.str("REDIS_URL", default="")
+# Budgets and usage accounting (README: "Budgets", "Usage records").
+GATEWAY_BUDGET_BACKEND = env.str("GATEWAY_BUDGET_BACKEND", default="")
+if GATEWAY_BUDGET_BACKEND not in ("", "memory", "database", "redis"):
+    raise ImproperlyConfigured("GATEWAY_BUDGET_BACKEND must be 'memory', 'database' or 'redis'.")
+if GATEWAY_BUDGET_BACKEND == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("GATEWAY_BUDGET_BACKEND=redis needs REDIS_URL.")
+GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS", default=4096)
+GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=900)
+GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
