@@ -1,7 +1,10 @@
 """Guardrail definitions and their per-endpoint ordering."""
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from guardrails.kinds import validate_settings
 
 
 class GuardrailKind(models.TextChoices):
@@ -42,6 +45,14 @@ class Guardrail(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Settings are checked by the kind's own rules, so the admin and `gateway_apply` refuse a guardrail
+        that could only fail at request time."""
+        if self.kind in GuardrailKind.values:
+            problems = validate_settings(self.kind, self.settings)
+            if problems:
+                raise ValidationError({"settings": problems})
 
 
 class EndpointGuardrail(models.Model):

@@ -1,0 +1,200 @@
+"""Where the text is in each wire format, for requests and (non-streaming) responses.
+
+A `Slot` points at one string inside a parsed body, so a guardrail can read it and a sanitizing guardrail
+can write the rewritten text back in place: the body keeps its exact shape. Covered: every role's message
+text (string or text parts), tool results, tool-call arguments (OpenAI's JSON strings; Anthropic's and
+Gemini's argument objects through their string values), system prompts, embeddings inputs. Token-id
+embeddings inputs and binary parts (images, audio) carry no text and are not seen.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+OPENAI_CHAT = "openai-chat"
+OPENAI_EMBEDDINGS = "openai-embeddings"
+OPENAI_RESPONSES = "openai-responses"
+ANTHROPIC_MESSAGES = "anthropic-messages"
+GEMINI_GENERATE = "gemini-generate"
+# Passthrough API names (providers.base.PASSTHROUGH_APIS) that share another format's shapes.
+ALIASES = {"gemini-stream": GEMINI_GENERATE, "anthropic-count-tokens": ANTHROPIC_MESSAGES}
+MAX_DEPTH = 32
+
+
+@dataclass(slots=True)
+class Slot:
+    container: dict | list
+    key: str | int
+
+    @property
+    def text(self) -> str:
+        return self.container[self.key]
+
+    def set(self, text: str) -> None:
+        self.container[self.key] = text
+
+
+def _slot(container: Any, key: str | int) -> Iterator[Slot]:
+    if isinstance(container, dict) and isinstance(container.get(key), str):
+        yield Slot(container, key)
+
+
+def _string_leaves(value: Any, depth: int = 0) -> Iterator[Slot]:
+    """Every string inside a JSON object (tool arguments given as objects), bounded in depth."""
+    if depth > MAX_DEPTH:
+        return
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, str):
+            yield Slot(value, key)
+        else:
+            yield from _string_leaves(item, depth + 1)
+
+
+def dicts(value: Any) -> Iterator[dict]:
+    if isinstance(value, list):
+        yield from (item for item in value if isinstance(item, dict))
+
+
+# -- OpenAI chat completions -------------------------------------------------------------------------
+
+def _openai_content(message: dict) -> Iterator[Slot]:
+    content = message.get("content")
+    if isinstance(content, str):
+        yield Slot(message, "content")
+    for part in dicts(content):
+        yield from _slot(part, "text")
+    yield from _slot(message, "refusal")
+    for call in dicts(message.get("tool_calls")):
+        yield from _slot(call.get("function"), "arguments")
+
+
+def openai_chat_request(body: dict) -> Iterator[Slot]:
+    for message in dicts(body.get("messages")):
+        yield from _openai_content(message)
+
+
+def openai_chat_response(body: dict) -> Iterator[Slot]:
+    for choice in dicts(body.get("choices")):
+        message = choice.get("message")
+        if isinstance(message, dict):
+            yield from _openai_content(message)
+
+
+def openai_embeddings_request(body: dict) -> Iterator[Slot]:
+    value = body.get("input")
+    if isinstance(value, str):
+        yield Slot(body, "input")
+    elif isinstance(value, list):
+        yield from (Slot(value, i) for i, item in enumerate(value) if isinstance(item, str))
+
+
+# -- OpenAI Responses API ----------------------------------------------------------------------------
+
+def _responses_item(item: dict) -> Iterator[Slot]:
+    content = item.get("content")
+    if isinstance(content, str):
+        yield Slot(item, "content")
+    for part in dicts(content):
+        yield from _slot(part, "text")
+    yield from _slot(item, "arguments")
+    yield from _slot(item, "output")
+
+
+def openai_responses_request(body: dict) -> Iterator[Slot]:
+    yield from _slot(body, "instructions")
+    value = body.get("input")
+    if isinstance(value, str):
+        yield Slot(body, "input")
+    for item in dicts(value):
+        yield from _responses_item(item)
+
+
+def openai_responses_response(body: dict) -> Iterator[Slot]:
+    for item in dicts(body.get("output")):
+        yield from _responses_item(item)
+
+
+# -- Anthropic Messages ------------------------------------------------------------------------------
+
+def _anthropic_blocks(blocks: Any) -> Iterator[Slot]:
+    for block in dicts(blocks):
+        kind = block.get("type")
+        if kind == "text":
+            yield from _slot(block, "text")
+        elif kind == "tool_use":
+            yield from _string_leaves(block.get("input"))
+        elif kind == "tool_result":
+            content = block.get("content")
+            if isinstance(content, str):
+                yield Slot(block, "content")
+            yield from _anthropic_blocks(content)
+
+
+def anthropic_request(body: dict) -> Iterator[Slot]:
+    system = body.get("system")
+    if isinstance(system, str):
+        yield Slot(body, "system")
+    yield from _anthropic_blocks(system)
+    for message in dicts(body.get("messages")):
+        if isinstance(message.get("content"), str):
+            yield Slot(message, "content")
+        yield from _anthropic_blocks(message.get("content"))
+
+
+def anthropic_response(body: dict) -> Iterator[Slot]:
+    yield from _anthropic_blocks(body.get("content"))
+
+
+# -- Gemini generateContent --------------------------------------------------------------------------
+
+def _gemini_parts(content: Any) -> Iterator[Slot]:
+    if not isinstance(content, dict):
+        return
+    for part in dicts(content.get("parts")):
+        yield from _slot(part, "text")
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            yield from _string_leaves(call.get("args"))
+        result = part.get("functionResponse")
+        if isinstance(result, dict):
+            yield from _string_leaves(result.get("response"))
+
+
+def gemini_request(body: dict) -> Iterator[Slot]:
+    yield from _gemini_parts(body.get("systemInstruction") or body.get("system_instruction"))
+    for content in dicts(body.get("contents")):
+        yield from _gemini_parts(content)
+
+
+def gemini_response(body: dict) -> Iterator[Slot]:
+    for candidate in dicts(body.get("candidates")):
+        yield from _gemini_parts(candidate.get("content"))
+
+
+REQUESTS: dict[str, Callable[[dict], Iterator[Slot]]] = {
+    OPENAI_CHAT: openai_chat_request, OPENAI_EMBEDDINGS: openai_embeddings_request,
+    OPENAI_RESPONSES: openai_responses_request, ANTHROPIC_MESSAGES: anthropic_request,
+    GEMINI_GENERATE: gemini_request,
+}
+RESPONSES: dict[str, Callable[[dict], Iterator[Slot]]] = {
+    OPENAI_CHAT: openai_chat_response, OPENAI_EMBEDDINGS: lambda body: iter(()),
+    OPENAI_RESPONSES: openai_responses_response, ANTHROPIC_MESSAGES: anthropic_response,
+    GEMINI_GENERATE: gemini_response,
+}
+
+
+def canonical(fmt: str) -> str:
+    fmt = ALIASES.get(fmt, fmt)
+    if fmt not in REQUESTS:
+        raise ValueError(f"unknown guardrail text format '{fmt}'")
+    return fmt
+
+
+def request_slots(body: Any, fmt: str) -> list[Slot]:
+    return list(REQUESTS[canonical(fmt)](body)) if isinstance(body, dict) else []
+
+
+def response_slots(body: Any, fmt: str) -> list[Slot]:
+    return list(RESPONSES[canonical(fmt)](body)) if isinstance(body, dict) else []
