@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from gateway import crypto
+from gateway.admin_usage import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
     ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Secret, UsageRecord,
@@ -57,7 +58,7 @@ AUTH_CONFIG_KEYS = (
     ("bedrock", "aws_region_name, auth_mode (api_key, access_keys, iam_role)"),
     ("vertex_ai", "vertex_project, vertex_location"),
     ("ollama, vllm, openai_compatible", "api_base (where the server listens, including /v1)"),
-    ("every provider", 'timeout: seconds, or {"connect": seconds, "read": seconds}'),
+    ("every provider", 'timeout: seconds, or {"connect": seconds, "read": seconds, "total": seconds}'),
 )
 AUTH_CONFIG_HELP = format_html(
     "Non-secret settings as a JSON object, e.g. <code>{}</code>. Keys each provider reads:<ul>{}</ul>",
@@ -69,7 +70,7 @@ VALUES_HELP = (
     '<code>{"aws_access_key_id": "...", "aws_secret_access_key": "..."}</code> or Vertex AI '
     '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again.'
 )
-TIMEOUT_KEYS = {"connect", "read"}
+TIMEOUT_KEYS = {"connect", "read", "total"}
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -130,7 +131,8 @@ class SecretForm(forms.ModelForm):
         if not isinstance(config, dict):
             raise ValidationError('Enter a JSON object, e.g. {"api_base": "https://api.openai.com/v1"}.')
         if "timeout" in config and not _is_timeout(config["timeout"]):
-            raise ValidationError('timeout must be seconds (> 0) or {"connect": seconds, "read": seconds}.')
+            raise ValidationError('timeout must be seconds (> 0) or {"connect": seconds, "read": seconds, '
+                                  '"total": seconds}.')
         return config
 
     def clean(self) -> dict:
@@ -186,7 +188,7 @@ class SecretAdmin(AuditedAdmin):
 
 
 @admin.register(ModelDefinition)
-class ModelDefinitionAdmin(AuditedAdmin):
+class ModelDefinitionAdmin(PriceWarningAdmin, AuditedAdmin):
     list_display = ("name", "provider", "model_name", "secret", "input_cost_per_million", "output_cost_per_million")
     list_filter = ("provider",)
     search_fields = ("name", "model_name", "secret__name")
@@ -255,7 +257,7 @@ class EndpointAdmin(AuditedAdmin):
 
 
 @admin.register(BudgetPolicy)
-class BudgetPolicyAdmin(AuditedAdmin):
+class BudgetPolicyAdmin(BudgetStatusAdmin, AuditedAdmin):
     list_display = ("name", "scope", "target", "amount_usd", "window", "action", "enabled")
     list_filter = ("scope", "action", "window_unit", "enabled")
     search_fields = ("name", "target")

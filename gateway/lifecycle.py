@@ -1,30 +1,42 @@
 """Process start and stop for the ASGI server (Django itself has no lifespan): load the configuration
-before taking traffic, run the config watcher and the usage writer, and drain both on shutdown."""
+before taking traffic, run the config watcher, the usage writer and the retention pruner, and on shutdown
+settle budget reservations still in flight and write every queued usage record."""
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from gateway import usage
+from django.conf import settings
+
+from gateway import budgets, retention, usage
 from gateway.snapshot import store
 from providers.http import close_clients
 
 logger = logging.getLogger(__name__)
 
 _tasks: list[asyncio.Task] = []
+_writer_task: asyncio.Task | None = None
 
 
 async def startup() -> None:
+    global _writer_task
     await store.refresh()
     _tasks.append(asyncio.create_task(store.watch(), name="config-watcher"))
-    _tasks.append(asyncio.create_task(usage.writer.run(), name="usage-writer"))
+    _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")
+    if settings.GATEWAY_USAGE_RETENTION_DAYS > 0:
+        _tasks.append(asyncio.create_task(retention.run_pruner(), name="usage-retention"))
 
 
 async def shutdown() -> None:
+    global _writer_task
     for task in _tasks:
         task.cancel()
     await asyncio.gather(*_tasks, return_exceptions=True)
     _tasks.clear()
+    await budgets.manager.drain()
+    if _writer_task is not None:
+        await usage.writer.stop(_writer_task)
+        _writer_task = None
     written = await usage.writer.flush()
     if usage.writer.pending():
         logger.error("shutdown: %d usage records could not be written", usage.writer.pending())

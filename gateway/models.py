@@ -293,6 +293,9 @@ class UsageRecord(models.Model):
     ttfb_ms = models.FloatField(null=True, blank=True)
     overhead_ms = models.FloatField(default=0)
     guardrails = models.JSONField(default=list, blank=True)
+    usage_estimated = models.BooleanField(
+        default=False, help_text="The provider never reported usage (stream abandoned or cut): tokens are estimated.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -300,3 +303,60 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.endpoint_name} {self.status_code}"
+
+
+class PriceEntry(models.Model):
+    """An operator-loaded price (`manage.py load_prices FILE`). It overrides the built-in table
+    (gateway/prices.json) for the same provider and model; a model definition's own prices override both."""
+
+    provider = models.CharField(max_length=64)
+    model_name = models.CharField(max_length=256, help_text="The provider's model id, as in the price file.")
+    input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    output_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cached_input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model_name"]
+        verbose_name_plural = "price entries"
+        constraints = [models.UniqueConstraint(fields=["provider", "model_name"], name="uniq_price_provider_model")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model_name}"
+
+
+class BudgetWindow(models.Model):
+    """A policy's spend and in-flight reservations in one window (database budget backend).
+
+    Amounts are integer nano-USD so the conditional UPDATE that admits a request compares exactly on every
+    database. `subject` is the policy's scope and target: retargeting a policy starts a fresh count."""
+
+    policy = models.ForeignKey(BudgetPolicy, on_delete=models.CASCADE, related_name="windows")
+    subject = models.CharField(max_length=300)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField(db_index=True)
+    spent_nanos = models.BigIntegerField(default=0)
+    reserved_nanos = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "subject", "window_start", "window_end"],
+                                    name="uniq_budget_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} {self.subject} {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class BudgetReservation(models.Model):
+    """One request's hold on a window until it settles. Holds expire, so a process that dies mid-request
+    cannot keep budget reserved for the rest of the window."""
+
+    window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="reservations")
+    lease = models.CharField(max_length=64)
+    amount_nanos = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window", "expires_at"])]
+        constraints = [models.UniqueConstraint(fields=["window", "lease"], name="uniq_budget_lease")]

@@ -14,10 +14,14 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from gateway.errors import BadRequest
+from gateway import budgets
+from gateway.errors import BadRequest, GatewayError
 from gateway.pipeline import RequestContext, finish
 from gateway.routing import router
+from gateway.streaming import GuardedStream
 from gateway.stream_formats import WATCHERS, StreamWatcher, usage_of
+from guardrails import engine as guardrails
+from guardrails.sse import SSEGuard
 from providers.base import PASSTHROUGH_APIS, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -50,11 +54,14 @@ async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, 
     """Non-streaming call; returns the provider's JSON answer."""
     check_supported(ctx, api)
     try:
+        await guardrails.run_before(ctx, body, api)
+        await budgets.reserve(ctx, api, body)
         outcome = await router.call(
             ctx.endpoint, lambda adapter, stats: adapter.passthrough(api, body, headers, stats, stream=False),
             ctx.outcome)
         answer = outcome.value.body
         ctx.tokens = usage_of(api, answer)
+        await guardrails.run_after(ctx, answer, api)
         return answer
     except Exception as exc:
         ctx.fail(exc)
@@ -75,35 +82,50 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
             yield chunk
 
     try:
+        await guardrails.run_before(ctx, body, api)
+        await budgets.reserve(ctx, api, body)
+        guard = guardrails.sse_guard(ctx, api)
         first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
     except Exception as exc:
         ctx.fail(exc)
         finish(ctx)
         raise
-    relay = _relay(ctx, WATCHERS[watcher_api](), first, rest)
+    relay = _relay(ctx, WATCHERS[watcher_api](), first, rest, guard)
     return _as_json_array(relay) if json_array else relay
 
 
-async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: GuardedStream[bytes],
+                 guard: SSEGuard | None = None) -> AsyncIterator[bytes]:
+    """Relay the upstream bytes; after-stage guardrails (`guard`) may rewrite the events, and end the
+    stream with the API's error event instead of its terminator."""
     try:
         chunk = first
         while True:
             watcher.feed(chunk)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = time.perf_counter()
-            yield chunk
+            out = guard.feed(chunk) if guard else chunk
+            if out:
+                yield out
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
         watcher.finish()
+        if guard:
+            yield await guard.finish()
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
                                   error_type="incomplete_stream")
             ctx.fail(error)
+            rest.fail(error)
             yield watcher.error_event(error.status, error.message, error.error_type)
         elif watcher.errored:
             ctx.status, ctx.error_type = 502, "upstream_stream_error"
+            rest.fail(ProviderError(502, "The provider reported an error mid-stream.", retryable=True))
+    except GatewayError as exc:  # only guardrails raise these mid-stream
+        ctx.fail(exc)
+        yield guard.error(exc)
     except ProviderError as exc:
         ctx.fail(exc)
         yield watcher.error_event(exc.status, exc.message, exc.error_type)
@@ -115,7 +137,7 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
         ctx.fail(exc)
         yield watcher.error_event(500, "The gateway failed while streaming.", "api_error")
     finally:
-        ctx.tokens = watcher.tokens
+        ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:
             try:

@@ -6,19 +6,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
+import itertools
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import orjson
 
-from gateway import usage
+from gateway import budgets, usage
+from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
 from gateway.routing import Outcome, router
 from gateway.snapshot import ClientKey, EndpointConfig
+from guardrails import engine as guardrails
+from guardrails.streams import StreamFilter
+from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
 from providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
+
+
+# Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
+_request_ids = map("{}-{:x}".format, itertools.repeat(os.urandom(6).hex()), itertools.count(1))
 
 
 @dataclass
@@ -31,7 +40,7 @@ class RequestContext:
     streaming: bool = False
     internal: bool = False
     started: float = field(default_factory=time.perf_counter)
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: next(_request_ids))
     outcome: Outcome = field(default_factory=Outcome)
     tokens: usage.TokenUsage = field(default_factory=usage.TokenUsage)
     status: int = 200
@@ -39,6 +48,10 @@ class RequestContext:
     first_byte_at: float | None = None
     finished: bool = False
     guardrail_results: list = field(default_factory=list)
+    api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets.py)
+    body: dict | None = None
+    reservation: budgets.Reservation | None = None
+    relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -75,18 +88,25 @@ def finish(ctx: RequestContext) -> None:
         link = ctx.outcome.link
         target = link.target if link is not None else None
         total_ms = ctx.elapsed_ms()
+        tokens, estimated = ctx.tokens, False
+        if ctx.streaming and ctx.first_byte_at is not None and target is not None:
+            tokens, estimated = usage.stream_usage(ctx.tokens, ctx.relayed_chars, lambda: _input_estimate(ctx),
+                                                   complete=ctx.status < 400)
+        cost = usage.cost_of(tokens, target.prices) if target else None
         event = usage.UsageEvent(
             created_at=usage.now(), endpoint_name=ctx.endpoint.name, route=ctx.route, request_id=ctx.request_id,
             model_name=target.name if target else "", provider=target.provider if target else "",
             api_key_name=ctx.key.name, streaming=ctx.streaming, status_code=ctx.status, error_type=ctx.error_type,
-            attempts=len(ctx.outcome.attempts), input_tokens=ctx.tokens.input_tokens,
-            output_tokens=ctx.tokens.output_tokens, cached_tokens=ctx.tokens.cached_tokens,
-            cost_usd=usage.cost_of(ctx.tokens, target.prices) if target else None, latency_ms=total_ms,
+            attempts=len(ctx.outcome.attempts), input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens, cached_tokens=tokens.cached_tokens,
+            cost_usd=cost, latency_ms=total_ms,
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
-            overhead_ms=ctx.overhead_ms(), guardrails=ctx.guardrail_results,
+            overhead_ms=ctx.overhead_ms(), guardrails=ctx.guardrail_results, usage_estimated=estimated,
         )
         if ctx.endpoint.usage_tracking:
             usage.writer.submit(event)
+        usage.writer.touch(ctx.key.id, event.created_at)
+        budgets.settle(ctx, cost)
         if ctx.streaming:
             logger.info("stream done endpoint=%s model=%s status=%s total_ms=%.1f overhead_ms=%.2f",
                         ctx.endpoint.name, event.model_name, ctx.status, total_ms, event.overhead_ms)
@@ -94,11 +114,20 @@ def finish(ctx: RequestContext) -> None:
         logger.exception("could not record usage for request %s", ctx.request_id)
 
 
+def _input_estimate(ctx: RequestContext) -> int:
+    if ctx.reservation is not None:
+        return ctx.reservation.estimate.input_tokens
+    return budgets.input_tokens_estimate(ctx.body) if ctx.body is not None else 0
+
+
 async def chat(ctx: RequestContext, body: dict) -> dict:
     try:
+        await guardrails.run_before(ctx, body, OPENAI_CHAT)
+        await budgets.reserve(ctx, "openai-chat", body)
         outcome = await router.call(ctx.endpoint, lambda adapter, stats: adapter.chat(body, stats), ctx.outcome)
         response = outcome.value
         ctx.tokens = usage.TokenUsage.from_openai(response.get("usage"))
+        await guardrails.run_after(ctx, response, OPENAI_CHAT)
         return response
     except Exception as exc:
         ctx.fail(exc)
@@ -109,6 +138,8 @@ async def chat(ctx: RequestContext, body: dict) -> dict:
 
 async def embeddings(ctx: RequestContext, body: dict) -> dict:
     try:
+        await guardrails.run_before(ctx, body, OPENAI_EMBEDDINGS)
+        await budgets.reserve(ctx, "openai-embeddings", body)
         outcome = await router.call(ctx.endpoint, lambda adapter, stats: adapter.embeddings(body, stats), ctx.outcome)
         ctx.tokens = usage.TokenUsage.from_openai(outcome.value.get("usage"))
         return outcome.value
@@ -128,16 +159,22 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     try:
+        await guardrails.run_before(ctx, body, OPENAI_CHAT)
+        await budgets.reserve(ctx, "openai-chat", body)
+        guard = guardrails.stream_filter(ctx, OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
             ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)
     except Exception as exc:
         ctx.fail(exc)
         finish(ctx)
         raise
-    return _relay_chat(ctx, first, rest, wants_usage)
+    return _relay_chat(ctx, first, rest, wants_usage, guard)
 
 
-async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], wants_usage: bool) -> AsyncIterator[bytes]:
+async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], wants_usage: bool,
+                      guard: StreamFilter | None = None) -> AsyncIterator[bytes]:
+    """Relay the chunks; after-stage guardrails (`guard`) may rewrite them, and end the stream with an
+    error event instead of the terminator."""
     try:
         chunk = first
         while True:
@@ -146,12 +183,19 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
             if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                 if ctx.first_byte_at is None:
                     ctx.first_byte_at = time.perf_counter()
-                yield _sse(chunk)
+                ctx.relayed_chars += usage.delta_chars(chunk)
+                for out in guard.feed(chunk) if guard else (chunk,):
+                    yield _sse(out)
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
+        for out in await guard.finish() if guard else ():
+            yield _sse(out)
         yield b"data: [DONE]\n\n"
+    except GatewayError as exc:
+        ctx.fail(exc)
+        yield _sse(openai_error(exc))
     except ProviderError as exc:
         ctx.fail(exc)
         yield _sse({"error": {"message": exc.message, "type": exc.error_type, "param": None, "code": exc.status}})

@@ -16,11 +16,12 @@ from decimal import Decimal
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from gateway import prices
 from gateway.config_version import current_config_version
 from gateway.models import ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RoutingStrategy, Secret
 from gateway.secrets import secret_values
 from providers import outbound
-from providers.base import ModelTarget, Prices, ProviderAdapter, ProviderError
+from providers.base import ModelTarget, ProviderAdapter, ProviderError
 from providers.registry import adapter_class
 
 logger = logging.getLogger(__name__)
@@ -127,11 +128,8 @@ class BrokenAdapter(ProviderAdapter):
         self._fail()
 
 
-def _decimal(value) -> Decimal | None:
-    return Decimal(value) if value is not None else None
-
-
-def _build_adapter(model: ModelDefinition, secrets: dict[int, Secret], plain: dict[int, dict | str]) -> ProviderAdapter:
+def _build_adapter(model: ModelDefinition, secrets: dict[int, Secret], plain: dict[int, dict | str],
+                   price_table: prices.PriceTable) -> ProviderAdapter:
     secret = secrets.get(model.secret_id) if model.secret_id else None
     credentials: dict = {}
     reason = None
@@ -148,8 +146,7 @@ def _build_adapter(model: ModelDefinition, secrets: dict[int, Secret], plain: di
     target = ModelTarget(
         id=model.id, name=model.name, provider=model.provider, model_name=model.model_name,
         credentials=credentials, auth_config=dict(secret.auth_config if secret else {}),
-        prices=Prices(_decimal(model.input_cost_per_million), _decimal(model.output_cost_per_million),
-                      _decimal(model.cached_input_cost_per_million)),
+        prices=prices.prices_for(model, price_table),
     )
     if reason:
         return BrokenAdapter(target, reason)
@@ -171,7 +168,8 @@ def build_snapshot() -> Snapshot:
     version = current_config_version()
     secrets = {s.id: s for s in Secret.objects.all()}
     plain: dict[int, dict | str] = {}
-    adapters = {m.id: _build_adapter(m, secrets, plain) for m in ModelDefinition.objects.all()}
+    price_table = prices.current_table()
+    adapters = {m.id: _build_adapter(m, secrets, plain, price_table) for m in ModelDefinition.objects.all()}
     endpoints = {}
     for ep in Endpoint.objects.prefetch_related("links", "guardrail_links__guardrail"):
         links = list(ep.links.all())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.usage import TokenUsage
+from gateway.usage import TokenUsage, delta_chars
 
 
 class SSEParser:
@@ -56,11 +56,13 @@ def _json(data: str) -> dict | None:
 
 class StreamWatcher:
     """Base: subclasses interpret one API's events. `complete` turns true at the terminator; `errored`
-    when the upstream itself sent an error event (which is relayed as is)."""
+    when the upstream itself sent an error event (which is relayed as is). `text_chars` counts the
+    generated text seen, to estimate usage when a stream ends before the provider reports it."""
 
     def __init__(self) -> None:
         self.parser = SSEParser()
         self.tokens = TokenUsage()
+        self.text_chars = 0
         self.complete = False
         self.errored = False
 
@@ -91,6 +93,7 @@ class OpenAIChatWatcher(StreamWatcher):
             return
         if "error" in payload and "choices" not in payload:
             self.errored = True
+        self.text_chars += delta_chars(payload)
         if payload.get("usage"):
             self.tokens = TokenUsage.from_openai(payload["usage"])
 
@@ -115,6 +118,8 @@ class OpenAIResponsesWatcher(StreamWatcher):
         if payload is None:
             return
         kind = payload.get("type") or event
+        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+            self.text_chars += len(payload.get("delta") or "")
         if kind in self.TERMINAL:
             self.complete = True
         elif kind in ("error", "response.failed"):
@@ -149,6 +154,9 @@ class AnthropicWatcher(StreamWatcher):
         kind = payload.get("type") or event
         if kind == "message_start":
             self.tokens = anthropic_usage((payload.get("message") or {}).get("usage"))
+        elif kind == "content_block_delta":
+            delta = payload.get("delta") or {}
+            self.text_chars += len(delta.get("text") or delta.get("partial_json") or delta.get("thinking") or "")
         elif kind == "message_delta":
             self.tokens = anthropic_usage(payload.get("usage"), self.tokens)
         elif kind == "message_stop":
@@ -180,6 +188,9 @@ class GeminiWatcher(StreamWatcher):
             self.errored = True
         if payload.get("usageMetadata"):
             self.tokens = gemini_usage(payload["usageMetadata"])
+        for candidate in payload.get("candidates") or ():
+            parts = ((candidate.get("content") or {}).get("parts") or ()) if isinstance(candidate, dict) else ()
+            self.text_chars += sum(len(p.get("text") or "") for p in parts if isinstance(p, dict))
         if any(c.get("finishReason") for c in payload.get("candidates") or [] if isinstance(c, dict)):
             self.complete = True
         if (payload.get("promptFeedback") or {}).get("blockReason"):

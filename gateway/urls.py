@@ -1,6 +1,8 @@
-"""Client-facing routes under /gateway/, plus /health."""
+"""Client-facing routes under /gateway/, plus /health and the usage API (/gateway/admin/v1/, served by Django's
+standard handler: see gateway_project/asgi.py)."""
 from django.urls import path
 
+from gateway import dashboard
 from gateway.views import health, passthrough, unified
 
 urlpatterns = [
@@ -15,5 +17,6 @@ urlpatterns = [
     path("gateway/anthropic/v1/messages/count_tokens", passthrough.AnthropicCountTokensView.as_view(),
          name="anthropic-count-tokens"),
     path("gateway/gemini/v1beta/models/<str:target>", passthrough.GeminiView.as_view(), name="gemini"),
+    path("gateway/admin/v1/usage", dashboard.usage_api, name="usage-api"),
     path("gateway/<str:endpoint_name>/mlflow/invocations", unified.InvocationsView.as_view(), name="invocations"),
 ]

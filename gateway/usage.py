@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord
 from providers.base import Prices
 
 logger = logging.getLogger(__name__)
@@ -67,28 +69,88 @@ class UsageEvent:
     ttfb_ms: float | None = None
     overhead_ms: float = 0.0
     guardrails: list = field(default_factory=list)
+    usage_estimated: bool = False
+
+
+def stream_usage(tokens: TokenUsage, relayed_chars: int, input_estimate: Callable[[], int], *,
+                 complete: bool) -> tuple[TokenUsage, bool]:
+    """A started stream's usage, and whether it had to be estimated. The provider bills a stream the
+    client abandoned (or that broke) for what it produced, but may never have sent its usage; then input
+    comes from the request and output from the text relayed, at about four characters per token, taking
+    whichever is higher where the provider did report something."""
+    if complete and tokens != TokenUsage():
+        return tokens, False
+    input_tokens = tokens.input_tokens or input_estimate()
+    output_tokens = max(tokens.output_tokens, math.ceil(relayed_chars / 4))
+    estimated = (input_tokens, output_tokens) != (tokens.input_tokens, tokens.output_tokens)
+    return TokenUsage(input_tokens, output_tokens, tokens.cached_tokens), estimated
+
+
+def delta_chars(chunk: dict) -> int:
+    """Characters of text and tool-call arguments in one OpenAI stream chunk."""
+    total = 0
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        total += len(delta.get("content") or "")
+        for call in delta.get("tool_calls") or ():
+            total += len((call.get("function") or {}).get("arguments") or "")
+    return total
 
 
 class UsageWriter:
-    """Batches usage events to the database. `submit` is O(1) and never blocks the request."""
+    """Batches usage events to the database, and the clients' keys' last-use times with them. `submit`
+    and `touch` are O(1) and never block the request. If the database stays down, the queue is capped at
+    `max_queue` events (the oldest are dropped, and logged) so memory stays bounded."""
 
-    def __init__(self, batch_size: int = 500, interval: float = 0.5, max_retries: int = 5) -> None:
+    def __init__(self, batch_size: int = 500, interval: float = 0.5, max_retries: int = 5,
+                 max_queue: int = 200_000, retry_delay: float = 0.2) -> None:
         self.queue: deque[UsageEvent] = deque()
         self.batch_size = batch_size
         self.interval = interval
         self.max_retries = max_retries
+        self.max_queue = max_queue
+        self.retry_delay = retry_delay
+        self.dropped = 0
+        self.key_uses: dict[int, datetime] = {}
         self._wakeup: asyncio.Event | None = None
+        self._stopping = False
 
     def submit(self, event: UsageEvent) -> None:
         self.queue.append(event)
+        if len(self.queue) > self.max_queue:
+            self.queue.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.error("usage queue full (%d): %d records dropped so far", self.max_queue, self.dropped)
         if self._wakeup is not None and len(self.queue) >= self.batch_size:
             self._wakeup.set()
+
+    def touch(self, key_id: int, at: datetime) -> None:
+        """Remember that a key was used; written with the next flush as a queryset update (no signals,
+        so no configuration-version bump)."""
+        self.key_uses[key_id] = at
 
     def _write(self, batch: list[UsageEvent]) -> None:
         UsageRecord.objects.bulk_create([UsageRecord(**asdict(e)) for e in batch])
 
+    def _write_key_uses(self, uses: dict[int, datetime]) -> None:
+        for key_id, at in uses.items():
+            ApiKey.objects.filter(pk=key_id).update(last_used_at=at)
+
+    async def flush_key_uses(self) -> None:
+        uses, self.key_uses = self.key_uses, {}
+        if not uses:
+            return
+        try:
+            await sync_to_async(self._write_key_uses, thread_sensitive=False)(uses)
+        except Exception:  # noqa: BLE001 - a last-use time is informational; keep the newest for next time
+            logger.exception("updating last-use times of %d keys failed", len(uses))
+            for key_id, at in uses.items():
+                self.key_uses[key_id] = max(at, self.key_uses.get(key_id, at))
+
     async def flush(self) -> int:
         """Write everything queued now; a failing batch goes back to the front of the queue."""
+        await self.flush_key_uses()
         written = 0
         while self.queue:
             batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
@@ -99,16 +161,19 @@ class UsageWriter:
                     break
                 except Exception:  # noqa: BLE001 - the database may be briefly unavailable; retry, then keep
                     logger.exception("writing %d usage records failed (attempt %d)", len(batch), attempt + 1)
-                    await asyncio.sleep(min(0.2 * 2**attempt, 2))
+                    await asyncio.sleep(min(self.retry_delay * 2**attempt, 2))
             else:
                 self.queue.extendleft(reversed(batch))
                 return written
         return written
 
     async def run(self) -> None:
+        """Flush every `interval` (sooner when a batch is full) until `stop`. Stopping is cooperative:
+        cancelling a flush midway could lose the batch being written."""
         self._wakeup = asyncio.Event()
+        self._stopping = False
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self.interval)
                 except asyncio.TimeoutError:
@@ -117,6 +182,15 @@ class UsageWriter:
                 await self.flush()
         finally:
             self._wakeup = None
+
+    async def stop(self, task: asyncio.Task, timeout: float = 30.0) -> None:
+        """End `run` after its current flush; the caller then flushes what is left."""
+        self._stopping = True
+        if self._wakeup is not None:
+            self._wakeup.set()
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            task.cancel()
 
     def pending(self) -> int:
         return len(self.queue)

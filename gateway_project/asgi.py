@@ -14,7 +14,10 @@ gateway_application = GatewayASGIHandler()
 
 
 async def application(scope, receive, send):
-    if scope["type"] == "http" and (scope["path"].startswith("/gateway/") or scope["path"] == "/health"):
+    # /gateway/admin/v1/ (the usage API) accepts a staff session, so it keeps Django's middleware.
+    path = scope.get("path", "")
+    if scope["type"] == "http" and (path.startswith("/gateway/") and not path.startswith("/gateway/admin/v1/")
+                                    or path == "/health"):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)

@@ -1,0 +1,165 @@
+"""Usage records from the real server: stream usage in each provider's format (unified and native routes),
+cached tokens at their own price, an abandoned stream still recorded and charged, and no record lost when
+the server is stopped with SIGTERM under load."""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from decimal import Decimal
+
+import anthropic
+import httpx
+import openai
+import pytest
+from google import genai
+from google.genai import types as genai_types
+
+from tests.e2e.conftest import endpoint, provider_config
+from tests.e2e.db import rows, wait_rows
+from tests.e2e.harness import make_gateway
+from tests.fakes.base import Behaviour
+
+MODELS = [
+    {"name": "cached-gpt", "provider": "openai", "model_name": "gpt-cached", "secret": "openai-key",
+     "input_cost_per_million": 100, "output_cost_per_million": 1000, "cached_input_cost_per_million": 10},
+    {"name": "abandon-gpt", "provider": "openai", "model_name": "gpt-abandon", "secret": "openai-key",
+     "input_cost_per_million": 100, "output_cost_per_million": 1000},
+    {"name": "load-gpt", "provider": "openai", "model_name": "gpt-load", "secret": "openai-key",
+     "input_cost_per_million": 1, "output_cost_per_million": 1},
+]
+# Built-in price table entries the fakes' model names resolve to (gateway/prices.json).
+TABLE = {"claude": (Decimal("1"), Decimal("5"), Decimal("0.1")), "gemini-flash": (Decimal("0.3"), Decimal("2.5"),
+                                                                                 Decimal("0.03"))}
+COLUMNS = "input_tokens, output_tokens, cached_tokens, cost_usd, status_code, usage_estimated, streaming"
+
+
+def config(fake_openai, fake_anthropic, fake_gemini, endpoints: list[dict], budgets: list[dict] | None = None) -> dict:
+    base = provider_config(fake_openai, fake_anthropic, fake_gemini)
+    return {**base, "models": [*base["models"], *MODELS], "endpoints": endpoints, "budgets": budgets or []}
+
+
+@pytest.fixture(scope="module")
+def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
+    endpoints = [endpoint("acc-openai", "cached-gpt"), endpoint("acc-anthropic", "claude"),
+                 endpoint("acc-gemini", "gemini-flash"), endpoint("acc-abandon", "abandon-gpt"),
+                 endpoint("native-claude", "claude"), endpoint("native-gemini", "gemini-flash")]
+    budgets = [{"name": "abandon-budget", "scope": "endpoint", "target": "acc-abandon", "amount_usd": 10,
+                "window": {"unit": "days", "value": 1}}]
+    server = make_gateway(e2e_root, "accounting", config(fake_openai, fake_anthropic, fake_gemini, endpoints, budgets))
+    yield server
+    server.stop()
+
+
+def record(server, endpoint_name: str) -> tuple:
+    found = wait_rows(server, f"SELECT {COLUMNS} FROM gateway_usagerecord WHERE endpoint_name = ?", endpoint_name)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def cost(prices: tuple[Decimal, Decimal, Decimal], input_tokens: int, output_tokens: int, cached: int) -> Decimal:
+    return ((input_tokens - cached) * prices[0] + cached * prices[2] + output_tokens * prices[1]) / 1_000_000
+
+
+def test_cached_tokens_are_priced_at_the_cached_price(gateway):
+    gpt = openai.OpenAI(base_url=f"{gateway.url}/gateway/mlflow/v1", api_key=gateway.keys["default"], max_retries=0)
+    answer = gpt.chat.completions.create(model="acc-openai", messages=[{"role": "user", "content": "hi"}])
+    assert answer.usage.prompt_tokens_details.cached_tokens == 3
+    input_tokens, output_tokens, cached, recorded, status, estimated, streaming = record(gateway, "acc-openai")
+    assert (input_tokens, output_tokens, cached, status, estimated, streaming) == (11, 7, 3, 200, 0, 0)
+    assert Decimal(str(recorded)) == Decimal("0.00783")  # 8 x $100 + 3 x $10 + 7 x $1000 per million
+
+
+@pytest.mark.parametrize("name, prices", [("acc-anthropic", TABLE["claude"]), ("acc-gemini", TABLE["gemini-flash"])])
+def test_unified_streams_record_the_providers_own_usage(gateway, name, prices):
+    gpt = openai.OpenAI(base_url=f"{gateway.url}/gateway/mlflow/v1", api_key=gateway.keys["default"], max_retries=0)
+    chunks = list(gpt.chat.completions.create(model=name, stream=True, stream_options={"include_usage": True},
+                                              messages=[{"role": "user", "content": "count me"}]))
+    [usage] = [c.usage for c in chunks if c.usage]
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
+    input_tokens, output_tokens, cached_tokens, recorded, status, estimated, streaming = record(gateway, name)
+    assert (input_tokens, output_tokens, cached_tokens) == (usage.prompt_tokens, usage.completion_tokens, cached)
+    assert cached_tokens == 3 and (status, estimated, streaming) == (200, 0, 1)
+    assert Decimal(str(recorded)) == cost(prices, input_tokens, output_tokens, cached_tokens)
+
+
+def test_native_anthropic_stream_is_accounted_from_message_start_and_delta(gateway):
+    claude = anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"],
+                                 max_retries=0)
+    with claude.messages.stream(model="native-claude", max_tokens=50,
+                                messages=[{"role": "user", "content": "hello"}]) as stream:
+        final = stream.get_final_message()
+    input_tokens, output_tokens, cached, recorded, status, estimated, _ = record(gateway, "native-claude")
+    assert (input_tokens, output_tokens, cached) == (final.usage.input_tokens + 3, final.usage.output_tokens, 3)
+    assert (status, estimated) == (200, 0)
+    assert Decimal(str(recorded)) == cost(TABLE["claude"], input_tokens, output_tokens, cached)
+
+
+def test_native_gemini_stream_is_accounted_from_usage_metadata(gateway):
+    gem = genai.Client(api_key=gateway.keys["default"], http_options=genai_types.HttpOptions(
+        base_url=f"{gateway.url}/gateway/gemini", api_version="v1beta", retry_options=None))
+    chunks = list(gem.models.generate_content_stream(model="native-gemini", contents="hello there"))
+    meta = chunks[-1].usage_metadata
+    input_tokens, output_tokens, cached, recorded, status, estimated, _ = record(gateway, "native-gemini")
+    assert (input_tokens, cached) == (meta.prompt_token_count, meta.cached_content_token_count)
+    assert output_tokens == meta.candidates_token_count + (meta.thoughts_token_count or 0)
+    assert (status, estimated) == (200, 0)
+    assert Decimal(str(recorded)) == cost(TABLE["gemini-flash"], input_tokens, output_tokens, cached)
+
+
+def test_an_abandoned_stream_is_recorded_and_charged(gateway, fake_openai):
+    fake_openai.behave("gpt-abandon", Behaviour(stall_after=3, stall_seconds=5), times=1)
+    body = {"model": "acc-abandon", "stream": True, "max_tokens": 50,
+            "messages": [{"role": "user", "content": "tell me a long story please"}]}
+    with httpx.Client(timeout=10) as http:
+        with http.stream("POST", f"{gateway.url}/gateway/mlflow/v1/chat/completions", json=body,
+                         headers={"Authorization": f"Bearer {gateway.keys['default']}"}) as response:
+            events = 0
+            for line in response.iter_lines():
+                events += line.startswith("data: ")
+                if events == 2:
+                    break  # the client goes away mid-stream
+    input_tokens, output_tokens, cached, recorded, status, estimated, _ = record(gateway, "acc-abandon")
+    assert (status, estimated) == (499, 1)
+    assert input_tokens == math.ceil(len("tell me a long story please".encode()) / 4) and output_tokens > 0
+    assert Decimal(str(recorded)) == cost((Decimal(100), Decimal(1000), Decimal(100)), input_tokens, output_tokens, 0)
+    [(spent, reserved)] = wait_rows(gateway, "SELECT spent_nanos, reserved_nanos FROM gateway_budgetwindow",
+                                    expect=lambda r: r and r[0][1] == 0)
+    assert (spent, reserved) == (int(Decimal(str(recorded)) * 10**9), 0)
+
+
+def test_sigterm_under_load_loses_no_usage_record(e2e_root, fake_openai, fake_anthropic, fake_gemini):
+    server = make_gateway(e2e_root, "sigterm", config(fake_openai, fake_anthropic, fake_gemini,
+                                                       [endpoint("load", "load-gpt")]))
+    fake_openai.behave("gpt-load", Behaviour(delay=0.05))
+    completed, attempted, lock, stop = [0], [0], threading.Lock(), threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {server.keys['default']}"}) as http:
+            while not stop.is_set():
+                with lock:
+                    attempted[0] += 1
+                try:
+                    answer = http.post(f"{server.url}/gateway/mlflow/v1/chat/completions",
+                                       json={"model": "load", "messages": [{"role": "user", "content": "hi"}]})
+                except httpx.HTTPError:
+                    return
+                if answer.status_code != 200:
+                    return
+                with lock:
+                    completed[0] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=30)  # uvicorn re-raises SIGTERM after its graceful shutdown: exit code -15
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=15)
+    [(written,)] = rows(server, "SELECT COUNT(*) FROM gateway_usagerecord WHERE endpoint_name = 'load'")
+    assert completed[0] > 50
+    assert completed[0] <= written <= attempted[0], (completed[0], written, attempted[0])
+    assert "could not be written" not in server.log()
