@@ -3,15 +3,19 @@ path, and drained on shutdown so a graceful stop loses none."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+from django.db.models import Field
 
 from gateway.models import ApiKey, UsageRecord
 from providers.base import Prices
@@ -97,6 +101,16 @@ def delta_chars(chunk: dict) -> int:
     return total
 
 
+@functools.cache
+def _insert_plan(vendor: str) -> tuple[str, list[Field]]:
+    """The INSERT statement for UsageRecord rows and the fields in its column order, built once."""
+    fields = [UsageRecord._meta.get_field(f.name) for f in dataclasses.fields(UsageEvent)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(UsageRecord._meta.db_table)} ({columns}) VALUES ({placeholders})", fields
+
+
 class UsageWriter:
     """Batches usage events to the database, and the clients' keys' last-use times with them. `submit`
     and `touch` are O(1) and never block the request. If the database stays down, the queue is capped at
@@ -131,7 +145,12 @@ class UsageWriter:
         self.key_uses[key_id] = at
 
     def _write(self, batch: list[UsageEvent]) -> None:
-        UsageRecord.objects.bulk_create([UsageRecord(**asdict(e)) for e in batch])
+        """One prepared INSERT run for the whole batch. The writer shares the GIL with the event loop, and
+        building model instances for bulk_create cost the benchmark a tenth of the gateway's CPU."""
+        sql, fields = _insert_plan(connection.vendor)
+        rows = [tuple(f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields) for event in batch]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
 
     def _write_key_uses(self, uses: dict[int, datetime]) -> None:
         for key_id, at in uses.items():
