@@ -55,7 +55,8 @@ AUTH_CONFIG_KEYS = (
     ("azure", "api_base (https://<resource>.openai.azure.com), api_version, deployment_name"),
     ("anthropic", "api_base, version (sent as the anthropic-version header)"),
     ("gemini", "api_base"),
-    ("bedrock", "aws_region_name, auth_mode (api_key, access_keys, iam_role)"),
+    ("bedrock", "aws_region_name, auth_mode (api_key, or access_keys with aws_access_key_id, "
+                "aws_secret_access_key and optional aws_session_token among the values)"),
     ("vertex_ai", "vertex_project, vertex_location"),
     ("ollama, vllm, openai_compatible", "api_base (where the server listens, including /v1)"),
     ("every provider", 'timeout: seconds, or {"connect": seconds, "read": seconds, "total": seconds}'),
