@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx
 from asgiref.sync import sync_to_async
@@ -87,19 +88,19 @@ class AlertSender:
     async def deliver(self, url: str, body: dict) -> bool:
         problem = await sync_to_async(outbound.url_problem, thread_sensitive=False)(url)
         if problem:
-            logger.error("budget webhook %s refused by the outbound policy: %s", url, problem)
+            logger.error("budget webhook to %s refused by the outbound policy: %s", _host(url), problem)
             return False
         for attempt in range(self.attempts):
             try:
                 status = await self._send(url, body)
                 if 200 <= status < 300:
                     return True
-                logger.warning("budget webhook %s answered %s (attempt %d)", url, status, attempt + 1)
+                logger.warning("budget webhook to %s answered %s (attempt %d)", _host(url), status, attempt + 1)
             except httpx.HTTPError as exc:
-                logger.warning("budget webhook %s failed: %s (attempt %d)", url, exc, attempt + 1)
+                logger.warning("budget webhook to %s failed: %s (attempt %d)", _host(url), type(exc).__name__, attempt + 1)
             if attempt + 1 < self.attempts:
                 await self._sleep(self.first_delay * 2**attempt)
-        logger.error("budget webhook %s not delivered after %d attempts", url, self.attempts)
+        logger.error("budget webhook to %s not delivered after %d attempts", _host(url), self.attempts)
         return False
 
     async def _send(self, url: str, body: dict) -> int:
@@ -111,3 +112,8 @@ class AlertSender:
     async def drain(self, timeout: float) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+def _host(url: str) -> str:
+    """Webhook URLs often carry a token in their path (Slack, Teams): logs get the host only."""
+    return urlsplit(url).netloc or "(invalid URL)"

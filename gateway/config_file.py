@@ -23,6 +23,7 @@ from gateway.models import (
     validate_endpoint_links,
 )
 from guardrails.models import Guardrail
+from providers.outbound import url_problem
 
 SECTIONS = ("secrets", "models", "guardrails", "endpoints", "budgets")
 
@@ -229,6 +230,11 @@ def _secret_spec(item: dict, path: str, fields: dict, problems: Problems) -> Sec
     if values is not None and not isinstance(values, dict):
         problems.add(f"{path}.values", "must be a mapping")
     resolved = _resolve_secret_value(values, f"{path}.values", problems) if isinstance(values, dict) else {}
+    api_base = (fields.get("auth_config") or {}).get("api_base") if isinstance(fields.get("auth_config"), dict) else None
+    if api_base:
+        problem = url_problem(str(api_base), resolve=False)
+        if problem:
+            problems.add(f"{path}.auth_config.api_base", f"not allowed by the outbound policy: {problem}")
     return SecretSpec(name=fields.pop("name", ""), fields=fields, values=resolved)
 
 

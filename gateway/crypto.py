@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -69,8 +71,7 @@ def keyring_from_settings() -> Keyring:
                 "GATEWAY_KEK_PASSPHRASE is not set, so provider secrets can be neither stored nor read. "
                 "Set it to a long random string (scripts/start.sh writes one into .env)."
             )
-        logger.warning("GATEWAY_KEK_PASSPHRASE is not set; DEBUG is on, so secrets are keyed from DJANGO_SECRET_KEY.")
-        passphrase = "debug:" + settings.SECRET_KEY
+        passphrase = _debug_passphrase()
     passphrases = {version: passphrase}
     for entry in settings.GATEWAY_KEK_OLD_PASSPHRASES:
         old_version, sep, old_passphrase = entry.partition(":")
@@ -78,6 +79,18 @@ def keyring_from_settings() -> Keyring:
             raise SecretsUnavailable("GATEWAY_KEK_OLD_PASSPHRASES entries must look like '<version>:<passphrase>'.")
         passphrases.setdefault(int(old_version), old_passphrase)
     return Keyring(current_version=version, passphrases=passphrases)
+
+
+def _debug_passphrase() -> str:
+    """DEBUG only: a random passphrase kept in the data folder (owner-readable), never a public default,
+    so a developer can try the admin without configuring one."""
+    path = Path(settings.DATA_DIR) / "debug-kek-passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    logger.warning("GATEWAY_KEK_PASSPHRASE is not set; DEBUG is on, so secrets are keyed from %s.", path)
+    return path.read_text().strip()
 
 
 @dataclass(frozen=True)

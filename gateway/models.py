@@ -69,6 +69,18 @@ class Secret(Audited):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Refuse base URLs the outbound policy forbids when they are written, not only when a request
+        would use them (host names are resolved again when the configuration is loaded)."""
+        from providers.outbound import url_problem
+
+        config = self.auth_config if isinstance(self.auth_config, dict) else {}
+        for key in ("api_base",):
+            if config.get(key):
+                problem = url_problem(str(config[key]), resolve=False)
+                if problem:
+                    raise ValidationError({"auth_config": f"{key} is not allowed: {problem}."})
+
 
 class ModelDefinition(Audited):
     """A reusable (provider, provider model name, credentials) triple, with optional price overrides."""

@@ -59,9 +59,13 @@ class RequestContext:
     def overhead_ms(self) -> float:
         return max(self.elapsed_ms() - self.outcome.stats.upstream_seconds * 1000, 0.0)
 
-    def fail(self, exc: Exception) -> None:
-        if isinstance(exc, GatewayError):
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, asyncio.CancelledError):  # the client went away
+            self.status, self.error_type = 499, "client_closed"
+        elif isinstance(exc, GatewayError):
             self.status, self.error_type = exc.status, exc.error_type
+            # Error answers carry the timing and routing headers too; the exception's own (Retry-After) win.
+            exc.headers = {**self.response_headers(), **exc.headers}
         elif isinstance(exc, ProviderError):
             self.status, self.error_type = exc.status, exc.error_type
         else:
@@ -129,7 +133,7 @@ async def chat(ctx: RequestContext, body: dict) -> dict:
         ctx.tokens = usage.TokenUsage.from_openai(response.get("usage"))
         await guardrails.run_after(ctx, response, OPENAI_CHAT)
         return response
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         ctx.fail(exc)
         raise
     finally:
@@ -143,7 +147,7 @@ async def embeddings(ctx: RequestContext, body: dict) -> dict:
         outcome = await router.call(ctx.endpoint, lambda adapter, stats: adapter.embeddings(body, stats), ctx.outcome)
         ctx.tokens = usage.TokenUsage.from_openai(outcome.value.get("usage"))
         return outcome.value
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         ctx.fail(exc)
         raise
     finally:
@@ -164,7 +168,7 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
         guard = guardrails.stream_filter(ctx, OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
             ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first chunk is recorded too
         ctx.fail(exc)
         finish(ctx)
         raise

@@ -543,3 +543,16 @@ def test_a_badly_typed_link_is_reported_alone():
         apply_config(config(text))
 
     assert caught.value.problems == ["endpoints[0].models[0].weight: must be a number"]
+
+
+@pytest.mark.django_db
+def test_a_secret_pointing_at_a_metadata_address_is_refused():
+    from gateway.config_apply import ConfigError, apply_config
+
+    data = {"secrets": [{"name": "evil", "provider": "openai", "values": {"api_key": "k" * 20},
+                         "auth_config": {"api_base": "http://169.254.169.254/latest"}}]}
+    with pytest.raises(ConfigError) as info:
+        apply_config(data)
+    assert any("link-local" in p or "metadata" in p for p in info.value.problems)
+    from gateway.models import Secret
+    assert not Secret.objects.exists()

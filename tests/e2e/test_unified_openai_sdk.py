@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -50,6 +51,25 @@ def test_stream_usage_is_delivered_when_asked(client, name):
                                                  messages=[{"role": "user", "content": "count me"}]))
     usage = [c.usage for c in chunks if c.usage]
     assert len(usage) == 1 and usage[0].prompt_tokens > 0 and usage[0].completion_tokens > 0
+
+
+def test_stream_chunks_reach_the_client_as_the_provider_sends_them(unified_gateway, fake_openai):
+    from tests.fakes.base import Behaviour
+    fake_openai.behave("gpt-4o-mini", Behaviour(stall_after=3, stall_seconds=1.5), times=1)
+    started = time.monotonic()
+    with httpx.stream("POST", f"{unified_gateway.url}/gateway/mlflow/v1/chat/completions",
+                      headers={"Authorization": f"Bearer {unified_gateway.keys['default']}"},
+                      json={"model": "chat-openai", "stream": True,
+                            "messages": [{"role": "user", "content": "one two three four"}]}) as response:
+        # The timing headers measure to the first byte, so they cannot include the stall.
+        overhead, duration = (float(response.headers[f"x-gateway-{name}-ms"]) for name in ("overhead", "duration"))
+        assert 0 <= overhead <= duration < 1000
+        events = (line for line in response.iter_lines() if line.startswith("data: "))
+        first = json.loads(next(events)[6:])
+        first_at = time.monotonic() - started
+        last = list(events)[-1]
+    assert first["choices"] and first_at < 1.0 <= 1.5 <= time.monotonic() - started
+    assert last == "data: [DONE]"
 
 
 def test_stream_without_include_usage_sends_no_usage_chunk(client):
@@ -238,6 +258,8 @@ def test_upstream_auth_failures_become_502_without_credentials(client, fake_open
     with pytest.raises(openai.APIStatusError) as info:
         client.chat.completions.create(model="chat-openai", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502
+    assert "bad key [REDACTED]" in info.value.message
+    assert "sk-upstream-openai-0123456789" not in info.value.response.text
 
 
 def test_upstream_timeout_is_504_and_unreachable_is_502(e2e_root, fake_openai, fake_anthropic, fake_gemini):
@@ -316,3 +338,12 @@ def test_fallback_is_not_used_for_client_errors(client, fake_openai):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="chat-fallback", messages=[{"role": "user", "content": "x"}])
     assert fake_openai.requests_for("gpt-4o-backup") == []
+
+
+def test_error_answers_carry_the_gateway_headers(client, fake_openai):
+    fake_openai.fail("gpt-4o-mini", 400)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="chat-openai", messages=[{"role": "user", "content": "x"}])
+    headers = info.value.response.headers
+    assert headers["x-gateway-model"] == "gpt" and headers["x-gateway-attempts"] == "1"
+    assert float(headers["x-gateway-duration-ms"]) >= float(headers["x-gateway-overhead-ms"]) >= 0
