@@ -113,7 +113,7 @@ class AllowanceBackend:
 
     async def reserve(self, claims: Sequence[Claim], nanos: int, lease: str, now: datetime) -> Refusal | None:
         """Draw from open allowances without awaiting (atomic in this process); grant new ones only for
-        the claims whose allowances are short. On a refusal, what was drawn goes back."""
+        the claims whose allowances are short. On a refusal or an error, what was drawn goes back."""
         drawn, missing, moment = [], [], self.clock()
         for claim in (c for c in claims if c.limit is not None):
             allowance = self._usable(claim, nanos)
@@ -121,16 +121,25 @@ class AllowanceBackend:
                 missing.append(claim)
             else:
                 drawn.append(self._draw(allowance, nanos, moment))
-        for claim in missing:
-            granted = await self._draw_or_grant(claim, nanos, now)
-            if isinstance(granted, Refusal):
-                for allowance in drawn:
-                    allowance.held -= nanos
-                    allowance.in_flight -= 1
-                return granted
-            drawn.append(granted)
+        try:
+            for claim in missing:
+                granted = await self._draw_or_grant(claim, nanos, now)
+                if isinstance(granted, Refusal):
+                    self._give_back(drawn, nanos)
+                    return granted
+                drawn.append(granted)
+        except BaseException:
+            # Not admitted (store unreachable, client gone): an allowance left in flight would never close.
+            self._give_back(drawn, nanos)
+            raise
         self.drawn[lease] = drawn
         return None
+
+    @staticmethod
+    def _give_back(drawn: list[Allowance], nanos: int) -> None:
+        for allowance in drawn:
+            allowance.held -= nanos
+            allowance.in_flight -= 1
 
     # -- settling --------------------------------------------------------------------------------------
     async def settle(self, claims: Sequence[Claim], lease: str, held: int, nanos: int) -> list[int]:

@@ -12,8 +12,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import orjson
-
 from gateway import budgets
 from gateway.errors import BadRequest, GatewayError
 from gateway.pipeline import RequestContext, finish
@@ -63,7 +61,7 @@ async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, 
         ctx.tokens = usage_of(api, answer)
         await guardrails.run_after(ctx, answer, api)
         return answer
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         ctx.fail(exc)
         raise
     finally:
@@ -86,7 +84,7 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
         await budgets.reserve(ctx, api, body)
         guard = guardrails.sse_guard(ctx, api)
         first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first bytes is recorded too
         ctx.fail(exc)
         finish(ctx)
         raise
@@ -164,7 +162,3 @@ async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield b"]" if opened else b"[]"
     finally:
         await sse.aclose()
-
-
-def json_response_body(answer) -> bytes:
-    return orjson.dumps(answer)

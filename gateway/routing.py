@@ -176,7 +176,7 @@ class Router:
 
         async def attempt(link: Link, run: _Run, trial: bool) -> tuple[T, GuardedStream[T]]:
             stream = GuardedStream(operation(link.adapter, outcome.stats).__aiter__(), run.policy.idle_timeout,
-                                   link.target.provider)
+                                   link.target.provider, link.target.credentials)
             try:
                 first = await stream.__anext__()
             except StopAsyncIteration:
@@ -217,6 +217,7 @@ class Router:
             try:
                 value = await self._cut_at_deadline(attempt(link, run, trial), run, link)
             except ProviderError as exc:
+                exc.redact(link.target.credentials)
                 self._settle(link, run.policy, exc)
                 run.outcome.attempts.append(Attempt(name, exc.message, exc.status))
                 run.outcome.link = link

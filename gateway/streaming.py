@@ -9,8 +9,8 @@ carry no content and do not count as activity), raw bytes on the native routes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from providers.base import ProviderError
 
@@ -24,10 +24,12 @@ class GuardedStream(Generic[T]):
     finds a cleanly closed stream incomplete (no terminator) can still `fail` it. Until `arm` is called
     nothing is reported: failures before the first item are the router's to count."""
 
-    def __init__(self, inner: AsyncIterator[T], idle_timeout: float | None, provider: str) -> None:
+    def __init__(self, inner: AsyncIterator[T], idle_timeout: float | None, provider: str,
+                 credentials: Mapping[str, Any] | None = None) -> None:
         self.inner = inner
         self.idle_timeout = idle_timeout
         self.provider = provider
+        self.credentials = credentials or {}
         self._on_end: Callable[[ProviderError | None], None] | None = None
         self._on_abandon: Callable[[], None] | None = None
         self._ended = False
@@ -55,6 +57,7 @@ class GuardedStream(Generic[T]):
             self._completed = True
             raise
         except ProviderError as exc:
+            exc.redact(self.credentials)  # a mid-stream error event's text, relayed to the client
             self._end(exc)
             raise
 

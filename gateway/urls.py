@@ -1,6 +1,7 @@
 """Client-facing routes under /gateway/, plus /health and the usage API (/gateway/admin/v1/, served by Django's
 standard handler: see gateway_project/asgi.py)."""
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from gateway import dashboard
 from gateway.views import health, passthrough, unified
@@ -17,6 +18,7 @@ urlpatterns = [
     path("gateway/anthropic/v1/messages/count_tokens", passthrough.AnthropicCountTokensView.as_view(),
          name="anthropic-count-tokens"),
     path("gateway/gemini/v1beta/models/<str:target>", passthrough.GeminiView.as_view(), name="gemini"),
-    path("gateway/admin/v1/usage", dashboard.usage_api, name="usage-api"),
+    # GET only (anything else is a JSON 405), so CSRF's HTML refusal of other methods is not needed.
+    path("gateway/admin/v1/usage", csrf_exempt(dashboard.usage_api), name="usage-api"),
     path("gateway/<str:endpoint_name>/mlflow/invocations", unified.InvocationsView.as_view(), name="invocations"),
 ]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Field
 
 from gateway.models import ApiKey, UsageRecord
@@ -152,6 +152,23 @@ class UsageWriter:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(sql, rows)
 
+    def _write_each(self, batch: list[UsageEvent]) -> tuple[int, list[UsageEvent]]:
+        """Write a batch the database refused as invalid record by record, dropping (and logging) the
+        records it can never take, so one bad record does not hold back every record queued after it.
+        Returns how many were written and, if the database fails otherwise midway, the records left."""
+        written = 0
+        for index, event in enumerate(batch):
+            try:
+                self._write([event])
+                written += 1
+            except (DataError, IntegrityError):
+                logger.exception("usage record of request %s was refused by the database and dropped: %r",
+                                 event.request_id, event)
+            except Exception:  # noqa: BLE001 - the database went away: keep the rest for the next flush
+                logger.exception("writing usage records one by one failed")
+                return written, batch[index:]
+        return written, []
+
     def _write_key_uses(self, uses: dict[int, datetime]) -> None:
         for key_id, at in uses.items():
             ApiKey.objects.filter(pk=key_id).update(last_used_at=at)
@@ -178,6 +195,11 @@ class UsageWriter:
                     await sync_to_async(self._write, thread_sensitive=False)(batch)
                     written += len(batch)
                     break
+                except (DataError, IntegrityError):  # no retry makes such a batch valid: write what is valid
+                    done, batch = await sync_to_async(self._write_each, thread_sensitive=False)(batch)
+                    written += done
+                    if not batch:
+                        break
                 except Exception:  # noqa: BLE001 - the database may be briefly unavailable; retry, then keep
                     logger.exception("writing %d usage records failed (attempt %d)", len(batch), attempt + 1)
                     await asyncio.sleep(min(self.retry_delay * 2**attempt, 2))

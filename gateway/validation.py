@@ -43,14 +43,23 @@ def check_chat(body: dict) -> None:
         if not isinstance(message, dict):
             raise _fail(f"messages[{index}] must be an object.", f"messages[{index}]")
         role = message.get("role")
-        if role not in CHAT_ROLES:
+        if not isinstance(role, str) or role not in CHAT_ROLES:
             raise _fail(f"messages[{index}].role must be one of {sorted(CHAT_ROLES)}.", f"messages[{index}].role")
         content = message.get("content")
         if content is not None and not isinstance(content, (str, list)):
             raise _fail(f"messages[{index}].content must be a string or an array of parts.",
                         f"messages[{index}].content")
+        for number, part in enumerate(content if isinstance(content, list) else ()):
+            _check_part(part, f"messages[{index}].content[{number}]")
+        tool_calls = message.get("tool_calls")
+        if tool_calls is not None and not (isinstance(tool_calls, list)
+                                           and all(isinstance(call, dict) for call in tool_calls)):
+            raise _fail(f"messages[{index}].tool_calls must be an array of objects.", f"messages[{index}].tool_calls")
     if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
         raise _fail("'stream' must be a boolean.", "stream")
+    stream_options = body.get("stream_options")
+    if stream_options is not None and not isinstance(stream_options, dict):
+        raise _fail("'stream_options' must be an object.", "stream_options")
     _check_number(body, "temperature", 0, 2)
     _check_number(body, "top_p", 0, 1)
     _check_number(body, "presence_penalty", -2, 2)
@@ -62,8 +71,15 @@ def check_chat(body: dict) -> None:
     if stop is not None and not isinstance(stop, (str, list)):
         raise _fail("'stop' must be a string or an array of strings.", "stop")
     tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise _fail("'tools' must be an array.", "tools")
+    if tools is not None and not (isinstance(tools, list) and all(isinstance(tool, dict) for tool in tools)):
+        raise _fail("'tools' must be an array of objects.", "tools")
+
+
+def _check_part(part: object, param: str) -> None:
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        raise _fail(f"{param} must be an object with a 'type'.", param)
+    if part["type"] == "text" and not isinstance(part.get("text"), str):
+        raise _fail(f"{param}.text must be a string.", f"{param}.text")
 
 
 def check_embeddings(body: dict) -> None:

@@ -7,7 +7,7 @@ vendor-native body (OpenAI, Anthropic or Gemini format) to a provider that speak
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -54,6 +54,30 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.upstream_status = upstream_status
 
+    def redact(self, credentials: Mapping[str, Any]) -> ProviderError:
+        """Blank out every credential value the message quotes, in place. Messages carry the upstream's
+        error text, and some servers echo the key they refused."""
+        for value in _credential_strings(credentials):
+            self.message = self.message.replace(value, "[REDACTED]")
+        self.args = (self.message,)
+        return self
+
+
+# Shorter values are placeholders, not credentials; replacing them would garble every message.
+MIN_REDACTED_LENGTH = 8
+
+
+def _credential_strings(value: Any) -> Iterator[str]:
+    """The string leaves of a secret's values (Vertex AI's service-account key is a nested object)."""
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _credential_strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _credential_strings(item)
+    elif isinstance(value, str) and len(value) >= MIN_REDACTED_LENGTH:
+        yield value
+
 
 def is_retryable_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
@@ -62,6 +86,14 @@ def is_retryable_status(status: int) -> bool:
 class UnsupportedOperation(ProviderError):
     def __init__(self, message: str) -> None:
         super().__init__(400, message, retryable=False, error_type="unsupported_operation")
+
+
+class TranslationError(ProviderError):
+    """The client's request cannot be expressed in the provider's wire format: the client must change it,
+    so it is never retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, retryable=False, error_type="invalid_request_error")
 
 
 @dataclass
@@ -108,11 +140,17 @@ class ProviderAdapter:
 
     @property
     def client(self) -> httpx.AsyncClient:
+        """The pooled client for `upstream_url()`'s origin, looked up on first use."""
         if self._client is None:
             from providers.http import client_for
 
-            self._client = client_for(self.target)
+            self._client = client_for(self.target, self.upstream_url())
         return self._client
+
+    def upstream_url(self) -> str | None:
+        """A URL on this model's upstream, whose origin picks the pooled client; None means the configured
+        `api_base`."""
+        return None
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         """OpenAI chat request in (endpoint `model` already removed), OpenAI `chat.completion` out."""

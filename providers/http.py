@@ -1,10 +1,12 @@
-"""Shared HTTP plumbing for adapters: one pooled `httpx.AsyncClient` per upstream per process, and the
-mapping of transport failures and upstream error statuses onto ProviderError."""
+"""Shared HTTP plumbing for adapters: one pooled `httpx.AsyncClient` per upstream per process, sending and
+streaming on it, and the mapping of transport failures, upstream error statuses and broken streams onto
+ProviderError."""
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,6 +16,7 @@ from django.conf import settings
 from providers.base import CallStats, ModelTarget, ProviderError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _clients: dict[tuple, httpx.AsyncClient] = {}
 
@@ -118,22 +121,89 @@ def _extract_message(body: bytes) -> str:
     return ""
 
 
-async def post_json(client: httpx.AsyncClient, url: str, body: dict, headers: Mapping[str, str], stats: CallStats,
-                    provider: str, params: Mapping[str, str] | None = None) -> dict:
-    """POST a JSON body, return the parsed JSON answer or raise ProviderError."""
-    stats.start()
+def malformed_event(provider: str) -> ProviderError:
+    """A stream event that cannot be read: the stream is broken, and another attempt may succeed."""
+    return ProviderError(502, f"Provider '{provider}' sent a malformed stream event.", retryable=True)
+
+
+def json_event(data: str, provider: str) -> dict:
+    """The JSON object one stream event carries; anything else is a malformed event."""
     try:
-        response = await client.post(url, content=orjson.dumps(body), headers=headers, params=params)
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict):
+        raise malformed_event(provider)
+    return event
+
+
+def stream_error(provider: str, error: object) -> ProviderError:
+    """An error event in the middle of a stream that has already answered 200."""
+    message = error.get("message") if isinstance(error, dict) else error
+    return ProviderError(502, f"Provider '{provider}' stream error: {message}", retryable=True)
+
+
+def incomplete_stream(provider: str, awaited: str) -> ProviderError:
+    """A stream that ended without its terminator (`awaited`) was cut, and must not pass for complete."""
+    return ProviderError(502, f"Provider '{provider}' ended the stream before {awaited}.", retryable=True,
+                         error_type="incomplete_stream")
+
+
+async def send(client: httpx.AsyncClient, request: httpx.Request, stats: CallStats | None, provider: str, *,
+               stream: bool = False) -> httpx.Response:
+    """Send a built request and wait for the status line, timing the wait in `stats`; upstream errors raise
+    here, before any byte is relayed, so the caller can still fall back or answer with a proper HTTP error."""
+    if stats is not None:
+        stats.start()
+    try:
+        response = await client.send(request, stream=stream)
     except httpx.HTTPError as exc:
         raise transport_error(exc, provider) from None
     finally:
-        stats.stop()
+        if stats is not None:
+            stats.stop()
     if response.status_code >= 400:
-        raise upstream_error(response.status_code, response.content, provider, response.headers)
+        try:
+            content = await response.aread()
+        except httpx.HTTPError:
+            content = b""
+        finally:
+            await response.aclose()
+        raise upstream_error(response.status_code, content, provider, response.headers)
+    return response
+
+
+async def post_json(client: httpx.AsyncClient, url: str, body: dict, headers: Mapping[str, str], stats: CallStats,
+                    provider: str, params: Mapping[str, str] | None = None) -> dict:
+    """POST a JSON body, return the parsed JSON answer or raise ProviderError."""
+    request = client.build_request("POST", url, content=orjson.dumps(body), headers=headers, params=params)
+    response = await send(client, request, stats, provider)
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:
         raise ProviderError(502, f"Provider '{provider}' returned a body that is not JSON.", retryable=True) from None
+
+
+async def post_each(call: Callable[[dict], Awaitable[dict]], bodies: list[dict], stats: CallStats, *,
+                    concurrency: int) -> list[dict]:
+    """`call`'s answer for every body, in order, with at most `concurrency` calls in flight; the first
+    failure raises. One wait is measured for the whole batch: the calls overlap, so per-call times would
+    over-count."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def limited(body: dict) -> dict:
+        async with limit:
+            return await call(body)
+
+    stats.start()
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(limited(body)) for body in bodies]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    finally:
+        stats.stop()
+    return [task.result() for task in tasks]
 
 
 class OpenStream:
@@ -145,19 +215,16 @@ class OpenStream:
         self.provider = provider
         self.stats = stats
 
-    async def raw(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self.response.aiter_raw():
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.provider) from None
-        finally:
-            await self.response.aclose()
+    def raw(self) -> AsyncIterator[bytes]:
+        return self._relay(self.response.aiter_raw())
 
-    async def lines(self) -> AsyncIterator[str]:
+    def lines(self) -> AsyncIterator[str]:
+        return self._relay(self.response.aiter_lines())
+
+    async def _relay(self, items: AsyncIterator[T]) -> AsyncIterator[T]:
         try:
-            async for line in self.response.aiter_lines():
-                yield line
+            async for item in items:
+                yield item
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.provider) from None
         finally:
@@ -167,26 +234,10 @@ class OpenStream:
 async def open_stream(client: httpx.AsyncClient, method: str, url: str, body: dict | None,
                       headers: Mapping[str, str], stats: CallStats, provider: str,
                       params: Mapping[str, str] | None = None) -> OpenStream:
-    """Send the request and wait for the status line; upstream errors raise here, before any byte is
-    relayed, so the caller can still fall back or answer with a proper HTTP error."""
+    """Send the request and wait for the status line; upstream errors raise here (see `send`)."""
     request = client.build_request(method, url, content=orjson.dumps(body) if body is not None else None,
                                    headers=headers, params=params)
-    stats.start()
-    try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, provider) from None
-    finally:
-        stats.stop()
-    if response.status_code >= 400:
-        try:
-            content = await response.aread()
-        except httpx.HTTPError:
-            content = b""
-        finally:
-            await response.aclose()
-        raise upstream_error(response.status_code, content, provider, response.headers)
-    return OpenStream(response, provider, stats)
+    return OpenStream(await send(client, request, stats, provider, stream=True), provider, stats)
 
 
 async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:

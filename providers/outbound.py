@@ -1,6 +1,7 @@
 """Outbound address policy: which base URLs the gateway may call.
 
-Checked when a configuration snapshot is built (and when secrets are written), never per request.
+Checked when a configuration snapshot is built (api_base, Vertex AI token_uri) and before a budget
+webhook is called; never per model request.
 Link-local and cloud metadata addresses are refused unless GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS is on;
 private and loopback ranges (self-hosted Ollama, vLLM) unless GATEWAY_ALLOW_PRIVATE_UPSTREAMS is off.
 """

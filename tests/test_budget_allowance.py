@@ -84,6 +84,24 @@ async def test_a_refusal_gives_back_what_was_drawn_from_other_allowances():
     assert backend.open[roomy.key][0].free == free and "refused" not in backend.drawn
 
 
+async def test_a_failed_grant_gives_back_what_was_drawn_from_other_allowances():
+    class Flaky(MemoryBackend):
+        async def reserve(self, claims, *args):
+            if claims[0].policy.id == 2:
+                raise ConnectionError("store unreachable")
+            return await super().reserve(claims, *args)
+
+    backend = AllowanceBackend(Flaky(seed=no_spend))
+    roomy, other = claim("1000", 1), claim("1000", 2)
+    assert await backend.reserve([roomy], COST, "first", NOW) is None
+    await backend.settle([roomy], "first", COST, COST)
+    with pytest.raises(ConnectionError):
+        await backend.reserve([roomy, other], COST, "failed", NOW)
+    assert (backend.open[roomy.key][0].held, backend.open[roomy.key][0].in_flight) == (0, 0)
+    await backend.drain()  # so the allowance can still close, and its spend reach the shared window
+    assert backend.open == {} and backend.inner.counters[roomy.key].spent == COST
+
+
 async def test_alert_windows_are_settled_exactly_and_at_once():
     store = Counting()
     backend = AllowanceBackend(store)

@@ -53,6 +53,8 @@ async def test_steady_state_requests_run_zero_queries(monkeypatch):
             assert emb.status_code == 200
         models = await client.get("/gateway/mlflow/v1/models", headers=headers)
         assert models.status_code == 200
+        health = await client.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
         denied = await client.post("/gateway/mlflow/v1/chat/completions", headers={"Authorization": "Bearer nope"},
                                    json={"model": "demo", "messages": [{"role": "user", "content": "hi"}]})
         assert denied.status_code == 401

@@ -199,6 +199,24 @@ async def test_the_final_error_is_the_last_retryable_one_and_names_no_credential
     assert "sk-very-secret" not in info.value.message
 
 
+def echoing(status: int) -> ProviderError:
+    """An upstream whose error text quotes the key it refused (LiteLLM-style proxies do)."""
+    return ProviderError(status, f"Provider 'scripted' returned HTTP {status}: bad key sk-very-secret-0123 sent")
+
+
+async def test_credentials_an_upstream_echoes_are_redacted(router):
+    with pytest.raises(UpstreamError) as info:
+        await chat(router, endpoint([Scripted("p", echoing(502))], [Scripted("backup", echoing(401))]))
+    assert "sk-very-secret" not in info.value.message
+    assert "p: Provider 'scripted' returned HTTP 502: bad key [REDACTED] sent" in info.value.message
+
+
+async def test_credentials_echoed_mid_stream_are_redacted(router):
+    with pytest.raises(ProviderError) as info:
+        await stream(router, endpoint([Scripted("p", ["a", echoing(502)])]))
+    assert info.value.message == "Provider 'scripted' returned HTTP 502: bad key [REDACTED] sent"
+
+
 async def test_no_primary_is_503(router):
     with pytest.raises(UpstreamError) as info:
         await chat(router, endpoint([]))

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from gateway import usage
 from gateway.apikeys import api_key_create
+from gateway.budgets import window_for
 from gateway.config_version import current_config_version
 from gateway.models import ApiKey, BudgetPolicy, UsageRecord
 from gateway.retention import prune_usage
@@ -63,6 +64,16 @@ async def test_a_batch_that_keeps_failing_stays_queued_for_later(monkeypatch):
     writer.submit(event())
     assert await writer.flush() == 0
     assert writer.pending() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_record_the_database_refuses_is_dropped_without_holding_back_the_others(caplog):
+    writer = usage.UsageWriter(retry_delay=0)
+    for request_id, tokens in (("a", 1), ("bad", -1), ("b", 2)):  # a negative count breaks a CHECK constraint
+        writer.submit(event(request_id=request_id, input_tokens=tokens))
+    assert await writer.flush() == 2 and writer.pending() == 0
+    written = await sync_to_async(list)(UsageRecord.objects.order_by("request_id").values_list("request_id", flat=True))
+    assert written == ["a", "b"] and "usage record of request bad was refused by the database" in caplog.text
 
 
 def test_the_queue_is_bounded_when_the_database_stays_down(caplog):
@@ -197,6 +208,9 @@ def test_the_summary_aggregates_by_time_endpoint_model_and_key():
 def test_the_dashboard_renders_charts_and_budget_bars():
     _records()
     BudgetPolicy.objects.create(name="chat-month", scope="endpoint", target="chat", amount_usd=1, window_unit="months")
+    this_month = window_for("months", 1, datetime.now(timezone.utc)).start
+    BudgetPolicy.objects.create(name="alerted-month", scope="global", amount_usd=1, window_unit="months",
+                                action="alert", last_alert_window_start=this_month)
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
     page = client.get(reverse("gateway-usage-dashboard") + "?range=30d").content.decode()
@@ -204,6 +218,7 @@ def test_the_dashboard_renders_charts_and_budget_bars():
     assert "cdn" not in page.lower()
     listing = client.get(reverse("admin:gateway_budgetpolicy_changelist")).content.decode()
     assert "current window" in listing.lower() and "<svg" in listing and reverse("gateway-usage-dashboard") in listing
+    assert page.count("limit reached") == listing.count("limit reached") == 1  # the alert that fired this window
     assert Client().get(reverse("gateway-usage-dashboard")).status_code == 302  # to the login page
 
 

@@ -6,6 +6,7 @@ cached snapshot, so it needs no thread. Errors become the route family's native 
 """
 from __future__ import annotations
 
+import inspect
 import logging
 
 import orjson
@@ -49,8 +50,10 @@ class GatewayView(APIView):
         self.request = drf_request
         self.headers = {}
         try:
-            handler = getattr(self, request.method.lower(), None)
-            if handler is None:
+            method = request.method.lower()
+            handler = getattr(self, method, None) if method in self.http_method_names else None
+            # APIView's own handlers (OPTIONS) are synchronous; only our async ones serve.
+            if handler is None or not inspect.iscoroutinefunction(handler):
                 raise GatewayError(f"Method {request.method} is not allowed here.", status=405,
                                    error_type="invalid_request_error")
             response = await handler(drf_request, *args, **kwargs)

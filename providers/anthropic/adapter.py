@@ -6,14 +6,13 @@ header, default 2023-06-01), `timeout`. Credentials: `api_key`, sent as `x-api-k
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import httpx
-import orjson
 
 from providers import http
 from providers.anthropic import translate
-from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
-                            UnsupportedOperation)
+from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 
 DEFAULT_API_BASE = "https://api.anthropic.com/v1"
 DEFAULT_VERSION = "2023-06-01"
@@ -34,11 +33,8 @@ class AnthropicAdapter(ProviderAdapter):
             self.headers["x-api-key"] = str(target.credentials["api_key"])
         self.stream_headers = {**self.headers, "accept": "text/event-stream"}
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = http.client_for(self.target, self.base_url)
-        return self._client
+    def upstream_url(self) -> str:
+        return self.base_url
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         body = translate.chat_request_to_anthropic(request, self.target.model_name)
@@ -49,19 +45,9 @@ class AnthropicAdapter(ProviderAdapter):
         body = {**translate.chat_request_to_anthropic(request, self.target.model_name), "stream": True}
         stream = await http.open_stream(self.client, "POST", self.messages_url, body, self.stream_headers, stats,
                                         self.provider)
-        state = translate.StreamTranslator(self.target.model_name)
-        lines = stream.lines()
-        try:
-            async for event, data in http.sse_data(lines):
-                payload = _event_payload(data)
-                for chunk in state.feed(event or payload.get("type", ""), payload):
-                    yield chunk
-        finally:
-            # Closes the upstream response now, not at garbage collection, when the client goes away early.
-            await lines.aclose()
-        if not state.finished:
-            raise ProviderError(502, "Provider 'anthropic' ended the stream before message_stop.",
-                                retryable=True, error_type="incomplete_stream")
+        async with aclosing(messages_chunks(stream, self.target.model_name, self.provider)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
         raise UnsupportedOperation("Anthropic has no embeddings API; link an embeddings model from another "
@@ -79,11 +65,18 @@ class AnthropicAdapter(ProviderAdapter):
                                   stream=stream and api == "anthropic-messages")
 
 
-def _event_payload(data: str) -> dict:
+async def messages_chunks(stream: http.OpenStream, model_name: str, provider: str) -> AsyncIterator[dict]:
+    """OpenAI chunks for an open Messages SSE stream, from Anthropic or from Claude on another platform; a
+    stream that ends before `message_stop` raises. Close this iterator (`contextlib.aclosing`) when the
+    client goes away early: that closes the upstream response at once, not at garbage collection."""
+    state = translate.StreamTranslator(model_name)
+    lines = stream.lines()
     try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise ProviderError(502, "Provider 'anthropic' sent a malformed stream event.", retryable=True)
-    return payload
+        async for event, data in http.sse_data(lines):
+            payload = http.json_event(data, provider)
+            for chunk in state.feed(event or payload.get("type", ""), payload):
+                yield chunk
+    finally:
+        await lines.aclose()
+    if not state.finished:
+        raise http.incomplete_stream(provider, "message_stop")

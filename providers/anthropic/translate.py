@@ -2,15 +2,13 @@
 responses, and the SSE event stream. No I/O and no Django, so every rule is testable from recorded JSON."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import orjson
-
-from providers.base import ProviderError
+from providers import chat_request, completions
+from providers.base import ProviderError, TranslationError
+from providers.chat_request import JSON_OBJECT_INSTRUCTION
 
 DEFAULT_MAX_TOKENS = 8192
-JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object only, with no text before or after it."
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -20,13 +18,6 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-
-
-class TranslationError(ProviderError):
-    """The client's request cannot be expressed for Anthropic: the client must change it, so never retried."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message, retryable=False, error_type="invalid_request_error")
 
 
 # -- request -------------------------------------------------------------------------------------
@@ -43,13 +34,11 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     `prediction`, `reasoning_effort`, `verbosity`, `web_search_options`, `stream_options`, the legacy
     `functions`/`function_call`, and any other field not handled here.
     """
-    messages = request.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise TranslationError("messages must be a non-empty list.")
-    if request.get("n") not in (None, 1):
-        raise TranslationError("n: Anthropic returns a single choice per request; n must be 1.")
-    system, turns = _conversation(messages)
-    body: dict[str, Any] = {"model": model_name, "max_tokens": _max_tokens(request), "messages": turns}
+    system, turns = chat_request.conversation(request, "Anthropic", system=_text_blocks, user=_user_content,
+                                         assistant=_assistant_content, tool=_tool_result, append=_append)
+    max_tokens = chat_request.max_tokens(request)
+    body: dict[str, Any] = {"model": model_name, "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+                            "messages": turns}
     _sampling(request, body)
     tools = request.get("tools")
     if tools:
@@ -67,51 +56,16 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     return body
 
 
-def _max_tokens(request: dict) -> int:
-    value = request.get("max_completion_tokens")
-    field = "max_completion_tokens"
-    if value is None:
-        value, field = request.get("max_tokens"), "max_tokens"
-    if value is None:
-        return DEFAULT_MAX_TOKENS
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TranslationError(f"{field} must be a positive integer.")
-    return value
-
-
 def _sampling(request: dict, body: dict) -> None:
-    temperature = request.get("temperature")
+    temperature = chat_request.unit_temperature(request)
     if temperature is not None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-            raise TranslationError("temperature must be a number between 0 and 2.")
-        body["temperature"] = temperature / 2  # OpenAI's 0..2 scale onto Anthropic's 0..1
+        body["temperature"] = temperature
     for key in ("top_p", "top_k"):
         if request.get(key) is not None:
             body[key] = request[key]
-    stop = request.get("stop")
-    if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-
-
-def _conversation(messages: list) -> tuple[list[dict], list[dict]]:
-    system: list[dict] = []
-    turns: list[dict] = []
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise TranslationError(f"{where} must be an object.")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_text_blocks(message.get("content"), where))
-        elif role == "user":
-            _append(turns, "user", _user_content(message.get("content"), where))
-        elif role == "assistant":
-            _append(turns, "assistant", _assistant_content(message, where))
-        elif role == "tool":
-            _append(turns, "user", [_tool_result(message, where)])
-        else:
-            raise TranslationError(f"{where}.role '{role}' is not supported for Anthropic models.")
-    return system, turns
+    stop = chat_request.stop_sequences(request)
+    if stop is not None:
+        body["stop_sequences"] = stop
 
 
 def _append(turns: list[dict], role: str, content: str | list[dict]) -> None:
@@ -178,16 +132,13 @@ def _user_content(content: object, where: str) -> str | list[dict]:
 
 
 def _image_block(part: dict, where: str) -> dict:
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str):
-        raise TranslationError(f"{where}.image_url.url must be a string.")
+    url = chat_request.image_url(part.get("image_url"), where)
     if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        params = header.split(";")
-        if not comma or not params[0] or params[-1] != "base64":
+        # Parameters between the media type and `base64` (such as `name=`) are allowed.
+        split = chat_request.split_data_url(url)
+        if split is None or not split[0][0] or split[0][-1] != "base64":
             raise TranslationError(f"{where}.image_url: data URLs must be base64 (data:<media type>;base64,<data>).")
-        source = {"type": "base64", "media_type": params[0], "data": data}
+        source = {"type": "base64", "media_type": split[0][0], "data": split[1]}
     elif url.startswith(("https://", "http://")):
         source = {"type": "url", "url": url}
     else:
@@ -199,15 +150,15 @@ def _image_block(part: dict, where: str) -> dict:
 
 
 def _assistant_content(message: dict, where: str) -> str | list[dict]:
-    content = message.get("content")
+    said = message.get("content")
     calls = message.get("tool_calls") or []
-    if isinstance(content, str) and not calls:
-        return content
-    if isinstance(content, list):
+    if isinstance(said, str) and not calls:
+        return said
+    if isinstance(said, list):
         # A refusal part is what the assistant said; Anthropic has no refusal block, so it is kept as text.
-        content = [{**p, "type": "text", "text": p.get("refusal")} if isinstance(p, dict) and p.get("type") == "refusal"
-                   else p for p in content]
-    blocks = _text_blocks(content, where)
+        said = [{**p, "type": "text", "text": p.get("refusal")} if isinstance(p, dict) and p.get("type") == "refusal"
+                else p for p in said]
+    blocks = _text_blocks(said, where)
     return blocks + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)]
 
 
@@ -216,12 +167,8 @@ def _tool_use(call: dict, where: str) -> dict:
     name, call_id = function.get("name"), call.get("id")
     if not name or not call_id:
         raise TranslationError(f"{where} needs an id and a function.name.")
-    raw = function.get("arguments") or ""
-    try:  # no arguments at all means a call without parameters
-        arguments = orjson.loads(raw) if not isinstance(raw, str) or raw.strip() else {}
-    except orjson.JSONDecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
+    arguments = chat_request.tool_arguments(function)
+    if arguments is None:
         raise TranslationError(f"{where} (tool call '{call_id}', function '{name}'): function.arguments must be "
                                "a JSON object encoded as a string.")
     return {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
@@ -231,9 +178,9 @@ def _tool_result(message: dict, where: str) -> dict:
     call_id = message.get("tool_call_id")
     if not call_id:
         raise TranslationError(f"{where}: tool messages need a tool_call_id.")
-    content = message.get("content")
+    said = message.get("content")
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
-    result = content if isinstance(content, str) else _text_blocks(content, where)
+    result = said if isinstance(said, str) else _text_blocks(said, where)
     if result:
         block["content"] = result
     return block
@@ -242,13 +189,8 @@ def _tool_result(message: dict, where: str) -> dict:
 def _tools(tools: list) -> list[dict]:
     result = []
     for i, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise TranslationError(f"tools[{i}]: only function tools are supported for Anthropic models.")
-        if not function.get("name"):
-            raise TranslationError(f"tools[{i}].function.name is required.")
-        entry = {"name": function["name"],
-                 "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
+        function = chat_request.function_tool(tool, i, "Anthropic")
+        entry = {"name": function["name"], "input_schema": chat_request.tool_parameters(function)}
         if function.get("description"):
             entry["description"] = function["description"]
         if function.get("strict"):
@@ -259,29 +201,26 @@ def _tools(tools: list) -> list[dict]:
 
 def _tool_choice(choice: object, parallel: object, has_tools: bool) -> dict | None:
     if not has_tools:
-        if choice == "required" or isinstance(choice, dict):
-            raise TranslationError("tool_choice requires a tool, but the request offers no tools.")
+        chat_request.refuse_forced_tool_without_tools(choice)
         return None
+    forced = chat_request.forced_function(choice)
     if choice is None:
         result = None
     elif choice in ("none", "auto"):
         result = {"type": choice}
     elif choice == "required":
         result = {"type": "any"}
-    elif isinstance(choice, dict) and choice.get("type") == "function" and (choice.get("function") or {}).get("name"):
-        result = {"type": "tool", "name": choice["function"]["name"]}
+    elif forced:
+        result = {"type": "tool", "name": forced}
     else:
-        raise TranslationError("tool_choice must be 'none', 'auto', 'required' or "
-                               "{'type': 'function', 'function': {'name': ...}}.")
+        raise TranslationError(chat_request.TOOL_CHOICE_FORMS)
     if parallel is False and (result is None or result["type"] != "none"):
         result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
     return result
 
 
 def _response_format(fmt: object, body: dict, system: list[dict]) -> None:
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "text":
-        return
+    kind = chat_request.response_format_type(fmt)
     if kind == "json_object":
         system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
     elif kind == "json_schema":
@@ -289,8 +228,6 @@ def _response_format(fmt: object, body: dict, system: list[dict]) -> None:
         if not isinstance(schema, dict):
             raise TranslationError("response_format.json_schema.schema must be a JSON Schema object.")
         body["output_config"] = {"format": {"type": "json_schema", "schema": _closed_schema(schema, "$")}}
-    else:
-        raise TranslationError("response_format.type must be 'text', 'json_object' or 'json_schema'.")
 
 
 def _closed_schema(schema: object, path: str) -> object:
@@ -337,20 +274,10 @@ def anthropic_response_to_chat(body: dict, model_name: str, *, created: int | No
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
         elif block.get("type") == "tool_use":
-            calls.append({"id": block.get("id"), "type": "function", "function": {
-                "name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if calls:
-        message["tool_calls"] = calls
-    return {
-        "id": body.get("id") or "msg_unknown",
-        "object": "chat.completion",
-        "created": int(time.time()) if created is None else created,
-        "model": body.get("model") or model_name,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(body.get("stop_reason")),
-                     "logprobs": None}],
-        "usage": chat_usage(body.get("usage") or {}),
-    }
+            calls.append(completions.tool_call(block.get("id"), block.get("name"), block.get("input")))
+    return completions.single_choice(body.get("id") or "msg_unknown", created, body.get("model") or model_name,
+                                     completions.assistant_message("".join(texts), calls),
+                                     finish_reason(body.get("stop_reason")), chat_usage(body.get("usage") or {}))
 
 
 def finish_reason(stop_reason: str | None) -> str:
@@ -359,32 +286,24 @@ def finish_reason(stop_reason: str | None) -> str:
 
 def chat_usage(usage: dict) -> dict:
     """Anthropic counts cached input apart from `input_tokens`; OpenAI's prompt_tokens includes it."""
-    cache_read = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + cache_read + (usage.get("cache_creation_input_tokens") or 0)
-    completion = usage.get("output_tokens") or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cache_read}}
+    return completions.usage_with_cache(usage.get("input_tokens"), usage.get("cache_read_input_tokens"),
+                                        usage.get("cache_creation_input_tokens"), usage.get("output_tokens"))
 
 
 # -- stream --------------------------------------------------------------------------------------
 
-class StreamTranslator:
+class StreamTranslator(completions.SingleChoiceChunks):
     """Turns one Messages SSE stream, event by event, into OpenAI `chat.completion.chunk` dicts.
 
-    Tool calls are numbered in the order their blocks start, since OpenAI indexes tool calls while
-    Anthropic indexes all content blocks (text and thinking included). `finished` tells the caller whether
-    `message_stop` arrived: a stream that ends without it was cut and must be reported, not passed off as
-    complete.
+    `finished` tells the caller whether `message_stop` arrived: a stream that ends without it was cut and
+    must be reported, not passed off as complete.
     """
 
     def __init__(self, model_name: str, *, created: int | None = None) -> None:
-        self.id = "msg_unknown"
-        self.model = model_name
-        self.created = int(time.time()) if created is None else created
+        super().__init__("msg_unknown", model_name, created)
         self.usage: dict[str, int] = {}
         self.finished = False
         self._finish_sent = False
-        self._tool_index: dict[int, int] = {}
 
     def feed(self, event: str, data: dict) -> list[dict]:
         """Chunks for one event (often none). An `error` event raises a retryable ProviderError."""
@@ -404,7 +323,7 @@ class StreamTranslator:
                 return self._finish((data.get("delta") or {}).get("stop_reason"))
             case "message_stop":
                 self.finished = True
-                return [*self._finish("end_turn"), {**self._envelope(), "choices": [], "usage": chat_usage(self.usage)}]
+                return [*self._finish("end_turn"), self._usage_chunk(chat_usage(self.usage))]
             case "error":
                 error = data.get("error") or {}
                 raise ProviderError(502, f"Provider 'anthropic' stream error: {error.get('type', 'error')}: "
@@ -413,9 +332,7 @@ class StreamTranslator:
 
     def _block_start(self, index: int | None, block: dict) -> list[dict]:
         if block.get("type") == "tool_use" and index is not None:
-            position = self._tool_index[index] = len(self._tool_index)
-            return [self._chunk({"tool_calls": [{"index": position, "id": block.get("id"), "type": "function",
-                                                 "function": {"name": block.get("name"), "arguments": ""}}]})]
+            return [self._tool_call_start(index, block.get("id"), block.get("name"))]
         if block.get("type") == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
         return []
@@ -423,9 +340,8 @@ class StreamTranslator:
     def _block_delta(self, index: int | None, delta: dict) -> list[dict]:
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
-        if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index in self._tool_index:
-            return [self._chunk({"tool_calls": [{"index": self._tool_index[index],
-                                                 "function": {"arguments": delta["partial_json"]}}]})]
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            return self._tool_call_arguments(index, delta["partial_json"])
         return []
 
     def _finish(self, stop_reason: str | None) -> list[dict]:
@@ -441,9 +357,3 @@ class StreamTranslator:
         for key, value in (usage or {}).items():
             if isinstance(value, int):
                 self.usage[key] = value
-
-    def _envelope(self) -> dict:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
-
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        return {**self._envelope(), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}

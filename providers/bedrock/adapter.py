@@ -12,7 +12,6 @@ is a few HMACs in-process with keys that need no refresh.
 """
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timezone
@@ -72,11 +71,8 @@ class BedrockAdapter(ProviderAdapter):
         if not invoke.is_anthropic_model(target.model_name):
             self.passthrough_apis = frozenset()
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = http.client_for(self.target, self.base)
-        return self._client
+    def upstream_url(self) -> str:
+        return self.base
 
     def _authorize(self, request: httpx.Request) -> None:
         if self.api_key is not None:
@@ -94,24 +90,7 @@ class BedrockAdapter(ProviderAdapter):
         request = self.client.build_request("POST", url, content=orjson.dumps(body), headers={
             "content-type": "application/json", "accept": EVENT_STREAM if stream else "application/json"})
         self._authorize(request)
-        if stats:
-            stats.start()
-        try:
-            response = await self.client.send(request, stream=stream)
-        except httpx.HTTPError as exc:
-            raise http.transport_error(exc, self.provider) from None
-        finally:
-            if stats:
-                stats.stop()
-        if response.status_code >= 400:
-            try:
-                content = await response.aread()
-            except httpx.HTTPError:
-                content = b""
-            finally:
-                await response.aclose()
-            raise http.upstream_error(response.status_code, content, self.provider, response.headers)
-        return response
+        return await http.send(self.client, request, stats, self.provider, stream=stream)
 
     async def _post_json(self, url: str, body: dict, stats: CallStats | None) -> dict:
         response = await self._send(url, body, stats)
@@ -154,8 +133,7 @@ class BedrockAdapter(ProviderAdapter):
         finally:
             await events.aclose()
         if not translator.finished:
-            raise ProviderError(502, "Provider 'bedrock' ended the stream before messageStop.", retryable=True,
-                                error_type="incomplete_stream")
+            raise http.incomplete_stream(self.provider, "messageStop")
         yield translator.usage_chunk()
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
@@ -164,23 +142,12 @@ class BedrockAdapter(ProviderAdapter):
                 f"Bedrock embeddings are supported for Amazon Titan text embedding models (amazon.titan-embed-*), "
                 f"and '{self.target.model_name}' is not one.")
         bodies = invoke.titan_bodies(request)
-        limit = asyncio.Semaphore(EMBEDDING_CONCURRENCY)
 
         async def embed(body: dict) -> dict:
-            async with limit:
-                return await self._post_json(self.urls["invoke"], body, None)
+            return await self._post_json(self.urls["invoke"], body, None)
 
-        # One wait measured for the whole batch: the calls overlap, so per-call times would over-count.
-        stats.start()
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(embed(body)) for body in bodies]
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
-        finally:
-            stats.stop()
-        return invoke.embeddings_response([task.result() for task in tasks], self.target.model_name,
-                                          request.get("encoding_format"))
+        answers = await http.post_each(embed, bodies, stats, concurrency=EMBEDDING_CONCURRENCY)
+        return invoke.embeddings_response(answers, self.target.model_name, request.get("encoding_format"))
 
     async def passthrough(self, api: str, body: dict, headers: Mapping[str, str], stats: CallStats,
                           *, stream: bool) -> PassthroughResponse:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import struct
 
 import orjson
 
+from providers.base import TranslationError
 from providers.bedrock.eventstream import malformed
-from providers.bedrock.translate import TranslationError
+from providers.embeddings import check_encoding_format, embeddings_list
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
@@ -28,8 +28,7 @@ def is_titan_embedding_model(model_id: str) -> bool:
 
 def titan_bodies(request: dict) -> list[dict]:
     """One InvokeModel body per input: Titan embeds a single text per call."""
-    if request.get("encoding_format") not in (None, "float", "base64"):
-        raise TranslationError("encoding_format must be 'float' or 'base64'.")
+    check_encoding_format(request)
     inputs = request.get("input")
     if isinstance(inputs, str):
         inputs = [inputs]
@@ -42,17 +41,8 @@ def titan_bodies(request: dict) -> list[dict]:
 
 def embeddings_response(answers: list[dict], model: str, encoding_format: str | None = None) -> dict:
     """An OpenAI embeddings list from Titan answers given in input order."""
-    data = [{"object": "embedding", "index": i, "embedding": _encode(answer.get("embedding") or [], encoding_format)}
-            for i, answer in enumerate(answers)]
     tokens = sum(int(answer.get("inputTextTokenCount") or 0) for answer in answers)
-    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-
-
-def _encode(vector: list[float], encoding_format: str | None) -> list[float] | str:
-    # OpenAI's base64 form is the little-endian float32 array; its SDK asks for it by default.
-    if encoding_format == "base64":
-        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-    return vector
+    return embeddings_list([answer.get("embedding") or [] for answer in answers], model, tokens, encoding_format)
 
 
 # -- Anthropic Messages passthrough ----------------------------------------------------------------

@@ -7,15 +7,15 @@ the field.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from providers.anthropic.translate import JSON_OBJECT_INSTRUCTION
-from providers.base import ProviderError
+from providers import chat_request, completions
+from providers.base import TranslationError
+from providers.chat_request import JSON_OBJECT_INSTRUCTION
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -28,13 +28,6 @@ FINISH_REASONS = {
 }
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                  "image/webp": "webp"}
-
-
-class TranslationError(ProviderError):
-    """The request cannot be expressed for Bedrock: the client must change it, so never retried."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message, retryable=False, error_type="invalid_request_error")
 
 
 # -- request -------------------------------------------------------------------------------------
@@ -51,12 +44,8 @@ def converse_request(request: dict) -> dict:
     `logit_bias`, `logprobs`, `seed`, `user`, `metadata`, `parallel_tool_calls`, `stream_options` and any
     other field not handled here.
     """
-    messages = request.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise TranslationError("messages must be a non-empty list.")
-    if request.get("n") not in (None, 1):
-        raise TranslationError("n: Bedrock returns a single choice per request; n must be 1.")
-    system, turns = _conversation(messages)
+    system, turns = chat_request.conversation(request, "Bedrock", system=_text_blocks, user=_user_blocks,
+                                              assistant=_assistant_blocks, tool=_tool_result, append=_append)
     body: dict[str, Any] = {"messages": turns}
     config = _inference_config(request)
     if config:
@@ -76,45 +65,18 @@ def converse_request(request: dict) -> dict:
 
 def _inference_config(request: dict) -> dict:
     config: dict[str, Any] = {}
-    for field in ("max_completion_tokens", "max_tokens"):
-        value = request.get(field)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TranslationError(f"{field} must be a positive integer.")
-            config["maxTokens"] = value
-            break
-    temperature = request.get("temperature")
+    max_tokens = chat_request.max_tokens(request)
+    if max_tokens is not None:
+        config["maxTokens"] = max_tokens
+    temperature = chat_request.unit_temperature(request)
     if temperature is not None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-            raise TranslationError("temperature must be a number between 0 and 2.")
-        config["temperature"] = temperature / 2
+        config["temperature"] = temperature
     if request.get("top_p") is not None:
         config["topP"] = request["top_p"]
-    stop = request.get("stop")
-    if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    stop = chat_request.stop_sequences(request)
+    if stop is not None:
+        config["stopSequences"] = stop
     return config
-
-
-def _conversation(messages: list) -> tuple[list[dict], list[dict]]:
-    system: list[dict] = []
-    turns: list[dict] = []
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise TranslationError(f"{where} must be an object.")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_text_blocks(message.get("content"), where))
-        elif role == "user":
-            _append(turns, "user", _user_blocks(message.get("content"), where))
-        elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, where))
-        elif role == "tool":
-            _append(turns, "user", [_tool_result(message, where)])
-        else:
-            raise TranslationError(f"{where}.role '{role}' is not supported for Bedrock models.")
-    return system, turns
 
 
 def _append(turns: list[dict], role: str, blocks: list[dict]) -> None:
@@ -171,14 +133,12 @@ def _user_blocks(content: object, where: str) -> list[dict]:
 def _image_block(image: object, where: str) -> dict:
     """Converse takes image bytes (base64 in JSON) or an S3 object; the gateway never fetches a URL for
     the client, so plain http(s) image URLs are refused rather than dropped."""
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str):
-        raise TranslationError(f"{where}.image_url.url must be a string.")
+    url = chat_request.image_url(image, where)
     if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not comma or encoding != "base64":
+        inline = chat_request.base64_data_url(url)
+        if inline is None:
             raise TranslationError(f"{where}.image_url: data URLs must be base64 (data:<media type>;base64,<data>).")
+        media_type, data = inline
         return {"image": {"format": _image_format(media_type.lower(), where), "source": {"bytes": data}}}
     if url.startswith("s3://"):
         extension = urlsplit(url).path.rpartition(".")[2].lower()
@@ -207,12 +167,8 @@ def _tool_use(call: object, where: str) -> dict:
     function = call.get("function") if isinstance(call, dict) else None
     if not isinstance(function, dict) or not function.get("name") or not call.get("id"):
         raise TranslationError(f"{where} needs an id and a function.name.")
-    raw = function.get("arguments") or ""
-    try:  # no arguments at all means a call without parameters
-        arguments = orjson.loads(raw) if not isinstance(raw, str) or raw.strip() else {}
-    except orjson.JSONDecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
+    arguments = chat_request.tool_arguments(function)
+    if arguments is None:
         raise TranslationError(f"{where}: function.arguments must be a JSON object encoded as a string.")
     return {"toolUse": {"toolUseId": call["id"], "name": function["name"], "input": arguments}}
 
@@ -231,8 +187,7 @@ def _uses_tools(turns: list[dict]) -> bool:
 
 def _tool_config(tools: object, choice: object, history_uses_tools: bool) -> dict | None:
     if not tools:
-        if choice == "required" or isinstance(choice, dict):
-            raise TranslationError("tool_choice requires a tool, but the request offers no tools.")
+        chat_request.refuse_forced_tool_without_tools(choice)
         return None
     if not isinstance(tools, list):
         raise TranslationError("tools must be a list.")
@@ -244,26 +199,21 @@ def _tool_config(tools: object, choice: object, history_uses_tools: bool) -> dic
                                    "conversation contains tool calls; use 'auto' or remove the tools.")
         return None
     config: dict[str, Any] = {"tools": [_tool_spec(tool, i) for i, tool in enumerate(tools)]}
+    forced = chat_request.forced_function(choice)
     if choice == "auto":
         config["toolChoice"] = {"auto": {}}
     elif choice == "required":
         config["toolChoice"] = {"any": {}}
-    elif isinstance(choice, dict) and choice.get("type") == "function" and (choice.get("function") or {}).get("name"):
-        config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
+    elif forced:
+        config["toolChoice"] = {"tool": {"name": forced}}
     elif choice is not None:
-        raise TranslationError("tool_choice must be 'none', 'auto', 'required' or "
-                               "{'type': 'function', 'function': {'name': ...}}.")
+        raise TranslationError(chat_request.TOOL_CHOICE_FORMS)
     return config
 
 
 def _tool_spec(tool: object, index: int) -> dict:
-    function = tool.get("function") if isinstance(tool, dict) else None
-    if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(function, dict):
-        raise TranslationError(f"tools[{index}]: only function tools are supported for Bedrock models.")
-    if not function.get("name"):
-        raise TranslationError(f"tools[{index}].function.name is required.")
-    spec: dict[str, Any] = {"name": function["name"], "inputSchema": {
-        "json": function.get("parameters") or {"type": "object", "properties": {}}}}
+    function = chat_request.function_tool(tool, index, "Bedrock")
+    spec: dict[str, Any] = {"name": function["name"], "inputSchema": {"json": chat_request.tool_parameters(function)}}
     if function.get("description"):
         spec["description"] = function["description"]
     if function.get("strict"):
@@ -275,14 +225,12 @@ def _output_config(fmt: object, system: list[dict]) -> dict | None:
     """json_schema maps onto Converse structured outputs (`outputConfig.textFormat`, the schema sent as a
     JSON string); a model without structured outputs makes Bedrock answer 400, which is passed on rather
     than hidden. json_object has no Converse form, so the model is instructed instead."""
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    kind = chat_request.response_format_type(fmt)
     if kind == "text":
         return None
     if kind == "json_object":
         system.append({"text": JSON_OBJECT_INSTRUCTION})
         return None
-    if kind != "json_schema":
-        raise TranslationError("response_format.type must be 'text', 'json_object' or 'json_schema'.")
     spec = fmt.get("json_schema") or {}
     if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
         raise TranslationError("response_format.json_schema.schema must be a JSON Schema object.")
@@ -310,16 +258,10 @@ def chat_completion(response: dict, model: str, *, created: int | None = None) -
             texts.append(block["text"])
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
-            calls.append({"id": use.get("toolUseId"), "type": "function", "function": {
-                "name": use.get("name"), "arguments": orjson.dumps(use.get("input") or {}).decode()}})
-    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if calls:
-        reply["tool_calls"] = calls
-    return {"id": completion_id(), "object": "chat.completion",
-            "created": int(time.time()) if created is None else created, "model": model,
-            "choices": [{"index": 0, "message": reply, "finish_reason": finish_reason(response.get("stopReason")),
-                         "logprobs": None}],
-            "usage": chat_usage(response.get("usage") or {})}
+            calls.append(completions.tool_call(use.get("toolUseId"), use.get("name"), use.get("input")))
+    return completions.single_choice(completion_id(), created, model,
+                                     completions.assistant_message("".join(texts), calls),
+                                     finish_reason(response.get("stopReason")), chat_usage(response.get("usage") or {}))
 
 
 def finish_reason(stop_reason: str | None) -> str:
@@ -328,30 +270,23 @@ def finish_reason(stop_reason: str | None) -> str:
 
 def chat_usage(usage: dict) -> dict:
     """Bedrock counts cache reads and writes apart from `inputTokens`; OpenAI's prompt_tokens includes them."""
-    cache_read = usage.get("cacheReadInputTokens") or 0
-    prompt = (usage.get("inputTokens") or 0) + cache_read + (usage.get("cacheWriteInputTokens") or 0)
-    completion = usage.get("outputTokens") or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cache_read}}
+    return completions.usage_with_cache(usage.get("inputTokens"), usage.get("cacheReadInputTokens"),
+                                        usage.get("cacheWriteInputTokens"), usage.get("outputTokens"))
 
 
 # -- stream --------------------------------------------------------------------------------------
 
-class StreamTranslator:
+class StreamTranslator(completions.SingleChoiceChunks):
     """Turns ConverseStream events, one by one, into OpenAI `chat.completion.chunk` dicts.
 
-    Tool calls are numbered in the order their blocks start (Converse numbers all content blocks).
     `finished` says whether `messageStop` arrived: a stream without it was cut and must be reported.
     Usage comes in the `metadata` event after `messageStop`; `usage_chunk` reports it at the end.
     """
 
     def __init__(self, model: str, *, created: int | None = None) -> None:
-        self.id = completion_id()
-        self.model = model
-        self.created = int(time.time()) if created is None else created
+        super().__init__(completion_id(), model, created)
         self.finished = False
         self._usage: dict = {}
-        self._tool_index: dict[int, int] = {}
 
     def feed(self, event: str, data: dict) -> list[dict]:
         """Chunks for one event (often none)."""
@@ -361,10 +296,8 @@ class StreamTranslator:
             case "contentBlockStart":
                 use = (data.get("start") or {}).get("toolUse")
                 if isinstance(use, dict):
-                    position = self._tool_index[data.get("contentBlockIndex", -1)] = len(self._tool_index)
-                    return [self._chunk({"tool_calls": [{"index": position, "id": use.get("toolUseId"),
-                                                         "type": "function",
-                                                         "function": {"name": use.get("name"), "arguments": ""}}]})]
+                    return [self._tool_call_start(data.get("contentBlockIndex", -1), use.get("toolUseId"),
+                                                  use.get("name"))]
             case "contentBlockDelta":
                 return self._delta(data.get("contentBlockIndex", -1), data.get("delta") or {})
             case "messageStop":
@@ -378,17 +311,10 @@ class StreamTranslator:
         if isinstance(delta.get("text"), str) and delta["text"]:
             return [self._chunk({"content": delta["text"]})]
         fragment = (delta.get("toolUse") or {}).get("input")
-        if fragment and index in self._tool_index:
-            return [self._chunk({"tool_calls": [{"index": self._tool_index[index],
-                                                 "function": {"arguments": fragment}}]})]
+        if fragment:
+            return self._tool_call_arguments(index, fragment)
         return []
 
     def usage_chunk(self) -> dict:
         """The closing usage chunk OpenAI sends when `stream_options.include_usage` is on."""
-        return {**self._envelope(), "choices": [], "usage": chat_usage(self._usage)}
-
-    def _envelope(self) -> dict:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
-
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        return {**self._envelope(), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return self._usage_chunk(chat_usage(self._usage))

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from providers.base import CallStats, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.base import CallStats, PassthroughResponse, ProviderAdapter, ProviderError, UnsupportedOperation
 
 
 def _text_of(content: object) -> str:
@@ -42,6 +42,10 @@ class FakeAdapter(ProviderAdapter):
 
     def _answer(self, request: dict) -> tuple[str, int]:
         messages = request.get("messages") or []
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            # The native route forwards bodies unchecked; answer as a real provider would.
+            raise ProviderError(400, "Provider 'fake': 'messages' must be an array of objects.", retryable=False,
+                                error_type="invalid_request_error")
         last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         prompt_tokens = sum(_tokens(_text_of(m.get("content"))) for m in messages)
         return (self.reply if self.reply is not None else f"echo: {last_user}"), prompt_tokens

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
-import orjson
 
 from providers import http
 from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
@@ -41,11 +40,8 @@ class GeminiAdapter(ProviderAdapter):
             self.headers["x-goog-api-key"] = str(target.credentials["api_key"])
         self.stream_headers = {**self.headers, "accept": "text/event-stream"}
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = http.client_for(self.target, self.base)
-        return self._client
+    def upstream_url(self) -> str:
+        return self.base
 
     async def _post(self, method: str, body: dict, stats: CallStats) -> dict:
         try:
@@ -74,21 +70,13 @@ class GeminiAdapter(ProviderAdapter):
             # Closing the line reader closes the upstream response at once when the client goes away.
             await lines.aclose()
         if not translator.finished:
-            raise ProviderError(502, f"Provider '{self.provider}' ended the stream before a finish reason.",
-                                retryable=True, error_type="incomplete_stream")
+            raise http.incomplete_stream(self.provider, "a finish reason")
         yield translator.usage_chunk()
 
     def _parse_event(self, data: str) -> dict:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            event = None
-        if not isinstance(event, dict):
-            raise ProviderError(502, f"Provider '{self.provider}' sent a malformed stream event.", retryable=True)
+        event = http.json_event(data, self.provider)
         if "error" in event:
-            error = event["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            raise ProviderError(502, f"Provider '{self.provider}' stream error: {message}", retryable=True)
+            raise http.stream_error(self.provider, event["error"])
         return event
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:

@@ -2,10 +2,8 @@
 generateContent requests and answers, streamGenerateContent chunks, embedContent / batchEmbedContents."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import mimetypes
-import struct
 import time
 import uuid
 from typing import Any
@@ -13,7 +11,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from providers.base import ProviderError
+from providers import chat_request, completions
+from providers.base import TranslationError
+from providers.embeddings import check_encoding_format, embeddings_list
 
 _CONFIG_FIELDS = (
     ("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("n", "candidateCount"),
@@ -24,10 +24,6 @@ _CONTENT_FILTER_REASONS = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
     "IMAGE_RECITATION", "IMAGE_OTHER", "ESCALATION", "MODEL_ARMOR",
 })
-
-
-def _invalid(message: str) -> ProviderError:
-    return ProviderError(400, message, retryable=False, error_type="invalid_request_error")
 
 
 def model_resource(model_name: str) -> str:
@@ -47,7 +43,7 @@ def build_generate_body(request: dict) -> dict:
     tools = request.get("tools")
     if tools:
         if not isinstance(tools, list):
-            raise _invalid("'tools' must be a list.")
+            raise TranslationError("'tools' must be a list.")
         body["tools"] = [{"functionDeclarations": [_declaration(tool, i) for i, tool in enumerate(tools)]}]
         if request.get("tool_choice") is not None:
             body["toolConfig"] = {"functionCallingConfig": _calling_config(request["tool_choice"])}
@@ -59,14 +55,14 @@ def build_generate_body(request: dict) -> dict:
 
 def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
     if not isinstance(messages, list) or not messages:
-        raise _invalid("'messages' must be a non-empty list.")
+        raise TranslationError("'messages' must be a non-empty list.")
     contents: list[dict] = []
     system: list[dict] = []
     call_names: dict[str, str] = {}
     previous_role = None
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise _invalid(f"messages[{i}] must be an object.")
+            raise TranslationError(f"messages[{i}] must be an object.")
         role = message.get("role")
         where = f"messages[{i}]"
         if role in ("system", "developer"):
@@ -83,7 +79,7 @@ def _contents(messages: Any) -> tuple[list[dict], list[dict]]:
             else:
                 contents.append({"role": "user", "parts": [part]})
         else:
-            raise _invalid(f"{where}.role {role!r} is not supported.")
+            raise TranslationError(f"{where}.role {role!r} is not supported.")
         previous_role = role
     return contents, system
 
@@ -100,7 +96,7 @@ def _text_parts(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) 
     if isinstance(content, str):
         return [{"text": content}] if content else []
     if not isinstance(content, list):
-        raise _invalid(f"{where}.content must be a string or a list of parts.")
+        raise TranslationError(f"{where}.content must be a string or a list of parts.")
     parts = (_text_part(part, f"{where}.content[{j}]", allowed) for j, part in enumerate(content))
     return [part for part in parts if part]
 
@@ -108,10 +104,10 @@ def _text_parts(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) 
 def _text_part(part: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> dict | None:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind not in allowed:
-        raise _invalid(f"{where} of type {kind!r} is not supported here.")
+        raise TranslationError(f"{where} of type {kind!r} is not supported here.")
     text = part.get(kind)
     if not isinstance(text, str):
-        raise _invalid(f"{where}.{kind} must be a string.")
+        raise TranslationError(f"{where}.{kind} must be a string.")
     return {"text": text} if text else None
 
 
@@ -126,7 +122,7 @@ def _user_parts(content: Any, where: str) -> list[dict]:
         elif kind == "input_audio":
             audio = part.get("input_audio") or {}
             if not isinstance(audio.get("data"), str):
-                raise _invalid(f"{where}.content[{j}].input_audio.data must be a base64 string.")
+                raise TranslationError(f"{where}.content[{j}].input_audio.data must be a base64 string.")
             parts.append({"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}", "data": audio["data"]}})
         elif text := _text_part(part, f"{where}.content[{j}]"):
             parts.append(text)
@@ -134,31 +130,29 @@ def _user_parts(content: Any, where: str) -> list[dict]:
 
 
 def _image_part(image: Any, where: str) -> dict:
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str):
-        raise _invalid(f"{where}.image_url.url must be a string.")
+    url = chat_request.image_url(image, where)
     if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        mime, _, encoding = header.partition(";")
-        if not sep or encoding != "base64":
-            raise _invalid(f"{where}: data URLs must be base64-encoded (data:<mime>;base64,<data>).")
+        inline = chat_request.base64_data_url(url)
+        if inline is None:
+            raise TranslationError(f"{where}: data URLs must be base64-encoded (data:<mime>;base64,<data>).")
+        mime, data = inline
         return {"inlineData": {"mimeType": mime or "image/jpeg", "data": data}}
     if url.startswith(("https://", "http://")):
         mime = mimetypes.guess_type(urlsplit(url).path)[0] or "image/jpeg"
         return {"fileData": {"mimeType": mime, "fileUri": url}}
-    raise _invalid(f"{where}: image_url must be a data URL or an http(s) URL.")
+    raise TranslationError(f"{where}: image_url must be a data URL or an http(s) URL.")
 
 
 def _assistant_parts(message: dict, where: str, call_names: dict[str, str]) -> list[dict]:
     parts = _text_parts(message.get("content"), where, allowed=("text", "refusal"))
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
-        raise _invalid(f"{where}.tool_calls must be a list.")
+        raise TranslationError(f"{where}.tool_calls must be a list.")
     for j, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
         name = function.get("name") if isinstance(function, dict) else None
         if not name:
-            raise _invalid(f"{where}.tool_calls[{j}].function.name is required.")
+            raise TranslationError(f"{where}.tool_calls[{j}].function.name is required.")
         function_call: dict[str, Any] = {"name": name, "args": _arguments(function.get("arguments"),
                                                                            f"{where}.tool_calls[{j}]")}
         if call.get("id"):
@@ -176,9 +170,9 @@ def _arguments(arguments: Any, where: str) -> dict:
     try:
         parsed = orjson.loads(arguments)
     except (orjson.JSONDecodeError, TypeError):
-        raise _invalid(f"{where}.function.arguments is not valid JSON.") from None
+        raise TranslationError(f"{where}.function.arguments is not valid JSON.") from None
     if not isinstance(parsed, dict):
-        raise _invalid(f"{where}.function.arguments must encode a JSON object.")
+        raise TranslationError(f"{where}.function.arguments must encode a JSON object.")
     return parsed
 
 
@@ -186,7 +180,8 @@ def _function_response(message: dict, where: str, call_names: dict[str, str]) ->
     call_id = message.get("tool_call_id")
     name = call_names.get(call_id) if isinstance(call_id, str) else None
     if name is None:
-        raise _invalid(f"{where}.tool_call_id {call_id!r} does not match a tool call of an earlier assistant message.")
+        raise TranslationError(f"{where}.tool_call_id {call_id!r} does not match a tool call of an earlier assistant "
+                               "message.")
     content = message.get("content")
     text = content if isinstance(content, str) else "".join(p["text"] for p in _text_parts(content, where))
     try:
@@ -199,10 +194,10 @@ def _function_response(message: dict, where: str, call_names: dict[str, str]) ->
 
 def _declaration(tool: Any, index: int) -> dict:
     if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-        raise _invalid(f"tools[{index}]: only tools of type 'function' are supported by Gemini.")
+        raise TranslationError(f"tools[{index}]: only tools of type 'function' are supported by Gemini.")
     function = tool.get("function") or {}
     if not function.get("name"):
-        raise _invalid(f"tools[{index}].function.name is required.")
+        raise TranslationError(f"tools[{index}].function.name is required.")
     declaration = {"name": function["name"]}
     if function.get("description"):
         declaration["description"] = function["description"]
@@ -214,9 +209,11 @@ def _declaration(tool: Any, index: int) -> dict:
 def _calling_config(choice: Any) -> dict:
     if isinstance(choice, str) and choice in _CALLING_MODES:
         return {"mode": _CALLING_MODES[choice]}
-    if isinstance(choice, dict) and choice.get("type") == "function" and (choice.get("function") or {}).get("name"):
-        return {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
-    raise _invalid("tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name'}}.")
+    forced = chat_request.forced_function(choice)
+    if forced:
+        return {"mode": "ANY", "allowedFunctionNames": [forced]}
+    raise TranslationError("tool_choice must be 'none', 'auto', 'required' or "
+                           "{'type': 'function', 'function': {'name'}}.")
 
 
 def _generation_config(request: dict) -> dict:
@@ -226,9 +223,9 @@ def _generation_config(request: dict) -> dict:
         max_tokens = request.get("max_tokens")
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
-    stop = request.get("stop")
-    if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    stop = chat_request.stop_sequences(request)
+    if stop is not None:
+        config["stopSequences"] = stop
     config.update(_response_format(request.get("response_format")))
     return config
 
@@ -247,7 +244,7 @@ def _response_format(response_format: Any) -> dict:
         if schema is not None:
             config["responseJsonSchema"] = schema
         return config
-    raise _invalid(f"response_format type {kind!r} is not supported.")
+    raise TranslationError(f"response_format type {kind!r} is not supported.")
 
 
 # -- chat answers ---------------------------------------------------------------------------------------------
@@ -299,9 +296,8 @@ def _read_parts(candidate: dict, response_id: str | None, index: int, first_call
         elif isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
             name = call.get("name", "")
-            arguments = orjson.dumps(call.get("args") or {}).decode()
             call_id = call.get("id") or _call_id(response_id, index, first_call + len(calls), name, call.get("args"))
-            calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            calls.append(completions.tool_call(call_id, name, call.get("args")))
     return "".join(texts), calls
 
 
@@ -319,9 +315,7 @@ def chat_completion(response: dict, model: str) -> dict:
     for position, candidate in enumerate(response.get("candidates") or []):
         index = candidate.get("index", position)
         text, calls = _read_parts(candidate, response_id, index)
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            message["tool_calls"] = calls
+        message = completions.assistant_message(text, calls)
         choices.append({"index": index, "message": message, "logprobs": None,
                         "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"})
     if not choices:
@@ -406,8 +400,7 @@ class StreamTranslator:
 
 def build_embeddings_call(request: dict, resource: str) -> tuple[str, dict]:
     """The method (`embedContent` for one string, `batchEmbedContents` for a list) and its body."""
-    if request.get("encoding_format") not in (None, "float", "base64"):
-        raise _invalid("encoding_format must be 'float' or 'base64'.")
+    check_encoding_format(request)
     extra = {"outputDimensionality": request["dimensions"]} if request.get("dimensions") is not None else {}
     inputs = request.get("input")
     if isinstance(inputs, str):
@@ -415,7 +408,8 @@ def build_embeddings_call(request: dict, resource: str) -> tuple[str, dict]:
     if isinstance(inputs, list) and inputs and all(isinstance(item, str) for item in inputs):
         return "batchEmbedContents", {"requests": [
             {"model": resource, "content": {"parts": [{"text": item}]}, **extra} for item in inputs]}
-    raise _invalid("Gemini embeddings take 'input' as a string or a non-empty list of strings (not token arrays).")
+    raise TranslationError("Gemini embeddings take 'input' as a string or a non-empty list of strings "
+                           "(not token arrays).")
 
 
 def embeddings_response(response: dict, model: str, encoding_format: str | None = None) -> dict:
@@ -425,14 +419,4 @@ def embeddings_response(response: dict, model: str, encoding_format: str | None 
     else:
         vectors = [(response.get("embedding") or {}).get("values") or []]
     tokens = (response.get("usageMetadata") or {}).get("promptTokenCount", 0)
-    data = [{"object": "embedding", "index": i, "embedding": _encode(vector, encoding_format)}
-            for i, vector in enumerate(vectors)]
-    return {"object": "list", "data": data, "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-
-
-def _encode(vector: list[float], encoding_format: str | None) -> list[float] | str:
-    # OpenAI's base64 form is the little-endian float32 array; its SDK asks for it by default.
-    if encoding_format == "base64":
-        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-    return vector
+    return embeddings_list(vectors, model, tokens, encoding_format)

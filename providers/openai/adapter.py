@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from providers import http
-from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError, UnsupportedOperation
+from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 from providers.openai import translate
 
 
@@ -40,11 +40,8 @@ class OpenAIAdapter(ProviderAdapter):
         if target.provider not in RESPONSES_PROVIDERS and not self.is_azure:
             self.passthrough_apis = frozenset({"openai-chat", "openai-embeddings"})
 
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = http.client_for(self.target, self.urls["chat/completions"])
-        return self._client
+    def upstream_url(self) -> str:
+        return self.urls["chat/completions"]
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         body = translate.build_chat_body(request, self.target.model_name, stream=False, include_model=not self.is_azure)
@@ -62,14 +59,11 @@ class OpenAIAdapter(ProviderAdapter):
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise ProviderError(502, f"Provider '{self.target.provider}' sent a malformed stream event.",
-                                    retryable=True) from None
+                raise http.malformed_event(self.target.provider) from None
             if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"]
-                raise ProviderError(502, f"Provider '{self.target.provider}' stream error: {message}", retryable=True)
+                raise http.stream_error(self.target.provider, chunk["error"])
             yield chunk
-        raise ProviderError(502, f"Provider '{self.target.provider}' ended the stream before [DONE].",
-                            retryable=True, error_type="incomplete_stream")
+        raise http.incomplete_stream(self.target.provider, "[DONE]")
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
         body = translate.build_embeddings_body(request, self.target.model_name, include_model=not self.is_azure)

@@ -68,9 +68,7 @@ def azure_url(auth_config: dict, deployment: str, operation: str) -> str:
 def build_chat_body(request: dict, model_name: str, *, stream: bool, include_model: bool = True) -> dict:
     """The upstream chat body: the client's fields (None dropped), the configured model, and for streams a
     request for the final usage chunk so the gateway can account for it."""
-    body = {k: v for k, v in request.items() if v is not None and k != "model"}
-    if include_model:
-        body["model"] = model_name
+    body = _with_model(request, model_name, include_model)
     if stream:
         body["stream"] = True
         options = dict(body.get("stream_options") or {})
@@ -83,6 +81,12 @@ def build_chat_body(request: dict, model_name: str, *, stream: bool, include_mod
 
 
 def build_embeddings_body(request: dict, model_name: str, *, include_model: bool = True) -> dict:
+    return _with_model(request, model_name, include_model)
+
+
+def _with_model(request: dict, model_name: str, include_model: bool) -> dict:
+    """The client's fields, None dropped, with the configured model in place of the client's (Azure names the
+    deployment in the URL instead)."""
     body = {k: v for k, v in request.items() if v is not None and k != "model"}
     if include_model:
         body["model"] = model_name

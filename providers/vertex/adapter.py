@@ -8,16 +8,15 @@ OAuth token that is cached and renewed off the event loop (providers/vertex/auth
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 
 import httpx
-import orjson
 
 from providers import http, outbound
 from providers.anthropic import translate as anthropic
-from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
-                            UnsupportedOperation)
+from providers.anthropic.adapter import messages_chunks
+from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 from providers.gemini.adapter import GeminiAdapter
 from providers.vertex import translate
 from providers.vertex.auth import service_account_info, token_source_for
@@ -56,11 +55,8 @@ class VertexAdapter(ProviderAdapter):
                                                  model_name=target.model_name, auth_config={
                                                      **target.auth_config, "api_base": publisher}), client)
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = http.client_for(self.target, self.model_url)
-        return self._client
+    def upstream_url(self) -> str:
+        return self.model_url
 
     async def _auth_headers(self, accept: str = "application/json") -> dict[str, str]:
         return {**self.headers, "accept": accept, "authorization": f"Bearer {await self.tokens.token()}"}
@@ -88,18 +84,9 @@ class VertexAdapter(ProviderAdapter):
         body = translate.claude_body(anthropic.chat_request_to_anthropic(request, self.target.model_name), stream=True)
         stream = await http.open_stream(self.client, "POST", f"{self.model_url}:streamRawPredict", body,
                                         await self._auth_headers("text/event-stream"), stats, self.provider)
-        state = anthropic.StreamTranslator(self.target.model_name)
-        lines = stream.lines()
-        try:
-            async for event, data in http.sse_data(lines):
-                payload = _json_object(data)
-                for chunk in state.feed(event or payload.get("type", ""), payload):
-                    yield chunk
-        finally:
-            await lines.aclose()
-        if not state.finished:
-            raise ProviderError(502, "Provider 'vertex_ai' ended the stream before message_stop.", retryable=True,
-                                error_type="incomplete_stream")
+        async with aclosing(messages_chunks(stream, self.target.model_name, self.provider)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
         if self.is_claude:
@@ -107,24 +94,13 @@ class VertexAdapter(ProviderAdapter):
                                        "(e.g. text-embedding-005) to this endpoint.")
         bodies = translate.predict_bodies(request, self.target.model_name)
         headers = await self._auth_headers()
-        limit = asyncio.Semaphore(EMBEDDING_CONCURRENCY)
 
         async def predict(body: dict) -> dict:
-            async with limit:
-                return await http.post_json(self.client, f"{self.model_url}:predict", body, headers, CallStats(),
-                                            self.provider)
+            return await http.post_json(self.client, f"{self.model_url}:predict", body, headers, CallStats(),
+                                        self.provider)
 
-        # One wait measured for the whole batch: the calls overlap, so per-call times would over-count.
-        stats.start()
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(predict(body)) for body in bodies]
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
-        finally:
-            stats.stop()
-        return translate.embeddings_response([task.result() for task in tasks], self.target.model_name,
-                                             request.get("encoding_format"))
+        answers = await http.post_each(predict, bodies, stats, concurrency=EMBEDDING_CONCURRENCY)
+        return translate.embeddings_response(answers, self.target.model_name, request.get("encoding_format"))
 
     async def passthrough(self, api: str, body: dict, headers: Mapping[str, str], stats: CallStats,
                           *, stream: bool) -> PassthroughResponse:
@@ -140,13 +116,3 @@ class VertexAdapter(ProviderAdapter):
         return await http.forward(self.client, f"{self.model_url}:{method}", translate.claude_body(body, stream=stream),
                                   http.merge_client_headers(await self._auth_headers(), client_headers), stats,
                                   self.provider, stream=stream)
-
-
-def _json_object(data: str) -> dict:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise ProviderError(502, "Provider 'vertex_ai' sent a malformed stream event.", retryable=True)
-    return payload

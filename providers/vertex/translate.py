@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from providers.base import ProviderError
+from providers.base import TranslationError
+from providers.embeddings import check_encoding_format
 from providers.gemini import translate as gemini
 
 DEFAULT_LOCATION = "global"
@@ -51,15 +52,13 @@ def claude_body(body: dict, *, stream: bool) -> dict:
 
 def predict_bodies(request: dict, model_name: str) -> list[dict]:
     """The `:predict` bodies for an OpenAI embeddings request, inputs batched as the model allows."""
-    if request.get("encoding_format") not in (None, "float", "base64"):
-        raise ProviderError(400, "encoding_format must be 'float' or 'base64'.", retryable=False,
-                            error_type="invalid_request_error")
+    check_encoding_format(request)
     inputs = request.get("input")
     if isinstance(inputs, str):
         inputs = [inputs]
     if not isinstance(inputs, list) or not inputs or not all(isinstance(item, str) for item in inputs):
-        raise ProviderError(400, "Vertex AI embeddings take 'input' as a string or a non-empty list of strings "
-                                 "(not token arrays).", retryable=False, error_type="invalid_request_error")
+        raise TranslationError("Vertex AI embeddings take 'input' as a string or a non-empty list of strings "
+                               "(not token arrays).")
     limit = next((n for prefix, n in BATCH_LIMITS.items() if model_name.startswith(prefix)), DEFAULT_BATCH_LIMIT)
     parameters = {"outputDimensionality": request["dimensions"]} if request.get("dimensions") is not None else {}
     return [{"instances": [{"content": text} for text in inputs[start:start + limit]],

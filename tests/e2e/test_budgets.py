@@ -1,6 +1,7 @@
 """Budgets against the real server: concurrent requests never overspend (one process, two processes on one
-database, two processes on one Redis), refusals in each SDK's own envelope on unified and native routes,
-policy changes within 2 s, alerts once per window, and a fresh window after the reset."""
+database, two processes on one Redis), refusals in each SDK's own envelope on every unified and native route,
+spend counted on an endpoint that keeps no usage records, policy changes within 2 s, alerts once per window,
+and a fresh window after the reset."""
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,12 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anthropic
+import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from tests.e2e.conftest import endpoint, provider_config
 from tests.e2e.db import rows, wait_rows
@@ -71,12 +76,15 @@ def recorded_spend(server: GatewayServer, endpoint_name: str, expected_rows: int
 @pytest.fixture(scope="module")
 def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
     endpoints = [endpoint(name, "priced-gpt") for name in ("capped", "late", "minutely", "alerted")]
-    endpoints += [endpoint("pt-claude", "claude"), endpoint("pt-gpt", "priced-gpt")]
+    endpoints += [endpoint("pt-claude", "claude"), endpoint("pt-gpt", "priced-gpt"),
+                  endpoint("pt-gemini", "gemini-flash"), endpoint("untracked", "priced-gpt", usage_tracking=False)]
     server = make_gateway(e2e_root, "budgets", config(fake_openai, fake_anthropic, fake_gemini, endpoints, [
         budget("capped-daily", "capped", COST * 10),
         budget("minutely", "minutely", COST, unit="minutes"),
         budget("pt-claude-zero", "pt-claude", 0),
         budget("pt-gpt-zero", "pt-gpt", 0),
+        budget("pt-gemini-zero", "pt-gemini", 0),
+        budget("untracked-daily", "untracked", COST * Decimal("1.5")),
     ]))
     yield server
     server.stop()
@@ -122,9 +130,46 @@ def test_native_routes_are_held_to_budgets_too(gateway):
         claude.messages.create(model="pt-claude", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert refused.value.body["error"]["type"] == "rate_limit_error"
     assert "Budget 'pt-claude-zero'" in refused.value.body["error"]["message"]
+    with pytest.raises(anthropic.RateLimitError, match="pt-claude-zero"):
+        with claude.messages.stream(model="pt-claude", max_tokens=10, messages=[{"role": "user", "content": "hi"}]):
+            pass
+    # Counting tokens costs nothing, so a spent budget does not refuse it.
+    assert claude.messages.count_tokens(model="pt-claude", messages=[{"role": "user", "content": "hi"}]).input_tokens
     native = openai.OpenAI(base_url=f"{gateway.url}/gateway/openai/v1", api_key=gateway.keys["default"], max_retries=0)
     with pytest.raises(openai.RateLimitError, match="pt-gpt-zero"):
         native.chat.completions.create(model="pt-gpt", stream=True, **BODY)
+    with pytest.raises(openai.RateLimitError, match="pt-gpt-zero"):
+        native.chat.completions.create(model="pt-gpt", **BODY)
+    with pytest.raises(openai.RateLimitError, match="pt-gpt-zero"):
+        native.responses.create(model="pt-gpt", input="hi")
+    with pytest.raises(openai.RateLimitError, match="pt-gpt-zero"):
+        native.responses.create(model="pt-gpt", input="hi", stream=True)
+    with pytest.raises(openai.RateLimitError, match="pt-gpt-zero"):
+        native.embeddings.create(model="pt-gpt", input="hi")
+    gem = genai.Client(api_key=gateway.keys["default"], http_options=genai_types.HttpOptions(
+        base_url=f"{gateway.url}/gateway/gemini", api_version="v1beta", retry_options=None))
+    for call in (gem.models.generate_content, lambda **kw: list(gem.models.generate_content_stream(**kw))):
+        with pytest.raises(genai_errors.ClientError) as refused:
+            call(model="pt-gemini", contents="hi")
+        assert refused.value.code == 429 and "pt-gemini-zero" in refused.value.message
+
+
+def test_unified_embeddings_and_invocations_are_held_to_budgets_too(gateway):
+    with pytest.raises(openai.RateLimitError, match="pt-gpt-zero"):
+        client(gateway).embeddings.create(model="pt-gpt", input="hi")
+    for body in (BODY, {"input": "hi"}):
+        refused = httpx.post(f"{gateway.url}/gateway/pt-gpt/mlflow/invocations", json=body,
+                             headers={"Authorization": f"Bearer {gateway.keys['default']}"})
+        assert refused.status_code == 429 and "pt-gpt-zero" in refused.json()["error"]["message"]
+
+
+def test_an_endpoint_without_usage_records_is_still_charged(gateway):
+    gpt = client(gateway)
+    gpt.chat.completions.create(model="untracked", **BODY)
+    time.sleep(1)  # the spend reaches the shared window once this process's allowance closes
+    with pytest.raises(openai.RateLimitError, match="untracked-daily"):
+        gpt.chat.completions.create(model="untracked", **BODY)
+    assert rows(gateway, "SELECT COUNT(*) FROM gateway_usagerecord WHERE endpoint_name = 'untracked'") == [(0,)]
 
 
 def test_a_new_policy_applies_within_two_seconds(gateway, fake_openai, fake_anthropic, fake_gemini):

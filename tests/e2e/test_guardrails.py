@@ -141,6 +141,14 @@ def test_block_names_the_guardrail_never_the_pii_and_nothing_goes_upstream(clien
     assert fake_openai.requests == []
 
 
+@pytest.mark.parametrize("header", ["X-MLflow-Guardrail-Bypass", "X-Gateway-Internal", "X-Guardrail-Bypass"])
+def test_no_client_header_skips_guardrails(gateway, fake_openai, header):
+    response = httpx.post(f"{gateway.url}/gateway/mlflow/v1/chat/completions",
+                          headers={"Authorization": f"Bearer {gateway.keys['default']}", header: "1"},
+                          json={"model": "pii-block", "messages": [{"role": "user", "content": EMAIL}]})
+    assert response.status_code == 400 and fake_openai.requests == []
+
+
 def test_sanitize_sends_placeholders_upstream(client, fake_openai):
     answer = ask(client, "guarded", f"mail {EMAIL} or call +44 20 7946 0958")
     sent = fake_openai.requests[-1].json["messages"][-1]["content"]
@@ -344,3 +352,17 @@ def test_openai_native_chat_stream_and_responses(native_openai, fake_openai):
     assert final.output_text == "echo: the [REDACTED] for [EMAIL]"
     with pytest.raises(openai.BadRequestError):
         native_openai.responses.create(model="guarded", input="forbidden-term")
+
+
+def test_every_other_native_route_is_guarded_too(gateway, native_openai, claude, fake_openai, fake_anthropic):
+    with pytest.raises(openai.BadRequestError, match="block-pii"):
+        native_openai.chat.completions.create(model="pii-block", messages=[{"role": "user", "content": EMAIL}])
+    native_openai.embeddings.create(model="embed-guarded", input=[f"who is {EMAIL}?"])
+    assert fake_openai.requests[-1].json["input"] == ["who is [EMAIL]?"]
+    claude.messages.count_tokens(model="claude-guarded", messages=[{"role": "user", "content": f"count {EMAIL}"}])
+    assert fake_anthropic.requests[-1].json["messages"][-1]["content"] == "count [EMAIL]"
+    invocations = httpx.post(f"{gateway.url}/gateway/pii-block/mlflow/invocations",
+                             headers={"Authorization": f"Bearer {gateway.keys['default']}"},
+                             json={"messages": [{"role": "user", "content": EMAIL}]})
+    assert invocations.status_code == 400 and EMAIL not in invocations.text
+    assert len(fake_openai.requests) == 1  # only the sanitized embeddings call went upstream

@@ -87,6 +87,21 @@ def test_openai_sdk_chat_stream_and_usage(oai, gateway):
     assert (11, 7, 3, 200, 1) in rows
 
 
+def test_native_stream_bytes_reach_the_client_as_the_provider_sends_them(gateway, fake_anthropic):
+    fake_anthropic.behave("claude-haiku-4-5", Behaviour(stall_after=3, stall_seconds=1.5), times=1)
+    started = time.monotonic()
+    with httpx.stream("POST", f"{gateway.url}/gateway/anthropic/v1/messages",
+                      headers={"x-api-key": gateway.keys["default"]},
+                      json={"model": "claude", "max_tokens": 64, "stream": True,
+                            "messages": [{"role": "user", "content": "one two three four"}]}) as response:
+        lines = response.iter_lines()
+        assert next(lines) == "event: message_start"
+        first_at = time.monotonic() - started
+        rest = list(lines)
+    assert first_at < 1.0 <= 1.5 <= time.monotonic() - started
+    assert "event: message_stop" in rest
+
+
 def test_openai_sdk_embeddings(oai):
     result = oai.embeddings.create(model="embed", input=["a", "b"])
     assert len(result.data) == 2
@@ -172,6 +187,15 @@ def test_anthropic_errors_use_anthropic_envelope(claude, fake_anthropic):
         claude.messages.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "x"}])
 
 
+def test_anthropic_upstream_auth_failure_is_502_and_never_echoes_the_key(claude, fake_anthropic):
+    fake_anthropic.fail("claude-haiku-4-5", 401, body={"type": "error", "error": {
+        "type": "authentication_error", "message": "invalid x-api-key: sk-ant-upstream-0123456789"}})
+    with pytest.raises(anthropic.InternalServerError) as info:
+        claude.messages.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 502 and "[REDACTED]" in info.value.message
+    assert "sk-ant-upstream-0123456789" not in info.value.response.text
+
+
 def test_anthropic_stream_cut_raises_in_sdk(claude, fake_anthropic):
     fake_anthropic.behave("claude-haiku-4-5", Behaviour(cut_after=3), times=1)
     with pytest.raises(anthropic.APIStatusError):
@@ -227,3 +251,20 @@ def test_gemini_errors_use_google_envelope(gem, fake_gemini):
     with pytest.raises(genai_errors.ClientError) as info:
         gem.models.generate_content(model="gpt", contents="x")
     assert info.value.code == 400
+
+
+def test_gemini_stream_cut_raises_in_sdk(gem, fake_gemini):
+    fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=1), times=1)
+    with pytest.raises(genai_errors.ServerError) as info:
+        list(gem.models.generate_content_stream(model="gemini", contents="one two three"))
+    assert info.value.code == 502
+
+
+def test_gemini_json_array_stream_cut_ends_with_a_google_error(gateway, fake_gemini):
+    fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=1), times=1)
+    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/gemini:streamGenerateContent",
+                          headers={"x-goog-api-key": gateway.keys["default"]},
+                          json={"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]})
+    items = response.json()
+    assert "candidates" in items[0]
+    assert items[-1]["error"]["code"] == 502 and items[-1]["error"]["status"] == "UNAVAILABLE"

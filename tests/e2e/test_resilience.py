@@ -1,6 +1,6 @@
 """Resilient routing against the real server and fake upstreams on 127.0.0.1 that fail on demand: fallback,
 same-model retries, refused connections, the total deadline, stream cuts and stalls, circuit breakers and
-the traffic split."""
+the traffic split; the usage record names the model that answered and counts the attempts."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import provider_config
+from tests.e2e.db import wait_rows
 from tests.e2e.harness import free_port, make_gateway
 from tests.fakes.base import Behaviour
 
@@ -56,6 +57,8 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
          "models": [link("r-flaky"), link("r-flaky-backup", 1)]},
         {"name": "limited", "fallback": {"max_attempts": 1},
          "models": [link("r-f1"), link("r-f2", 1), link("r-f3", 2)]},
+        {"name": "native-claude", "models": [link("claude")]},
+        {"name": "native-gemini", "models": [link("gemini-flash")]},
         {"name": "split", "routing_strategy": "traffic_split",
          "models": [link("split-a", weight=0.15), link("split-b", weight=0.35), link("split-c", weight=0.5)]},
     ]
@@ -90,11 +93,13 @@ def stream_events(http: httpx.Client, endpoint: str) -> tuple[int, list[str], fl
     return r.status_code, events, time.perf_counter() - started
 
 
-def test_500_falls_back(sdk, fake_openai):
+def test_500_falls_back(gateway, sdk, fake_openai):
     fake_openai.fail("r-primary", 500)
     raw = ask(sdk, "fallback", "fallback please")
     assert raw.parse().choices[0].message.content == "echo: fallback please"
     assert (raw.headers["x-gateway-model"], raw.headers["x-gateway-attempts"]) == ("r-backup", "2")
+    assert wait_rows(gateway, "SELECT model_name, attempts, status_code FROM gateway_usagerecord WHERE request_id = ?",
+                     raw.headers["x-request-id"]) == [("r-backup", 2, 200)]
 
 
 def test_429_with_retry_after_is_retried_on_the_same_model(sdk, fake_openai):
@@ -167,6 +172,62 @@ def test_stream_cut_after_two_chunks_ends_with_an_error_event_and_no_done(http, 
     assert "[DONE]" not in events
     assert json.loads(events[-1])["error"]["type"] == "incomplete_stream"
     assert fake_openai.requests_for("r-stream-backup") == []
+
+
+def _sse_payloads(raw: str) -> list[dict]:
+    return [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+
+
+NATIVE_CUTS = {
+    # route: (path, body, upstream model, what the terminator looks like, the error event's shape)
+    "openai-chat": ("/gateway/openai/v1/chat/completions",
+                    {"model": "stream", "stream": True, "messages": [{"role": "user", "content": "one two three"}]},
+                    "r-stream", lambda raw: "[DONE]" in raw, lambda event: set(event) == {"error"}),
+    "openai-responses": ("/gateway/openai/v1/responses", {"model": "stream", "stream": True, "input": "one two"},
+                         "r-stream", lambda raw: "response.completed" in raw,
+                         lambda event: event["type"] == "error" and event["code"] == "incomplete_stream"),
+    "anthropic": ("/gateway/anthropic/v1/messages",
+                  {"model": "native-claude", "stream": True, "max_tokens": 50,
+                   "messages": [{"role": "user", "content": "one two three"}]},
+                  "claude-haiku-4-5", lambda raw: "message_stop" in raw,
+                  lambda event: event["type"] == "error" and event["error"]["type"] == "api_error"),
+    "gemini-sse": ("/gateway/gemini/v1beta/models/native-gemini:streamGenerateContent?alt=sse",
+                   {"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]},
+                   "gemini-2.5-flash", lambda raw: "finishReason" in raw,
+                   lambda event: event["error"]["code"] == 502),
+}
+
+
+@pytest.mark.parametrize("route", NATIVE_CUTS)
+def test_native_stream_cut_ends_with_the_apis_error_event_and_no_terminator(gateway, fake_openai, fake_anthropic,
+                                                                            fake_gemini, route):
+    path, body, upstream, terminated, is_error = NATIVE_CUTS[route]
+    fake = {"r-stream": fake_openai, "claude-haiku-4-5": fake_anthropic}.get(upstream, fake_gemini)
+    fake.behave(upstream, Behaviour(cut_after=2), times=1)
+    response = httpx.post(f"{gateway.url}{path}", json=body, timeout=20,
+                          headers={"Authorization": f"Bearer {gateway.keys['default']}"})
+    assert response.status_code == 200 and not terminated(response.text)
+    assert is_error(_sse_payloads(response.text)[-1])
+
+
+def test_native_stream_stall_after_the_first_bytes_ends_with_an_error_event(gateway, fake_openai):
+    fake_openai.behave("r-stream", Behaviour(stall_after=2, stall_seconds=3.0), times=1)
+    path, body, *_ = NATIVE_CUTS["openai-chat"]
+    started = time.perf_counter()
+    response = httpx.post(f"{gateway.url}{path}", json=body, timeout=20,
+                          headers={"Authorization": f"Bearer {gateway.keys['default']}"})
+    assert "[DONE]" not in response.text and time.perf_counter() - started < IDLE_TIMEOUT + 1
+    assert _sse_payloads(response.text)[-1]["error"]["type"] == "stream_idle_timeout"
+
+
+def test_gemini_json_array_stream_cut_ends_with_an_error_element(gateway, fake_gemini):
+    fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=2), times=1)
+    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/native-gemini:streamGenerateContent",
+                          json={"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]}, timeout=20,
+                          headers={"x-goog-api-key": gateway.keys["default"]})
+    elements = response.json()
+    assert elements[-1]["error"]["status"] == "UNAVAILABLE"
+    assert not any(c.get("finishReason") for e in elements[:-1] for c in e["candidates"])
 
 
 def test_stream_stall_fails_after_the_idle_timeout(http, fake_openai):

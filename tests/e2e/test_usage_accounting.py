@@ -1,6 +1,7 @@
 """Usage records from the real server: stream usage in each provider's format (unified and native routes),
-cached tokens at their own price, an abandoned stream still recorded and charged, and no record lost when
-the server is stopped with SIGTERM under load."""
+cached tokens at their own price, an abandoned stream still recorded and charged, a client gone before the
+first byte still recorded (and its budget reservation released), and no record lost when the server is
+stopped with SIGTERM under load."""
 from __future__ import annotations
 
 import math
@@ -26,12 +27,16 @@ MODELS = [
      "input_cost_per_million": 100, "output_cost_per_million": 1000, "cached_input_cost_per_million": 10},
     {"name": "abandon-gpt", "provider": "openai", "model_name": "gpt-abandon", "secret": "openai-key",
      "input_cost_per_million": 100, "output_cost_per_million": 1000},
+    {"name": "gone-gpt", "provider": "openai", "model_name": "gpt-gone", "secret": "openai-key",
+     "input_cost_per_million": 100, "output_cost_per_million": 1000},
     {"name": "load-gpt", "provider": "openai", "model_name": "gpt-load", "secret": "openai-key",
      "input_cost_per_million": 1, "output_cost_per_million": 1},
 ]
 # Built-in price table entries the fakes' model names resolve to (gateway/prices.json).
 TABLE = {"claude": (Decimal("1"), Decimal("5"), Decimal("0.1")), "gemini-flash": (Decimal("0.3"), Decimal("2.5"),
                                                                                  Decimal("0.03"))}
+WINDOW = ("SELECT spent_nanos, reserved_nanos FROM gateway_budgetwindow w JOIN gateway_budgetpolicy p "
+          "ON p.id = w.policy_id WHERE p.name = ?")
 COLUMNS = "input_tokens, output_tokens, cached_tokens, cost_usd, status_code, usage_estimated, streaming"
 
 
@@ -44,9 +49,12 @@ def config(fake_openai, fake_anthropic, fake_gemini, endpoints: list[dict], budg
 def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
     endpoints = [endpoint("acc-openai", "cached-gpt"), endpoint("acc-anthropic", "claude"),
                  endpoint("acc-gemini", "gemini-flash"), endpoint("acc-abandon", "abandon-gpt"),
-                 endpoint("native-claude", "claude"), endpoint("native-gemini", "gemini-flash")]
-    budgets = [{"name": "abandon-budget", "scope": "endpoint", "target": "acc-abandon", "amount_usd": 10,
-                "window": {"unit": "days", "value": 1}}]
+                 endpoint("native-claude", "claude"), endpoint("native-gemini", "gemini-flash"),
+                 endpoint("acc-gone", "gone-gpt"), endpoint("acc-stream", "cached-gpt"),
+                 endpoint("abandon-claude", "claude")]
+    budgets = [{"name": name, "scope": "endpoint", "target": target, "amount_usd": 10,
+                "window": {"unit": "days", "value": 1}}
+               for name, target in (("abandon-budget", "acc-abandon"), ("gone-budget", "acc-gone"))]
     server = make_gateway(e2e_root, "accounting", config(fake_openai, fake_anthropic, fake_gemini, endpoints, budgets))
     yield server
     server.stop()
@@ -69,6 +77,16 @@ def test_cached_tokens_are_priced_at_the_cached_price(gateway):
     input_tokens, output_tokens, cached, recorded, status, estimated, streaming = record(gateway, "acc-openai")
     assert (input_tokens, output_tokens, cached, status, estimated, streaming) == (11, 7, 3, 200, 0, 0)
     assert Decimal(str(recorded)) == Decimal("0.00783")  # 8 x $100 + 3 x $10 + 7 x $1000 per million
+
+
+def test_a_stream_is_accounted_even_when_the_client_does_not_ask_for_usage(gateway):
+    gpt = openai.OpenAI(base_url=f"{gateway.url}/gateway/mlflow/v1", api_key=gateway.keys["default"], max_retries=0)
+    chunks = list(gpt.chat.completions.create(model="acc-stream", stream=True,
+                                              messages=[{"role": "user", "content": "hi"}]))
+    assert not any(c.usage for c in chunks)
+    input_tokens, output_tokens, cached, recorded, status, estimated, streaming = record(gateway, "acc-stream")
+    assert (input_tokens, output_tokens, cached, status, estimated, streaming) == (11, 7, 3, 200, 0, 1)
+    assert Decimal(str(recorded)) == Decimal("0.00783")
 
 
 @pytest.mark.parametrize("name, prices", [("acc-anthropic", TABLE["claude"]), ("acc-gemini", TABLE["gemini-flash"])])
@@ -124,9 +142,43 @@ def test_an_abandoned_stream_is_recorded_and_charged(gateway, fake_openai):
     assert (status, estimated) == (499, 1)
     assert input_tokens == math.ceil(len("tell me a long story please".encode()) / 4) and output_tokens > 0
     assert Decimal(str(recorded)) == cost((Decimal(100), Decimal(1000), Decimal(100)), input_tokens, output_tokens, 0)
-    [(spent, reserved)] = wait_rows(gateway, "SELECT spent_nanos, reserved_nanos FROM gateway_budgetwindow",
-                                    expect=lambda r: r and r[0][1] == 0)
+    [(spent, reserved)] = wait_rows(gateway, WINDOW, "abandon-budget", expect=lambda r: r and r[0][1] == 0)
     assert (spent, reserved) == (int(Decimal(str(recorded)) * 10**9), 0)
+
+
+def test_an_abandoned_native_stream_is_recorded_from_what_was_seen(gateway, fake_anthropic):
+    fake_anthropic.behave("claude-haiku-4-5", Behaviour(stall_after=5, stall_seconds=5), times=1)
+    body = {"model": "abandon-claude", "stream": True, "max_tokens": 50,
+            "messages": [{"role": "user", "content": "tell me a long story please"}]}
+    with httpx.Client(timeout=10) as http:
+        with http.stream("POST", f"{gateway.url}/gateway/anthropic/v1/messages", json=body,
+                         headers={"x-api-key": gateway.keys["default"]}) as response:
+            for line in response.iter_lines():
+                if "content_block_delta" in line:
+                    break  # the client goes away after the first text
+    input_tokens, output_tokens, cached, recorded, status, estimated, _ = record(gateway, "abandon-claude")
+    assert (status, estimated) == (499, 1)
+    assert (input_tokens, cached) == (11, 3) and output_tokens >= 1  # input as message_start reported it
+    assert Decimal(str(recorded)) == cost(TABLE["claude"], input_tokens, output_tokens, cached)
+
+
+@pytest.mark.parametrize("path, route, stream", [
+    ("/gateway/mlflow/v1/chat/completions", "unified/chat", True),
+    ("/gateway/mlflow/v1/chat/completions", "unified/chat", False),
+    ("/gateway/openai/v1/chat/completions", "passthrough/openai-chat", True),
+])
+def test_a_client_gone_before_the_first_byte_is_recorded_and_holds_no_budget(gateway, fake_openai, path, route,
+                                                                              stream):
+    fake_openai.behave("gpt-gone", Behaviour(delay=2), times=1)
+    body = {"model": "acc-gone", "stream": stream, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up while the provider is still thinking
+        httpx.post(f"{gateway.url}{path}", json=body, headers={"Authorization": f"Bearer {gateway.keys['default']}"},
+                   timeout=httpx.Timeout(10, read=0.5))
+    found = wait_rows(gateway, "SELECT status_code, error_type FROM gateway_usagerecord WHERE endpoint_name = "
+                               "'acc-gone' AND route = ? AND streaming = ?", route, stream)
+    assert found == [(499, "client_closed")]
+    [(_, reserved)] = wait_rows(gateway, WINDOW, "gone-budget", expect=lambda r: r and r[0][1] == 0)
+    assert reserved == 0
 
 
 def test_sigterm_under_load_loses_no_usage_record(e2e_root, fake_openai, fake_anthropic, fake_gemini):

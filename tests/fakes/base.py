@@ -86,6 +86,12 @@ class FakeUpstream:
             self._server.should_exit = True
             self._thread.join(timeout=5)
 
+    def __enter__(self) -> "FakeUpstream":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

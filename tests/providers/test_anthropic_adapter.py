@@ -1,18 +1,16 @@
 """AnthropicAdapter against a real HTTP fake of the Messages API on 127.0.0.1."""
 from __future__ import annotations
 
-import functools
 import json
-from unittest import mock
 
 import httpx
 import pytest
-import uvicorn
 
 from providers.anthropic.adapter import AnthropicAdapter
 from providers.base import CallStats, ModelTarget, ProviderError, UnsupportedOperation
 from tests.fakes.anthropic import CACHE_READ_TOKENS, OUTPUT_TOKENS, PROMPT_TOKENS, FakeAnthropic
 from tests.fakes.base import Behaviour
+from tests.providers.chat_stream import collect, text_of
 
 MODEL = "claude-test"
 API_KEY = "sk-ant-test-secret"
@@ -24,25 +22,8 @@ WITH_TOOLS = {"messages": [{"role": "user", "content": "Weather in Paris?"}],
 
 @pytest.fixture(scope="module")
 def upstream():
-    # tests/fakes/base.py hands uvicorn a bound method, which uvicorn 0.54 auto-detects as ASGI2; pinning
-    # the interface here keeps these tests independent of that until base.py passes interface="asgi3".
-    with mock.patch.object(uvicorn, "Config", functools.partial(uvicorn.Config, interface="asgi3")):
-        fake = FakeAnthropic().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake(upstream):
-    upstream.reset()
-    yield upstream
-    upstream.reset()
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
+    with FakeAnthropic() as fake:
+        yield fake
 
 
 def make_adapter(fake: FakeAnthropic, client: httpx.AsyncClient, **auth_config) -> AnthropicAdapter:
@@ -54,10 +35,6 @@ def make_adapter(fake: FakeAnthropic, client: httpx.AsyncClient, **auth_config) 
 @pytest.fixture
 def adapter(fake, client):
     return make_adapter(fake, client)
-
-
-async def collect(adapter: AnthropicAdapter, request: dict) -> list[dict]:
-    return [chunk async for chunk in adapter.chat_stream(request, CallStats())]
 
 
 async def test_chat_sends_messages_body_and_translates_answer(adapter, fake):
@@ -99,8 +76,7 @@ async def test_chat_tool_call(adapter):
 async def test_stream_reassembles_text(adapter, fake):
     chunks = await collect(adapter, HELLO)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert text == "echo: Hello there"
+    assert text_of(chunks) == "echo: Hello there"
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]] \
         == ["stop"]
     assert chunks[-1]["choices"] == []

@@ -2,9 +2,6 @@
 completion, and Messages SSE events -> chat completion chunks."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from providers.anthropic.translate import (
@@ -15,16 +12,13 @@ from providers.anthropic.translate import (
     chat_request_to_anthropic,
 )
 from providers.base import ProviderError
+from tests.providers.recorded import recorded
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic"
+fixture = recorded("anthropic")
 MODEL = "claude-test"
 HI = [{"role": "user", "content": "Hi"}]
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 ANTHROPIC_WEATHER_TOOL = {"name": "get_weather", "input_schema": {"type": "object"}}
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
 
 
 def req(**fields) -> dict:

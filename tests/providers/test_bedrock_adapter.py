@@ -18,6 +18,7 @@ from tests.fakes.anthropic import PROMPT_TOKENS as CLAUDE_PROMPT_TOKENS
 from tests.fakes.base import Behaviour
 from tests.fakes.bedrock import PROMPT_TOKENS, USAGE, FakeBedrock
 from tests.fakes.openai import fake_embedding
+from tests.providers.chat_stream import collect, text_of
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 TITAN = "amazon.titan-embed-text-v2:0"
@@ -37,22 +38,8 @@ AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260102/eu
 
 @pytest.fixture(scope="module")
 def upstream():
-    fake = FakeBedrock().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake(upstream):
-    upstream.reset()
-    yield upstream
-    upstream.reset()
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
+    with FakeBedrock() as fake:
+        yield fake
 
 
 def make_adapter(fake: FakeBedrock, client: httpx.AsyncClient, model: str = MODEL, credentials: dict | None = None,
@@ -66,14 +53,6 @@ def make_adapter(fake: FakeBedrock, client: httpx.AsyncClient, model: str = MODE
 @pytest.fixture
 def adapter(fake, client):
     return make_adapter(fake, client)
-
-
-async def collect(adapter: BedrockAdapter, request: dict) -> list[dict]:
-    return [chunk async for chunk in adapter.chat_stream(request, CallStats())]
-
-
-def text_of(chunks: list[dict]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
 
 
 async def test_chat_sends_converse_body_and_translates_answer(adapter, fake):

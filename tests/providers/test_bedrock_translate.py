@@ -9,19 +9,18 @@ import json
 import struct
 import uuid
 import zlib
-from pathlib import Path
-
 import pytest
 
-from providers.anthropic.translate import JSON_OBJECT_INSTRUCTION
 from providers.base import ProviderError
 from providers.bedrock import invoke
 from providers.bedrock.eventstream import EventStreamDecoder, Message, event_of
 from providers.bedrock.translate import (StreamTranslator, TranslationError, chat_completion, chat_usage,
                                          converse_request, finish_reason)
+from providers.chat_request import JSON_OBJECT_INSTRUCTION
 from tests.fakes.bedrock import encode_frame, event_frame, exception_frame, split
+from tests.providers.recorded import recorded
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bedrock"
+fixture = recorded("bedrock")
 HI = [{"role": "user", "content": "Hi"}]
 CONVERSE_HI = [{"role": "user", "content": [{"text": "Hi"}]}]
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
@@ -30,10 +29,6 @@ CALL = {"id": "t1", "type": "function", "function": {"name": "get_weather", "arg
 WITH_CALL = [*HI, {"role": "assistant", "content": None, "tool_calls": [CALL]},
              {"role": "tool", "tool_call_id": "t1", "content": "sunny"}]
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False}
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
 
 
 def req(**fields) -> dict:

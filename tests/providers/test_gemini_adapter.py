@@ -10,6 +10,7 @@ from providers.gemini.adapter import GeminiAdapter
 from tests.fakes.base import Behaviour, Recorded, Reply
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import fake_embedding
+from tests.providers.chat_stream import collect, text_of
 
 MODEL = "gemini-test"
 API_KEY = "gm-secret-key-123"
@@ -27,15 +28,13 @@ class ScriptedStreamGemini(FakeGemini):
 
 
 @pytest.fixture(scope="module")
-def fake():
-    server = FakeGemini().start()
-    yield server
-    server.stop()
+def upstream():
+    with FakeGemini() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
 def clean(fake):
-    fake.reset()
     fake.api_key = None
 
 
@@ -54,10 +53,6 @@ def make_adapter(url: str, client: httpx.AsyncClient, model: str = MODEL) -> Gem
 @pytest.fixture
 def adapter(fake, client):
     return make_adapter(fake.url, client)
-
-
-async def collect(adapter: GeminiAdapter, request: dict) -> list[dict]:
-    return [chunk async for chunk in adapter.chat_stream(request, CallStats())]
 
 
 async def test_chat_echoes_and_reports_usage(adapter, fake):
@@ -100,8 +95,7 @@ async def test_tool_call_round_trip(adapter, fake):
 async def test_stream_reassembles_to_the_answer(adapter, fake):
     chunks = await collect(adapter, {"messages": [{"role": "user", "content": "one two three"}], "stream": True})
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert text == "echo: one two three"
+    assert text_of(chunks) == "echo: one two three"
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 20
     assert len({c["id"] for c in chunks}) == 1
@@ -132,7 +126,7 @@ async def test_embeddings(fake, client, request_fields, method, expected):
     assert fake.requests[-1].path == f"/v1beta/models/text-embedding-004:{method}"
 
 
-@pytest.mark.parametrize("upstream, status, retryable, error_type", [
+@pytest.mark.parametrize("upstream_status, status, retryable, error_type", [
     pytest.param(429, 429, True, "rate_limit_error", id="rate-limited"),
     pytest.param(500, 500, True, "upstream_error", id="internal"),
     pytest.param(503, 503, True, "upstream_error", id="unavailable"),
@@ -141,8 +135,8 @@ async def test_embeddings(fake, client, request_fields, method, expected):
     pytest.param(403, 502, False, "upstream_auth_error", id="permission-denied"),
 ])
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
-async def test_upstream_errors_are_mapped(adapter, fake, upstream, status, retryable, error_type, streaming):
-    fake.fail(MODEL, upstream)
+async def test_upstream_errors_are_mapped(adapter, fake, upstream_status, status, retryable, error_type, streaming):
+    fake.fail(MODEL, upstream_status)
     request = {"messages": [{"role": "user", "content": "hi"}]}
     with pytest.raises(ProviderError) as caught:
         if streaming:
@@ -150,7 +144,7 @@ async def test_upstream_errors_are_mapped(adapter, fake, upstream, status, retry
         else:
             await adapter.chat(request, CallStats())
     error = caught.value
-    assert (error.status, error.retryable, error.error_type, error.upstream_status) == (status, retryable, error_type, upstream)
+    assert (error.status, error.retryable, error.error_type, error.upstream_status) == (status, retryable, error_type, upstream_status)
     assert "scripted failure" in error.message and API_KEY not in error.message
 
 
@@ -194,12 +188,8 @@ async def test_translation_error_surfaces_before_any_request(adapter, fake):
 async def test_stream_error_events(client, events, fragment):
     server = ScriptedStreamGemini()
     server.events = events
-    server.start()
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await collect(make_adapter(server.url, client), {"messages": [{"role": "user", "content": "hi"}]})
-    finally:
-        server.stop()
+    with server, pytest.raises(ProviderError) as caught:
+        await collect(make_adapter(server.url, client), {"messages": [{"role": "user", "content": "hi"}]})
     assert caught.value.status == 502 and caught.value.retryable and fragment in caught.value.message
 
 

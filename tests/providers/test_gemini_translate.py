@@ -4,22 +4,17 @@ from __future__ import annotations
 import base64
 import re
 import struct
-from pathlib import Path
 
-import orjson
 import pytest
 
 from providers.base import ProviderError
 from providers.gemini import translate
+from tests.providers.recorded import recorded
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"
+fixture = recorded("gemini")
 USER = [{"role": "user", "content": "Hi"}]
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
-
-
-def fixture(name: str) -> dict:
-    return orjson.loads((FIXTURES / name).read_bytes())
 
 
 def gemini_answer(parts: list[dict], finish: str | None = "STOP", **extra) -> dict:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 
-import httpx
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +19,7 @@ from tests.fakes.anthropic import OUTPUT_TOKENS, PROMPT_TOKENS
 from tests.fakes.base import Behaviour
 from tests.fakes.openai import fake_embedding
 from tests.fakes.vertex import FakeVertex
+from tests.providers.chat_stream import collect, text_of
 
 GEMINI = "gemini-test"
 CLAUDE = "claude-sonnet-4@20250514"
@@ -36,22 +36,8 @@ def private_key() -> rsa.RSAPrivateKey:
 def upstream(private_key):
     fake = FakeVertex()
     fake.public_key = private_key.public_key()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake(upstream):
-    upstream.reset()
-    yield upstream
-    upstream.reset()
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
+    with fake:
+        yield fake
 
 
 def service_account(fake: FakeVertex, key: rsa.RSAPrivateKey) -> dict:
@@ -70,14 +56,6 @@ def make(fake, client, private_key):
                              auth_config={"vertex_project": "my-project", "api_base": f"{fake.url}/v1", **auth_config})
         return VertexAdapter(target, client)
     return make_adapter
-
-
-async def collect(adapter: VertexAdapter, request: dict) -> list[dict]:
-    return [chunk async for chunk in adapter.chat_stream(request, CallStats())]
-
-
-def text_of(chunks: list[dict]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
 
 
 async def test_gemini_chat_with_an_oauth_token(make, fake):

@@ -1,0 +1,79 @@
+"""The unified API's chat answers (OpenAI's `chat.completion`, its stream chunks and usage) as translators
+build them from a provider's answer. Pure: no I/O, no Django."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+
+def tool_call(call_id: Any, name: Any, arguments: dict | None) -> dict:
+    """An OpenAI tool call; the arguments travel as a JSON object encoded as a string."""
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": orjson.dumps(arguments or {}).decode()}}
+
+
+def assistant_message(text: str, calls: list[dict]) -> dict:
+    """The answer's message: no text is `content: null`, and `tool_calls` is present only when there are some."""
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def single_choice(completion_id: str, created: int | None, model: str, message: dict, finish_reason: str,
+                  usage: dict) -> dict:
+    """A `chat.completion` with one choice; `created` defaults to now."""
+    return {"id": completion_id, "object": "chat.completion",
+            "created": int(time.time()) if created is None else created, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+            "usage": usage}
+
+
+def usage_with_cache(input_tokens: int | None, cache_read: int | None, cache_write: int | None,
+                     output_tokens: int | None) -> dict:
+    """Usage for a provider that counts cache reads and writes apart from the other input tokens: OpenAI's
+    `prompt_tokens` includes them all, and its `cached_tokens` are the reads."""
+    cache_read = cache_read or 0
+    prompt = (input_tokens or 0) + cache_read + (cache_write or 0)
+    completion = output_tokens or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cache_read}}
+
+
+class SingleChoiceChunks:
+    """OpenAI `chat.completion.chunk` dicts for one stream with a single choice, for a stream translator to
+    build on.
+
+    Tool calls are numbered in the order their blocks start: providers number all content blocks (text and
+    reasoning included), OpenAI only tool calls.
+    """
+
+    def __init__(self, completion_id: str, model: str, created: int | None = None) -> None:
+        self.id = completion_id
+        self.model = model
+        self.created = int(time.time()) if created is None else created
+        self._tool_index: dict[Any, int] = {}
+
+    def _envelope(self) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
+        return {**self._envelope(), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def _usage_chunk(self, usage: dict) -> dict:
+        """The closing usage chunk OpenAI sends when `stream_options.include_usage` is on."""
+        return {**self._envelope(), "choices": [], "usage": usage}
+
+    def _tool_call_start(self, block: Any, call_id: Any, name: Any) -> dict:
+        position = self._tool_index[block] = len(self._tool_index)
+        return self._chunk({"tool_calls": [{"index": position, "id": call_id, "type": "function",
+                                            "function": {"name": name, "arguments": ""}}]})
+
+    def _tool_call_arguments(self, block: Any, fragment: str) -> list[dict]:
+        """A piece of the arguments of the call that content block `block` started; none for a block that
+        started no call."""
+        if block not in self._tool_index:
+            return []
+        return [self._chunk({"tool_calls": [{"index": self._tool_index[block], "function": {"arguments": fragment}}]})]
