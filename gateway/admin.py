@@ -24,6 +24,7 @@ from gateway.models import (
     ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Secret, UsageRecord,
     validate_endpoint_links,
 )
+from gateway.renames import save_keeping_budget_targets
 from gateway.secrets import secret_create, secret_update, secret_values
 from guardrails.admin import EndpointGuardrailInline
 
@@ -231,6 +232,10 @@ class EndpointModelInline(admin.TabularInline):
 @admin.register(Endpoint)
 class EndpointAdmin(AuditedAdmin):
     inlines = (EndpointModelInline, EndpointGuardrailInline)
+
+    def save_model(self, request: HttpRequest, obj: Endpoint, form: forms.ModelForm, change: bool) -> None:
+        save_keeping_budget_targets(obj, lambda: super(EndpointAdmin, self).save_model(request, obj, form, change))
+
     list_display = ("name", "routing_strategy", "linked_models", "usage_tracking", "updated_at")
     list_filter = ("routing_strategy", "usage_tracking")
     search_fields = ("name", "description", "links__model__name")
@@ -298,7 +303,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            save_keeping_budget_targets(obj, lambda: super(ApiKeyAdmin, self).save_model(request, obj, form, change))
             return
         created, raw = api_key_create(name=obj.name, endpoints=form.cleaned_data["endpoints"], owner=obj.owner,
                                       is_admin=obj.is_admin)

@@ -34,8 +34,14 @@ def forwarded_headers(headers) -> dict[str, str]:
     return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
-def check_supported(ctx: RequestContext, api: str) -> None:
-    """Refuse up front when no model of the endpoint speaks this API, naming what would work instead."""
+def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
+    """Refuse up front when no model of the endpoint speaks this API, naming what would work instead, and
+    refuse what the gateway could not account for."""
+    if api == "openai-responses" and body.get("background"):
+        # The answer comes later from the provider's store, with usage the gateway never sees: it would be
+        # spend outside every budget.
+        raise BadRequest("Background responses ('background': true) are not available through the gateway, "
+                         "which could not account for their usage.", param="background", code="unsupported_parameter")
     links = ctx.endpoint.primaries + ctx.endpoint.fallbacks
     if any(api in link.adapter.passthrough_apis for link in links):
         return
@@ -50,7 +56,7 @@ def check_supported(ctx: RequestContext, api: str) -> None:
 
 async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, str]) -> dict | list:
     """Non-streaming call; returns the provider's JSON answer."""
-    check_supported(ctx, api)
+    check_supported(ctx, api, body)
     try:
         await guardrails.run_before(ctx, body, api)
         await budgets.reserve(ctx, api, body)
@@ -72,7 +78,7 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
                          watcher_api: str, json_array: bool = False) -> AsyncIterator[bytes]:
     """Open the upstream stream (fallback is possible until its first bytes) and return the relay.
     `json_array` re-frames Gemini's SSE events as the JSON-array stream its non-SSE clients expect."""
-    check_supported(ctx, api)
+    check_supported(ctx, api, body)
 
     async def open_upstream(adapter, stats) -> AsyncIterator[bytes]:
         response = await adapter.passthrough(api, body, headers, stats, stream=True)

@@ -213,3 +213,28 @@ def test_usage_records_are_read_only(admin_client: Client, populated):
     assert 'name="_save"' not in html
     response = admin_client.post(_url(UsageRecord, "change", usage.pk), {"endpoint_name": "tampered"})
     assert response.status_code == 403
+
+
+def test_renaming_an_endpoint_carries_its_budgets_along(admin_client: Client, populated):
+    model = populated[ModelDefinition]
+    links = [{"model": model.pk, "linkage": "primary", "weight": 1, "order": 0}]
+    assert admin_client.post(_url(Endpoint, "add"), _endpoint_form("before", links)).status_code == 302
+    endpoint = Endpoint.objects.get(name="before")
+    BudgetPolicy.objects.create(name="cap", scope="endpoint", target="before", amount_usd=5)
+    link = endpoint.links.get()
+    form = _endpoint_form("after", [{"id": link.pk, "endpoint": endpoint.pk, "model": model.pk,
+                                     "linkage": "primary", "weight": 1, "order": 0}])
+    form["links-INITIAL_FORMS"] = 1
+    response = admin_client.post(_url(Endpoint, "change", endpoint.pk), form)
+    assert response.status_code == 302
+    assert BudgetPolicy.objects.get(name="cap").target == "after"
+
+
+def test_renaming_an_api_key_carries_its_budgets_along(admin_client: Client, populated):
+    from gateway.apikeys import api_key_create
+
+    key, _ = api_key_create(name="team-a")
+    BudgetPolicy.objects.create(name="team-cap", scope="api_key", target="team-a", amount_usd=5)
+    response = admin_client.post(_url(ApiKey, "change", key.pk), {"name": "team-b", "is_active": "on"})
+    assert response.status_code == 302
+    assert BudgetPolicy.objects.get(name="team-cap").target == "team-b"

@@ -268,3 +268,10 @@ def test_gemini_json_array_stream_cut_ends_with_a_google_error(gateway, fake_gem
     items = response.json()
     assert "candidates" in items[0]
     assert items[-1]["error"]["code"] == 502 and items[-1]["error"]["status"] == "UNAVAILABLE"
+
+
+def test_background_responses_are_refused_because_they_escape_accounting(oai, fake_openai):
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.responses.create(model="gpt", input="later", background=True)
+    assert info.value.body["param"] == "background"
+    assert fake_openai.requests_for("gpt-4o-mini") == []
