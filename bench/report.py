@@ -16,6 +16,8 @@ class Target:
     limit: float
     unit: str
     at_least: bool = False
+    baseline: str | None = None  # when set: the value minus the same value of this scenario's run
+
 
     def met(self, value: float) -> bool:
         return value >= self.limit if self.at_least else value < self.limit
@@ -33,6 +35,10 @@ TARGETS = (
            lambda r: r["overhead"]["ttfb_p50_ms"], 2.0, "ms"),
     Target("p50 overhead when the primary refuses connections (failover) at concurrency 1", "failover", 1,
            lambda r: r["overhead"]["p50_ms"], 5.0, "ms"),
+    Target("p50 overhead added by one active budget, chat at concurrency 1", "chat-budget", 1,
+           lambda r: r["overhead"]["p50_ms"], 0.5, "ms", baseline="chat"),
+    Target("p50 overhead added by pii + regex guardrails on a 2 KB prompt at concurrency 1", "chat-guardrails", 1,
+           lambda r: r["overhead"]["p50_ms"], 1.0, "ms", baseline="chat-2kb"),
 )
 
 
@@ -43,6 +49,10 @@ def check_targets(runs: list[dict]) -> list[dict]:
     for target in TARGETS:
         run = found.get((target.scenario, target.concurrency))
         value = target.value(run) if run else None
+        if target.baseline is not None and value is not None:
+            base = found.get((target.baseline, target.concurrency))
+            base_value = target.value(base) if base else None
+            value = value - base_value if base_value is not None else None
         if value is not None:
             checked.append({"target": target.label, "limit": f"{'>=' if target.at_least else '<'} {target.limit:g} "
                             f"{target.unit}", "value": value, "met": target.met(value)})
