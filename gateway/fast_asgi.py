@@ -72,6 +72,10 @@ class GatewayASGIHandler(ASGIHandler):
                 await self.send_response(response, send)
             except asyncio.CancelledError:
                 pass
+            finally:
+                abandon = getattr(response, "gateway_abandon", None)
+                if abandon is not None:
+                    await abandon()
 
         tasks = [asyncio.create_task(self.listen_for_disconnect(receive)), asyncio.create_task(respond())]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

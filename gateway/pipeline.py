@@ -118,6 +118,15 @@ def finish(ctx: RequestContext) -> None:
         logger.exception("could not record usage for request %s", ctx.request_id)
 
 
+async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
+    """Close a response stream (running its own cleanup, which accounts for it) and account for the request
+    if that never happened: the client left before the stream's first step. A no-op for a finished one."""
+    await _close(stream)
+    if not ctx.finished:
+        ctx.status, ctx.error_type = 499, "client_closed"
+        finish(ctx)
+
+
 def _input_estimate(ctx: RequestContext) -> int:
     if ctx.reservation is not None:
         return ctx.reservation.estimate.input_tokens

@@ -10,12 +10,12 @@ import inspect
 import logging
 
 import orjson
-from django.http import HttpResponseBase
+from django.http import HttpResponseBase, StreamingHttpResponse
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway import auth
+from gateway import auth, pipeline
 from gateway.envelopes import render_error
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.snapshot import ClientKey, EndpointConfig, Snapshot, store
@@ -96,3 +96,17 @@ class GatewayView(APIView):
             raise NotFound(f"Endpoint '{name}' does not exist.", param="model", code="endpoint_not_found")
         auth.authorize(key, name)
         return endpoint
+
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def stream_response(ctx: pipeline.RequestContext, stream, content_type: str = "text/event-stream") -> StreamingHttpResponse:
+    """A streamed answer with the gateway's headers. `gateway_abandon` lets the ASGI handler close the
+    stream and account for it as soon as the response is over, including a stream the client left before
+    its first step ran (whose own cleanup would never run)."""
+    response = StreamingHttpResponse(stream, content_type=content_type)
+    for name, value in {**SSE_HEADERS, **ctx.response_headers()}.items():
+        response[name] = value
+    response.gateway_abandon = lambda: pipeline.abandon(ctx, stream)
+    return response

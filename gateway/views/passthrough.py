@@ -2,21 +2,13 @@
 Gemini generateContent. Bodies go upstream untouched apart from `model` and credentials."""
 from __future__ import annotations
 
-from django.http import StreamingHttpResponse
 from rest_framework.response import Response
 
 from gateway import passthrough
 from gateway.errors import BadRequest, NotFound
 from gateway.pipeline import RequestContext
-from gateway.views.base import GatewayView
-from gateway.views.unified import SSE_HEADERS
+from gateway.views.base import GatewayView, stream_response
 
-
-def _streaming(ctx: RequestContext, stream, content_type: str = "text/event-stream") -> StreamingHttpResponse:
-    response = StreamingHttpResponse(stream, content_type=content_type)
-    for name, value in {**SSE_HEADERS, **ctx.response_headers()}.items():
-        response[name] = value
-    return response
 
 
 class BodyModelPassthrough(GatewayView):
@@ -38,7 +30,7 @@ class BodyModelPassthrough(GatewayView):
         if self.streams and body.get("stream") is True:
             ctx.streaming = True
             stream = await passthrough.forward_stream(ctx, self.api, body, headers, self.api)
-            return _streaming(ctx, stream)
+            return stream_response(ctx, stream)
         answer = await passthrough.forward(ctx, self.api, body, headers)
         return Response(answer, headers=ctx.response_headers())
 
@@ -86,4 +78,4 @@ class GeminiView(GatewayView):
         ctx.streaming = True
         sse = request._request.GET.get("alt") == "sse"
         stream = await passthrough.forward_stream(ctx, api, body, headers, api, json_array=not sse)
-        return _streaming(ctx, stream, "text/event-stream" if sse else "application/json")
+        return stream_response(ctx, stream, "text/event-stream" if sse else "application/json")

@@ -1,26 +1,19 @@
 """The OpenAI-compatible unified routes: any endpoint, whatever provider serves it, in OpenAI's format."""
 from __future__ import annotations
 
-from django.http import StreamingHttpResponse
 from rest_framework.response import Response
 
 from gateway import pipeline, validation
 from gateway.errors import BadRequest
 from gateway.pipeline import RequestContext
-from gateway.views.base import GatewayView
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+from gateway.views.base import GatewayView, stream_response
 
 
 async def serve_chat(ctx: RequestContext, body: dict):
     validation.check_chat(body)
     if body.get("stream"):
         ctx.streaming = True
-        stream = await pipeline.chat_stream(ctx, body)
-        response = StreamingHttpResponse(stream, content_type="text/event-stream")
-        for name, value in {**SSE_HEADERS, **ctx.response_headers()}.items():
-            response[name] = value
-        return response
+        return stream_response(ctx, await pipeline.chat_stream(ctx, body))
     result = await pipeline.chat(ctx, body)
     return Response(result, headers=ctx.response_headers())
 
