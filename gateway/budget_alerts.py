@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from gateway.budgets import Claim, to_usd, utcnow
 from gateway.models import BudgetPolicy
+from gateway.db import db_task
 from providers import outbound
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class AlertSender:
 
     async def _alert(self, claim: Claim, spent: int, reason: str) -> None:
         try:
-            if not await sync_to_async(claim_alert, thread_sensitive=False)(claim.policy.id, claim.window.start):
+            if not await db_task(claim_alert)(claim.policy.id, claim.window.start):
                 return
         except Exception:  # noqa: BLE001 - let a later request in this window try again
             logger.exception("could not record the alert of budget '%s'", claim.policy.name)

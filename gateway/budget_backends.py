@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Sum
 
 from gateway.budgets import Claim, to_nanos
 from gateway.models import UsageRecord
+from gateway.db import db_task
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class MemoryBackend:
 
     def __init__(self, seed=None) -> None:
         self.counters: dict[str, _Counter] = {}
-        self._seed = seed or sync_to_async(recorded_spend, thread_sensitive=False)
+        self._seed = seed or db_task(recorded_spend)
 
     async def _counters(self, claims: Sequence[Claim]) -> list[_Counter]:
         for claim in claims:

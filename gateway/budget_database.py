@@ -13,13 +13,13 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from gateway.budget_backends import Refusal, lease_ttl, recorded_spend
 from gateway.budgets import Claim
 from gateway.models import BudgetReservation, BudgetWindow
+from gateway.db import db_task
 
 WINDOWS = BudgetWindow._meta.db_table
 HOLDS = BudgetReservation._meta.db_table
@@ -109,7 +109,7 @@ class DatabaseBackend:
             return self._reserve_once(claims, nanos, lease, now)
 
     async def reserve(self, claims: Sequence[Claim], nanos: int, lease: str, now: datetime) -> Refusal | None:
-        return await sync_to_async(self.reserve_sync, thread_sensitive=False)(claims, nanos, lease, now)
+        return await db_task(self.reserve_sync)(claims, nanos, lease, now)
 
     # -- settling --------------------------------------------------------------------------------------
     def settle_batch(self, batch: Sequence[tuple[Sequence[Claim], str, int]]) -> list[list[int]]:
@@ -147,7 +147,7 @@ class DatabaseBackend:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                results = await sync_to_async(self.settle_batch, thread_sensitive=False)(
+                results = await db_task(self.settle_batch)(
                     [(claims, lease, nanos) for claims, lease, nanos, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each waiting settlement retries on its own
                 for *_, future in batch:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from asgiref.sync import sync_to_async
 
 from gateway.budget_backends import Refusal, lease_ttl, recorded_spend
 from gateway.budgets import Claim
+from gateway.db import db_task
 
 PREFIX = "{gateway-budget}:"
 # Windows are kept a week past their end, so the dashboard can still show them.
@@ -88,7 +88,7 @@ class RedisBackend:
         self.sync_client = redis.Redis.from_url(url)
         self._reserve = self.client.register_script(RESERVE)
         self._settle = self.client.register_script(SETTLE)
-        self._seed = seed or sync_to_async(recorded_spend, thread_sensitive=False)
+        self._seed = seed or db_task(recorded_spend)
 
     async def _create(self, claim: Claim) -> None:
         spent = await self._seed(claim)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
@@ -20,6 +19,7 @@ from gateway.envelopes import openai_error
 from gateway.errors import BadRequest, GatewayError, PermissionDenied, Unauthenticated
 from gateway.snapshot import store
 from gateway.usage_stats import RANGES, usage_summary
+from gateway.db import db_task
 
 PERMISSION = "gateway.view_usagerecord"
 
@@ -96,7 +96,7 @@ async def usage_api(request: HttpRequest) -> HttpResponse:
         if request.method != "GET":
             raise GatewayError("Only GET is allowed here.", status=405, error_type="invalid_request_error")
         await _caller_may_read(request)
-        summary = await sync_to_async(usage_summary, thread_sensitive=False)(_range(request))
+        summary = await db_task(usage_summary)(_range(request))
     except GatewayError as exc:
         return JsonResponse(openai_error(exc), status=exc.status)
     return JsonResponse(summary)

@@ -11,10 +11,10 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway.models import BudgetWindow, UsageRecord
+from gateway.db import db_task
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def run_pruner(interval: float = PRUNE_INTERVAL_SECONDS) -> None:
     """Prune now and then every `interval` seconds, until cancelled."""
     while True:
         try:
-            deleted = await sync_to_async(prune_usage, thread_sensitive=False)(
+            deleted = await db_task(prune_usage)(
                 days=settings.GATEWAY_USAGE_RETENTION_DAYS, pause=0.05)
             if deleted:
                 logger.info("retention: deleted %d usage records older than %d days", deleted,

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway import prices
 from gateway.config_version import current_config_version
 from gateway.models import ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RoutingStrategy, Secret
 from gateway.secrets import secret_values
+from gateway.db import db_task
 from providers import outbound
 from providers.base import ModelTarget, ProviderAdapter, ProviderError
 from providers.registry import adapter_class
@@ -225,7 +225,7 @@ class SnapshotStore:
 
     async def refresh(self) -> None:
         async with self._lock:
-            snapshot = await sync_to_async(self._builder, thread_sensitive=False)()
+            snapshot = await db_task(self._builder)()
             self.current = snapshot
         for listener in self._listeners:
             listener(snapshot)
@@ -234,7 +234,7 @@ class SnapshotStore:
 
     async def check(self) -> bool:
         """Rebuild if the stored version differs from ours; returns whether it did."""
-        version = await sync_to_async(self._version_reader, thread_sensitive=False)()
+        version = await db_task(self._version_reader)()
         if self.current is None or version != self.current.version:
             await self.refresh()
             return True

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Field
 
 from gateway.models import ApiKey, UsageRecord
+from gateway.db import db_task
 from providers.base import Prices
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class UsageWriter:
         if not uses:
             return
         try:
-            await sync_to_async(self._write_key_uses, thread_sensitive=False)(uses)
+            await db_task(self._write_key_uses)(uses)
         except Exception:  # noqa: BLE001 - a last-use time is informational; keep the newest for next time
             logger.exception("updating last-use times of %d keys failed", len(uses))
             for key_id, at in uses.items():
@@ -192,11 +192,11 @@ class UsageWriter:
             batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
             for attempt in range(self.max_retries):
                 try:
-                    await sync_to_async(self._write, thread_sensitive=False)(batch)
+                    await db_task(self._write)(batch)
                     written += len(batch)
                     break
                 except (DataError, IntegrityError):  # no retry makes such a batch valid: write what is valid
-                    done, batch = await sync_to_async(self._write_each, thread_sensitive=False)(batch)
+                    done, batch = await db_task(self._write_each)(batch)
                     written += done
                     if not batch:
                         break

@@ -86,7 +86,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("pool", env.bool("GATEWAY_PG_POOL", default=True))
+    # psycopg 3's pool; work runs in a few worker threads (gateway/db.py), each returning its connection.
+    if env.bool("GATEWAY_PG_POOL", default=True):
+        DATABASES["default"]["OPTIONS"].setdefault(
+            "pool", {"min_size": 1, "max_size": env.int("GATEWAY_PG_POOL_MAX_SIZE", default=10), "timeout": 10})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

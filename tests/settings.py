@@ -10,4 +10,5 @@ from gateway_project.settings import *  # noqa: E402,F401,F403
 
 # A file, not Django's shared-cache in-memory database: several threads writing at once (the usage writer,
 # budget reservations under sync_to_async) need SQLite's busy timeout, which shared-cache memory ignores.
-DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
