@@ -107,7 +107,9 @@ def finish(ctx: RequestContext) -> None:
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
             overhead_ms=ctx.overhead_ms(), guardrails=ctx.guardrail_results, usage_estimated=estimated,
         )
-        if ctx.endpoint.usage_tracking:
+        # With tracking off, a request a budget covers is still recorded: budget windows are re-seeded from
+        # these rows after a restart, and spend missing there could be spent twice.
+        if ctx.endpoint.usage_tracking or ctx.reservation is not None:
             usage.writer.submit(event)
         usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
