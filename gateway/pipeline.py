@@ -120,6 +120,20 @@ def finish(ctx: RequestContext) -> None:
         logger.exception("could not record usage for request %s", ctx.request_id)
 
 
+def account_refusal(ctx: RequestContext | None, exc: GatewayError, *, route: str, endpoint_name: str,
+                    key_name: str) -> None:
+    """Record a request refused with `exc`: through its context when it had one (a no-op when the pipeline
+    already accounted for it), else as a bare record of who asked for what and why it was refused."""
+    if ctx is not None:
+        if not ctx.finished:
+            ctx.fail(exc)
+            finish(ctx)
+        return
+    usage.writer.submit(usage.UsageEvent(
+        created_at=usage.now(), endpoint_name=endpoint_name, route=route, api_key_name=key_name,
+        status_code=exc.status, error_type=exc.error_type, attempts=0))
+
+
 async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
     """Close a response stream (running its own cleanup, which accounts for it) and account for the request
     if that never happened: the client left before the stream's first step. A no-op for a finished one."""

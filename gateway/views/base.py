@@ -44,11 +44,15 @@ class GatewayView(APIView):
     parser_classes: list = []
     content_negotiation_class = JsonOnly
 
+    route = ""
+
     async def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs = args, kwargs
         drf_request = self.initialize_request(request, *args, **kwargs)
         self.request = drf_request
         self.headers = {}
+        self.ctx: pipeline.RequestContext | None = None
+        self.endpoint_name, self.key = "", None
         try:
             method = request.method.lower()
             handler = getattr(self, method, None) if method in self.http_method_names else None
@@ -59,9 +63,12 @@ class GatewayView(APIView):
             response = await handler(drf_request, *args, **kwargs)
         except GatewayError as exc:
             response = self.error_response(exc)
+            self.account(exc)
         except Exception:  # noqa: BLE001 - never a traceback to the client
             logger.exception("unhandled error on %s", request.path)
-            response = self.error_response(GatewayError("The gateway hit an internal error.", status=500))
+            error = GatewayError("The gateway hit an internal error.", status=500)
+            response = self.error_response(error)
+            self.account(error)
         if isinstance(response, Response):
             response = self.finalize_response(drf_request, response, *args, **kwargs)
             response.render()
@@ -73,7 +80,17 @@ class GatewayView(APIView):
             response[name] = value
         return response
 
+    def account(self, exc: GatewayError) -> None:
+        """Every refused request leaves a usage record too, whether or not its pipeline had started."""
+        key_name = self.key.name if self.key is not None else ""
+        pipeline.account_refusal(self.ctx, exc, route=self.route, endpoint_name=self.endpoint_name, key_name=key_name)
+
     # -- helpers for subclasses -------------------------------------------------------------
+    def context(self, route: str, endpoint: EndpointConfig, key: ClientKey) -> pipeline.RequestContext:
+        """The request's context, remembered so a failure before the pipeline accounts for it."""
+        self.ctx = pipeline.RequestContext(route, endpoint, key)
+        return self.ctx
+
     @staticmethod
     def json_body(request) -> dict:
         try:
@@ -87,10 +104,11 @@ class GatewayView(APIView):
     async def authenticate(self, request) -> tuple[Snapshot, ClientKey]:
         snapshot = await store.get()
         raw = auth.presented_key(request._request.headers, request._request.GET)
-        return snapshot, auth.authenticate(snapshot, raw)
+        self.key = auth.authenticate(snapshot, raw)
+        return snapshot, self.key
 
-    @staticmethod
-    def endpoint(snapshot: Snapshot, key: ClientKey, name: str) -> EndpointConfig:
+    def endpoint(self, snapshot: Snapshot, key: ClientKey, name: str) -> EndpointConfig:
+        self.endpoint_name = name
         endpoint = snapshot.endpoints.get(name)
         if endpoint is None:
             raise NotFound(f"Endpoint '{name}' does not exist.", param="model", code="endpoint_not_found")

@@ -6,7 +6,6 @@ from rest_framework.response import Response
 
 from gateway import passthrough
 from gateway.errors import BadRequest, NotFound
-from gateway.pipeline import RequestContext
 from gateway.views.base import GatewayView, stream_response
 
 
@@ -15,7 +14,6 @@ class BodyModelPassthrough(GatewayView):
     """Routes whose endpoint is named by the body's `model` (OpenAI and Anthropic SDKs)."""
 
     api = ""
-    route = ""
     streams = True
 
     async def post(self, request):
@@ -25,7 +23,7 @@ class BodyModelPassthrough(GatewayView):
             raise BadRequest("'model' is required and must name a gateway endpoint.", param="model",
                              code="missing_model")
         snapshot, key = await self.authenticate(request)
-        ctx = RequestContext(self.route, self.endpoint(snapshot, key, name), key)
+        ctx = self.context(self.route, self.endpoint(snapshot, key, name), key)
         headers = passthrough.forwarded_headers(request._request.headers)
         if self.streams and body.get("stream") is True:
             ctx.streaming = True
@@ -61,6 +59,7 @@ class GeminiView(GatewayView):
     """POST /gateway/gemini/v1beta/models/<endpoint>:generateContent | :streamGenerateContent"""
 
     error_family = "google"
+    route = "passthrough/gemini"
     METHODS = {"generateContent": "gemini-generate", "streamGenerateContent": "gemini-stream"}
 
     async def post(self, request, target: str):
@@ -70,7 +69,7 @@ class GeminiView(GatewayView):
             raise NotFound(f"Unknown method '{method}'. Use :generateContent or :streamGenerateContent.")
         body = self.json_body(request)
         snapshot, key = await self.authenticate(request)
-        ctx = RequestContext(f"passthrough/{api}", self.endpoint(snapshot, key, name), key)
+        ctx = self.context(f"passthrough/{api}", self.endpoint(snapshot, key, name), key)
         headers = passthrough.forwarded_headers(request._request.headers)
         if api == "gemini-generate":
             answer = await passthrough.forward(ctx, api, body, headers)

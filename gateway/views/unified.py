@@ -27,27 +27,33 @@ async def serve_embeddings(ctx: RequestContext, body: dict):
 class ChatCompletionsView(GatewayView):
     """POST /gateway/mlflow/v1/chat/completions — the endpoint is named by `model`."""
 
+    route = "unified/chat"
+
     async def post(self, request):
         body = self.json_body(request)
         snapshot, key = await self.authenticate(request)
         endpoint = self.endpoint(snapshot, key, validation.endpoint_name_from(body))
         body.pop("model")
-        return await serve_chat(RequestContext("unified/chat", endpoint, key), body)
+        return await serve_chat(self.context(self.route, endpoint, key), body)
 
 
 class EmbeddingsView(GatewayView):
     """POST /gateway/mlflow/v1/embeddings"""
 
+    route = "unified/embeddings"
+
     async def post(self, request):
         body = self.json_body(request)
         snapshot, key = await self.authenticate(request)
         endpoint = self.endpoint(snapshot, key, validation.endpoint_name_from(body))
         body.pop("model")
-        return await serve_embeddings(RequestContext("unified/embeddings", endpoint, key), body)
+        return await serve_embeddings(self.context(self.route, endpoint, key), body)
 
 
 class InvocationsView(GatewayView):
     """POST /gateway/<endpoint>/mlflow/invocations — `messages` means chat, `input` means embeddings."""
+
+    route = "unified/invocations"
 
     async def post(self, request, endpoint_name: str):
         body = self.json_body(request)
@@ -56,15 +62,17 @@ class InvocationsView(GatewayView):
         if "model" in body:
             body.pop("model")
         if "messages" in body:
-            return await serve_chat(RequestContext("unified/chat", endpoint, key), body)
+            return await serve_chat(self.context("unified/chat", endpoint, key), body)
         if "input" in body:
-            return await serve_embeddings(RequestContext("unified/embeddings", endpoint, key), body)
+            return await serve_embeddings(self.context("unified/embeddings", endpoint, key), body)
         raise BadRequest("The body must be a chat request (with 'messages') or an embeddings request (with 'input').",
                          code="unknown_payload")
 
 
 class ModelsView(GatewayView):
     """GET /gateway/mlflow/v1/models — only the endpoints the calling key may use."""
+
+    route = "unified/models"
 
     async def get(self, request):
         snapshot, key = await self.authenticate(request)

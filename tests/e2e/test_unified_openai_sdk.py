@@ -347,3 +347,21 @@ def test_error_answers_carry_the_gateway_headers(client, fake_openai):
     headers = info.value.response.headers
     assert headers["x-gateway-model"] == "gpt" and headers["x-gateway-attempts"] == "1"
     assert float(headers["x-gateway-duration-ms"]) >= float(headers["x-gateway-overhead-ms"]) >= 0
+
+
+def test_refused_requests_leave_usage_records_too(unified_gateway, client):
+    from tests.e2e.db import wait_rows
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="ghost-endpoint", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="chat-fake", messages=[{"role": "robot", "content": "x"}])
+    stranger = openai.OpenAI(base_url=f"{unified_gateway.url}/gateway/mlflow/v1", api_key="gw-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.embeddings.create(model="chat-fake", input="x")
+    expected = {("ghost-endpoint", "unified/chat", 404, "default"), ("chat-fake", "unified/chat", 400, "default"),
+                ("", "unified/embeddings", 401, "")}
+    found = wait_rows(unified_gateway, "SELECT endpoint_name, route, status_code, api_key_name FROM gateway_usagerecord "
+                                       "WHERE status_code IN (400, 401, 404)",
+                      expect=lambda rows: expected <= set(rows))
+    assert expected <= set(found)
