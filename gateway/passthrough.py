@@ -12,12 +12,12 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from gateway import budgets
+from gateway import budgets, pipeline
 from gateway.errors import BadRequest, GatewayError
 from gateway.pipeline import RequestContext, finish
 from gateway.routing import router
 from gateway.streaming import GuardedStream
-from gateway.stream_formats import WATCHERS, StreamWatcher, usage_of
+from gateway.stream_formats import WATCHERS, StreamWatcher
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import PASSTHROUGH_APIS, ProviderError
@@ -57,21 +57,9 @@ def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
 async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, str]) -> dict | list:
     """Non-streaming call; returns the provider's JSON answer."""
     check_supported(ctx, api, body)
-    try:
-        await guardrails.run_before(ctx, body, api)
-        await budgets.reserve(ctx, api, body)
-        outcome = await router.call(
-            ctx.endpoint, lambda adapter, stats: adapter.passthrough(api, body, headers, stats, stream=False),
-            ctx.outcome)
-        answer = outcome.value.body
-        ctx.tokens = usage_of(api, answer)
-        await guardrails.run_after(ctx, answer, api)
-        return answer
-    except (Exception, asyncio.CancelledError) as exc:
-        ctx.fail(exc)
-        raise
-    finally:
-        finish(ctx)
+    return await pipeline.call(
+        ctx, api, body, lambda adapter, stats: adapter.passthrough(api, body, headers, stats, stream=False),
+        lambda response: response.body)
 
 
 async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dict[str, str],

@@ -4,12 +4,13 @@ ends)."""
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 import itertools
+import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import orjson
 
@@ -18,12 +19,14 @@ from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
 from gateway.routing import Outcome, router
 from gateway.snapshot import ClientKey, EndpointConfig
+from gateway.stream_formats import usage_of
 from guardrails import engine as guardrails
 from guardrails.streams import StreamFilter
 from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
-from providers.base import ProviderError
+from providers.base import CallStats, ProviderAdapter, ProviderError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 # Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
@@ -149,34 +152,39 @@ def _input_estimate(ctx: RequestContext) -> int:
     return budgets.input_tokens_estimate(ctx.body) if ctx.body is not None else 0
 
 
-async def chat(ctx: RequestContext, body: dict) -> dict:
+async def call(ctx: RequestContext, api: str, body: dict,
+               operation: Callable[[ProviderAdapter, CallStats], Awaitable[T]], answer_of: Callable[[T], dict],
+               *, check_answer: bool = True) -> dict:
+    """The sequence every non-streaming request goes through, unified or native: guardrails on the request,
+    budget reservation, routing, usage read from the answer, guardrails on the answer; accounted for in
+    finish() however it ends. `api` names the wire format of `body` and of the answer."""
     try:
-        await guardrails.run_before(ctx, body, OPENAI_CHAT)
-        await budgets.reserve(ctx, "openai-chat", body)
-        outcome = await router.call(ctx.endpoint, lambda adapter, stats: adapter.chat(body, stats), ctx.outcome)
-        response = outcome.value
-        ctx.tokens = usage.TokenUsage.from_openai(response.get("usage"))
-        await guardrails.run_after(ctx, response, OPENAI_CHAT)
-        return response
+        await guardrails.run_before(ctx, body, api)
+        await budgets.reserve(ctx, api, body)
+        outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
+        answer = answer_of(outcome.value)
+        ctx.tokens = usage_of(api, answer)
+        if check_answer:
+            await guardrails.run_after(ctx, answer, api)
+        return answer
     except (Exception, asyncio.CancelledError) as exc:
         ctx.fail(exc)
         raise
     finally:
         finish(ctx)
+
+
+async def chat(ctx: RequestContext, body: dict) -> dict:
+    return await call(ctx, OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
 
 
 async def embeddings(ctx: RequestContext, body: dict) -> dict:
-    try:
-        await guardrails.run_before(ctx, body, OPENAI_EMBEDDINGS)
-        await budgets.reserve(ctx, "openai-embeddings", body)
-        outcome = await router.call(ctx.endpoint, lambda adapter, stats: adapter.embeddings(body, stats), ctx.outcome)
-        ctx.tokens = usage.TokenUsage.from_openai(outcome.value.get("usage"))
-        return outcome.value
-    except (Exception, asyncio.CancelledError) as exc:
-        ctx.fail(exc)
-        raise
-    finally:
-        finish(ctx)
+    return await call(ctx, OPENAI_EMBEDDINGS, body, lambda adapter, stats: adapter.embeddings(body, stats), _itself,
+                      check_answer=False)
+
+
+def _itself(answer: dict) -> dict:
+    return answer
 
 
 def _sse(data: dict) -> bytes:
