@@ -59,12 +59,17 @@ def dicts(value: Any) -> Iterator[dict]:
 
 # -- OpenAI chat completions -------------------------------------------------------------------------
 
-def _openai_content(message: dict) -> Iterator[Slot]:
-    content = message.get("content")
+def _content(holder: dict) -> Iterator[Slot]:
+    """`content` as a plain string or as a list of parts with `text`, the two shapes OpenAI's APIs use."""
+    content = holder.get("content")
     if isinstance(content, str):
-        yield Slot(message, "content")
+        yield Slot(holder, "content")
     for part in dicts(content):
         yield from _slot(part, "text")
+
+
+def _openai_content(message: dict) -> Iterator[Slot]:
+    yield from _content(message)
     yield from _slot(message, "refusal")
     for call in dicts(message.get("tool_calls")):
         yield from _slot(call.get("function"), "arguments")
@@ -93,11 +98,7 @@ def openai_embeddings_request(body: dict) -> Iterator[Slot]:
 # -- OpenAI Responses API ----------------------------------------------------------------------------
 
 def _responses_item(item: dict) -> Iterator[Slot]:
-    content = item.get("content")
-    if isinstance(content, str):
-        yield Slot(item, "content")
-    for part in dicts(content):
-        yield from _slot(part, "text")
+    yield from _content(item)
     yield from _slot(item, "arguments")
     yield from _slot(item, "output")
 
