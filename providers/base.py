@@ -143,6 +143,8 @@ class ProviderAdapter:
 
     provider: ClassVar[str] = ""
     passthrough_apis: ClassVar[frozenset[str]] = frozenset()
+    # Why this model cannot be called at all (its configuration is wrong), or None: routing skips it.
+    problem: str | None = None
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         self.target = target
