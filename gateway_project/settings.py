@@ -36,6 +36,10 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-debug-only-key"
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# Called by load balancers and scrapers by IP address, often over plain HTTP: no Host check (gateway/hosts.py)
+# and no HTTPS redirect.
+GATEWAY_HOST_CHECK_EXEMPT_PATHS = ("/health", "/ready", "/metrics")
+SECURE_REDIRECT_EXEMPT = [rf"^{path.lstrip('/')}$" for path in GATEWAY_HOST_CHECK_EXEMPT_PATHS]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
