@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from gateway import budgets, pipeline
@@ -20,7 +19,7 @@ from gateway.streaming import GuardedStream
 from gateway.stream_formats import WATCHERS, StreamWatcher
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
-from providers.base import PASSTHROUGH_APIS, ProviderError
+from providers.base import PASSTHROUGH_APIS, ProviderError, clock
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
         while True:
             watcher.feed(chunk)
             if ctx.first_byte_at is None:
-                ctx.first_byte_at = time.perf_counter()
+                ctx.first_byte_at = clock()
             out = guard.feed(chunk) if guard else chunk
             if out:
                 yield out

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -23,7 +22,7 @@ from gateway.stream_formats import usage_of
 from guardrails import engine as guardrails
 from guardrails.streams import StreamFilter
 from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
-from providers.base import CallStats, ProviderAdapter, ProviderError
+from providers.base import CallStats, ProviderAdapter, ProviderError, clock
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,7 +41,7 @@ class RequestContext:
     key: ClientKey
     streaming: bool = False
     internal: bool = False
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=clock)
     request_id: str = field(default_factory=lambda: next(_request_ids))
     outcome: Outcome = field(default_factory=Outcome)
     tokens: usage.TokenUsage = field(default_factory=usage.TokenUsage)
@@ -56,11 +55,13 @@ class RequestContext:
     reservation: budgets.Reservation | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
 
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def overhead_ms(self) -> float:
-        return max(self.elapsed_ms() - self.outcome.stats.upstream_seconds * 1000, 0.0)
+    def timings(self) -> tuple[float, float]:
+        """(duration, overhead) in ms from one reading of the clock: overhead is the duration minus the
+        provider wait inside it, so it never exceeds the duration it is part of."""
+        now = clock()
+        duration = (now - self.started) * 1000
+        waited = min(self.outcome.stats.waited(now) * 1000, duration)
+        return duration, duration - waited
 
     def fail(self, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):  # the client went away
@@ -75,9 +76,10 @@ class RequestContext:
             self.status, self.error_type = 500, type(exc).__name__
 
     def response_headers(self) -> dict[str, str]:
+        duration, overhead = self.timings()
         headers = {
-            "X-Gateway-Duration-Ms": f"{self.elapsed_ms():.2f}",
-            "X-Gateway-Overhead-Ms": f"{self.overhead_ms():.2f}",
+            "X-Gateway-Duration-Ms": f"{duration:.2f}",
+            "X-Gateway-Overhead-Ms": f"{overhead:.2f}",
             "X-Gateway-Attempts": str(len(self.outcome.attempts)),
             "X-Request-Id": self.request_id,
         }
@@ -94,7 +96,7 @@ def finish(ctx: RequestContext) -> None:
     try:
         link = ctx.outcome.link
         target = link.target if link is not None else None
-        total_ms = ctx.elapsed_ms()
+        total_ms, overhead_ms = ctx.timings()
         tokens, estimated = ctx.tokens, False
         if ctx.streaming and ctx.first_byte_at is not None and target is not None:
             tokens, estimated = usage.stream_usage(ctx.tokens, ctx.relayed_chars, lambda: _input_estimate(ctx),
@@ -108,7 +110,7 @@ def finish(ctx: RequestContext) -> None:
             output_tokens=tokens.output_tokens, cached_tokens=tokens.cached_tokens,
             cost_usd=cost, latency_ms=total_ms,
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
-            overhead_ms=ctx.overhead_ms(), guardrails=ctx.guardrail_results, usage_estimated=estimated,
+            overhead_ms=overhead_ms, guardrails=ctx.guardrail_results, usage_estimated=estimated,
         )
         # With tracking off, a request a budget covers is still recorded: budget windows are re-seeded from
         # these rows after a restart, and spend missing there could be spent twice.
@@ -219,7 +221,7 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
                 ctx.tokens = usage.TokenUsage.from_openai(chunk["usage"])
             if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                 if ctx.first_byte_at is None:
-                    ctx.first_byte_at = time.perf_counter()
+                    ctx.first_byte_at = clock()
                 ctx.relayed_chars += usage.delta_chars(chunk)
                 for out in guard.feed(chunk) if guard else (chunk,):
                     yield _sse(out)
