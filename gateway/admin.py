@@ -334,8 +334,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
     """Read-only: rows are written by the gateway itself. The list fits a 1,400 px screen: tokens, cost and
     latency are never scrolled out of view."""
 
-    list_display = ("created_at", "endpoint_name", "model_name", "api_key_name", "route_and_mode", "status_code",
+    list_display = ("created", "endpoint_column", "model_column", "key_column", "route_and_mode", "status_column",
                     "tokens", "cost", "latency", "overhead")
+    list_display_links = ("created",)
     list_filter = ("provider", "streaming", "status_code", "route")
     search_fields = ("request_id", "endpoint_name", "model_name", "api_key_name")
     date_hierarchy = "created_at"
@@ -343,6 +344,26 @@ class UsageRecordAdmin(admin.ModelAdmin):
     readonly_fields = USAGE_DETAIL_FIELDS
     # Counting a large usage table on every page view is the slow part of a changelist.
     show_full_result_count = False
+
+    @admin.display(description="created (UTC)", ordering="created_at")
+    def created(self, obj: UsageRecord) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="endpoint", ordering="endpoint_name")
+    def endpoint_column(self, obj: UsageRecord) -> str:
+        return obj.endpoint_name
+
+    @admin.display(description="model", ordering="model_name")
+    def model_column(self, obj: UsageRecord) -> str:
+        return obj.model_name
+
+    @admin.display(description="key", ordering="api_key_name")
+    def key_column(self, obj: UsageRecord) -> str:
+        return obj.api_key_name
+
+    @admin.display(description="status", ordering="status_code")
+    def status_column(self, obj: UsageRecord) -> int:
+        return obj.status_code
 
     @admin.display(description="route", ordering="route")
     def route_and_mode(self, obj: UsageRecord) -> str:
