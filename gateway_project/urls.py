@@ -3,11 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from gateway.dashboard import dashboard_view
-from gateway.views.home import home
+from gateway.views.home import favicon, home
 
 urlpatterns = [
     path("admin/gateway/usage-dashboard/", admin.site.admin_view(dashboard_view), name="gateway-usage-dashboard"),
     path("admin/", admin.site.urls),
     path("", home, name="home"),
+    path("favicon.ico", favicon),
     path("", include("gateway.urls")),
 ]

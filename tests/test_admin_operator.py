@@ -133,3 +133,9 @@ def test_the_root_and_view_site_lead_to_a_page_linking_admin_dashboard_and_healt
 
 def test_the_root_page_needs_no_login(client: Client):
     assert client.get("/").status_code == 200
+
+
+def test_the_browsers_favicon_request_is_not_logged_as_not_found(client: Client, caplog):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 204
+    assert "Not Found" not in caplog.text
