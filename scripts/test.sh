@@ -19,7 +19,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv || exit 1
 fi
 .venv/bin/python -m pip install -q --upgrade pip || exit 1
-.venv/bin/python -m pip install -q -e '.[test]' || exit 1
+# The editable build's note about same-named folders is expected for this layout, not a problem to report.
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q -e '.[test]' || exit 1
 
 # System packages from Debian: Chromium (browser tests), Redis (shared budget counters), PostgreSQL (database
 # tests), faketime (the shifted-clock stage).
