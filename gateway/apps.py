@@ -7,4 +7,4 @@ class GatewayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from gateway import signals  # noqa: F401  (connects the invalidation receivers)
+        from gateway.config import signals  # noqa: F401  (connects the invalidation receivers)

@@ -48,7 +48,7 @@ class Provider(models.TextChoices):
 
 
 class Secret(Audited):
-    """Provider credentials. Values are envelope-encrypted (see gateway/crypto.py); only the masked form
+    """Provider credentials. Values are envelope-encrypted (see gateway/config/crypto.py); only the masked form
     is ever displayed."""
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Bound into the ciphertext.")
@@ -319,7 +319,7 @@ class UsageRecord(models.Model):
 
 class PriceEntry(models.Model):
     """An operator-loaded price (`manage.py load_prices FILE`). It overrides the built-in table
-    (gateway/prices.json) for the same provider and model; a model definition's own prices override both."""
+    (gateway/config/prices.json) for the same provider and model; a model definition's own prices override both."""
 
     provider = models.CharField(max_length=64)
     model_name = models.CharField(max_length=256, help_text="The provider's model id, as in the price file.")

@@ -12,12 +12,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from gateway import budgets, pipeline
+from gateway import pipeline
+from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest, GatewayError
 from gateway.pipeline import RequestContext, finish
-from gateway.routing import router
-from gateway.streaming import GuardedStream
-from gateway.stream_formats import WATCHERS, StreamWatcher
+from gateway.routing.router import router
+from gateway.routing.watchdog import GuardedStream
+from gateway.relay_watchers import WATCHERS, StreamWatcher
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import PASSTHROUGH_APIS, ProviderError
@@ -141,7 +142,7 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
 
 async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """SSE `data:` events out as one JSON array streamed element by element."""
-    from gateway.stream_formats import SSEParser
+    from gateway.relay_watchers import SSEParser
 
     parser = SSEParser()
     opened = False

@@ -14,12 +14,13 @@ from typing import TypeVar
 
 import orjson
 
-from gateway import budgets, usage
+from gateway.budgets import policies as budgets
+from gateway.usage import records as usage
 from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
-from gateway.routing import Outcome, router
-from gateway.snapshot import ClientKey, EndpointConfig
-from gateway.stream_formats import usage_of
+from gateway.routing.router import Outcome, router
+from gateway.config.snapshot import ClientKey, EndpointConfig
+from gateway.relay_watchers import usage_of
 from guardrails import engine as guardrails
 from guardrails.streams import StreamFilter
 from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
@@ -51,7 +52,7 @@ class RequestContext:
     first_byte_at: float | None = None
     finished: bool = False
     guardrail_results: list = field(default_factory=list)
-    api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets.py)
+    api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets/policies.py)
     body: dict | None = None
     reservation: budgets.Reservation | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported

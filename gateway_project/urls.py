@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from gateway.dashboard import dashboard_view
+from gateway.usage.dashboard import dashboard_view
 
 urlpatterns = [
     path("admin/gateway/usage-dashboard/", admin.site.admin_view(dashboard_view), name="gateway-usage-dashboard"),

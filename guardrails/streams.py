@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from guardrails.compiled import CompiledGuardrail, Run
 from guardrails.kinds.base import GuardBlocked, StreamStage, StreamState
-from guardrails.stream_formats import StreamFormat, stream_format
+from guardrails.stream_text import StreamFormat, stream_format
 from guardrails.text import Slot
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from gateway.apikeys import api_key_create
 from gateway.models import Endpoint, EndpointModel, ModelDefinition
-from gateway.snapshot import store
+from gateway.config.snapshot import store
 
 CHAT = "/gateway/mlflow/v1/chat/completions"
 MESSAGES = "/gateway/anthropic/v1/messages"

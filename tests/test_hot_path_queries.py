@@ -8,7 +8,7 @@ from django.db.backends.utils import CursorWrapper
 
 from gateway.apikeys import api_key_create
 from gateway.models import Endpoint, EndpointModel, ModelDefinition
-from gateway.snapshot import store
+from gateway.config.snapshot import store
 
 
 class QueryCounter:

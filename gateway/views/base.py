@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from gateway import auth, pipeline
 from gateway.envelopes import render_error
 from gateway.errors import BadRequest, GatewayError, NotFound
-from gateway.snapshot import ClientKey, EndpointConfig, Snapshot, store
+from gateway.config.snapshot import ClientKey, EndpointConfig, Snapshot, store
 from gateway.views.renderers import OrjsonRenderer
 
 logger = logging.getLogger(__name__)

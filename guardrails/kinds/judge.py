@@ -166,7 +166,7 @@ class JudgeGuard(Guard):
     async def ask(self, ctx: "RequestContext", messages: list[dict]) -> str:
         # Imported here: the pipeline imports the guardrail engine, which imports the kinds.
         from gateway import pipeline
-        from gateway.snapshot import store
+        from gateway.config.snapshot import store
 
         endpoint = store.current.endpoints.get(self.endpoint) if store.current else None
         if endpoint is None:

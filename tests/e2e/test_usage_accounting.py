@@ -32,7 +32,7 @@ MODELS = [
     {"name": "load-gpt", "provider": "openai", "model_name": "gpt-load", "secret": "openai-key",
      "input_cost_per_million": 1, "output_cost_per_million": 1},
 ]
-# Built-in price table entries the fakes' model names resolve to (gateway/prices.json).
+# Built-in price table entries the fakes' model names resolve to (gateway/config/prices.json).
 TABLE = {"claude": (Decimal("1"), Decimal("5"), Decimal("0.1")), "gemini-flash": (Decimal("0.3"), Decimal("2.5"),
                                                                                  Decimal("0.03"))}
 WINDOW = ("SELECT spent_nanos, reserved_nanos FROM gateway_budgetwindow w JOIN gateway_budgetpolicy p "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from gateway.pipeline import RequestContext
-from gateway.snapshot import ClientKey, EndpointConfig, GuardrailSpec
+from gateway.config.snapshot import ClientKey, EndpointConfig, GuardrailSpec
 from guardrails.kinds import build
 
 KEY = ClientKey(1, "tester", None)

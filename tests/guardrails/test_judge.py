@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import usage
+from gateway.usage import records as usage
 from gateway.errors import GuardrailBlocked, ServiceUnavailable
 from guardrails import engine
 from guardrails.kinds.judge import JudgeAnswer, JudgeError, parse_answer
