@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from gateway import pipeline
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest, GatewayError
-from gateway.pipeline import RequestContext, finish
+from gateway.context import RequestContext
+from gateway.pipeline import finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import GuardedStream
 from gateway.relay_watchers import WATCHERS, StreamWatcher

@@ -22,7 +22,7 @@ from guardrails.streams import StreamFilter
 from guardrails.text import Slot, request_slots, response_slots
 
 if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 
 async def run_before(ctx: "RequestContext", body: dict, fmt: str) -> None:

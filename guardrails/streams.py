@@ -19,7 +19,7 @@ from guardrails.text import Slot
 
 if TYPE_CHECKING:
     from gateway.errors import GatewayError
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 SUBJECT = "response"
 

@@ -13,7 +13,8 @@ import httpx
 import orjson
 from django.conf import settings
 
-from providers.base import CallStats, ModelTarget, ProviderError
+from providers.errors import ProviderError
+from providers.target import CallStats, ModelTarget, PassthroughResponse
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -260,8 +261,6 @@ async def forward(client: httpx.AsyncClient, url: str, body: dict, headers: Mapp
                   provider: str, *, stream: bool, params: Mapping[str, str] | None = None):
     """Send a native body as is and hand back the provider's answer: parsed JSON, or the raw byte stream
     for relaying unchanged."""
-    from providers.base import PassthroughResponse
-
     if not stream:
         return PassthroughResponse(200, {}, body=await post_json(client, url, body, headers, stats, provider, params))
     opened = await open_stream(client, "POST", url, body, {**headers, "accept": "text/event-stream"}, stats,

@@ -11,14 +11,16 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from gateway.budgets.backends import MemoryBackend
+from gateway.budgets.memory import MemoryBackend
 from gateway.budgets.database import DatabaseBackend
-from gateway.budgets.policies import claim_for
+from gateway.budgets.windows import claim_for
 from gateway.models import BudgetPolicy, UsageRecord
 from gateway.config.snapshot import BudgetSpec
 from tests.redis_server import redis_server
 
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
+# The start of the current hour: Redis expires a window's keys a week after its end against the real clock,
+# so a fixed date would make the Redis cases fail once that week has passed.
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 COST = 6_400_000  # nano-USD per request
 
 
