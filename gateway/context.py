@@ -12,7 +12,7 @@ from gateway.budgets.policies import Reservation
 from gateway.config.snapshot import ClientKey, EndpointConfig
 from gateway.errors import GatewayError
 from gateway.routing.router import Outcome
-from gateway.usage.records import TokenUsage
+from providers.wire import TokenUsage
 from providers.base import ProviderError
 
 # Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.

@@ -18,11 +18,12 @@ from gateway.errors import BadRequest, GatewayError
 from gateway.context import RequestContext
 from gateway.pipeline import finish
 from gateway.routing.router import router
-from gateway.routing.watchdog import GuardedStream
+from gateway.routing.watchdog import StallWatchdog
 from gateway.relay_watchers import WATCHERS, StreamWatcher
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
-from providers.base import PASSTHROUGH_APIS, ProviderError
+from providers.base import ProviderError
+from providers.wire import Api, SSEParser
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ logger = logging.getLogger(__name__)
 # (never the client's gateway key, cookies or forwarding headers).
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta", "traceparent", "tracestate",
                      "idempotency-key")
+
+# The gateway's native route for each API, named in the error that lists what an endpoint can serve.
+NATIVE_ROUTES = {
+    Api.OPENAI_CHAT: "/gateway/openai/v1/chat/completions",
+    Api.OPENAI_EMBEDDINGS: "/gateway/openai/v1/embeddings",
+    Api.OPENAI_RESPONSES: "/gateway/openai/v1/responses",
+    Api.ANTHROPIC_MESSAGES: "/gateway/anthropic/v1/messages",
+    Api.ANTHROPIC_COUNT_TOKENS: "/gateway/anthropic/v1/messages/count_tokens",
+    Api.GEMINI_GENERATE: "/gateway/gemini/v1beta/models/<endpoint>:generateContent",
+    Api.GEMINI_STREAM: "/gateway/gemini/v1beta/models/<endpoint>:streamGenerateContent",
+}
 
 
 def forwarded_headers(headers) -> dict[str, str]:
@@ -39,7 +51,7 @@ def forwarded_headers(headers) -> dict[str, str]:
 def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
     """Refuse up front when no model of the endpoint speaks this API, naming what would work instead, and
     refuse what the gateway could not account for."""
-    if api == "openai-responses" and body.get("background"):
+    if api == Api.OPENAI_RESPONSES and body.get("background"):
         # The answer comes later from the provider's store, with usage the gateway never sees: it would be
         # spend outside every budget.
         raise BadRequest("Background responses ('background': true) are not available through the gateway, "
@@ -48,11 +60,11 @@ def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
     if any(api in link.adapter.passthrough_apis for link in links):
         return
     providers = sorted({link.target.provider for link in links})
-    supported = sorted({PASSTHROUGH_APIS[a] for link in links for a in link.adapter.passthrough_apis})
+    supported = sorted({NATIVE_ROUTES[a] for link in links for a in link.adapter.passthrough_apis})
     routes = ", ".join(supported + ["/gateway/mlflow/v1/chat/completions"])
     raise BadRequest(
         f"Endpoint '{ctx.endpoint.name}' is served by provider {', '.join(repr(p) for p in providers)}, which does not "
-        f"speak this API ({PASSTHROUGH_APIS[api]}). Routes that work for this endpoint: {routes}.",
+        f"speak this API ({NATIVE_ROUTES[api]}). Routes that work for this endpoint: {routes}.",
         code="unsupported_api")
 
 
@@ -88,26 +100,30 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
     return _as_json_array(relay) if json_array else relay
 
 
-async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: GuardedStream[bytes],
+async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: StallWatchdog[bytes],
                  guard: SSEGuard | None = None) -> AsyncIterator[bytes]:
-    """Relay the upstream bytes; after-stage guardrails (`guard`) may rewrite the events, and end the
-    stream with the API's error event instead of its terminator."""
+    """Relay the upstream bytes, parsing each chunk once: the watcher reads the events on the side, and
+    after-stage guardrails (`guard`) may rewrite them, and end the stream with the API's error event instead
+    of its terminator. Without guardrails the bytes go out exactly as they came."""
+    parser = SSEParser()
     try:
         chunk = first
         while True:
-            watcher.feed(chunk)
+            events = parser.feed(chunk)
+            watcher.observe(events)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = time.perf_counter()
-            out = guard.feed(chunk) if guard else chunk
+            out = guard.feed(events) if guard else chunk
             if out:
                 yield out
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
-        watcher.finish()
+        events = parser.close()
+        watcher.observe(events)
         if guard:
-            yield await guard.finish()
+            yield guard.feed(events) + await guard.finish()
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
                                   error_type="incomplete_stream")
@@ -143,18 +159,18 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
 
 async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """SSE `data:` events out as one JSON array streamed element by element."""
-    from gateway.relay_watchers import SSEParser
-
     parser = SSEParser()
     opened = False
     try:
         async for chunk in sse:
-            for _event, data in parser.feed(chunk):
-                yield (b",\r\n" if opened else b"[") + data.encode()
+            for event in parser.feed(chunk):
+                if event.data is not None:
+                    yield (b",\r\n" if opened else b"[") + event.data.encode()
+                    opened = True
+        for event in parser.close():
+            if event.data is not None:
+                yield (b",\r\n" if opened else b"[") + event.data.encode()
                 opened = True
-        for _event, data in parser.close():
-            yield (b",\r\n" if opened else b"[") + data.encode()
-            opened = True
         yield b"]" if opened else b"[]"
     finally:
         await sse.aclose()

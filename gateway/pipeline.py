@@ -17,12 +17,11 @@ from gateway.usage import records as usage
 from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
 from gateway.routing.router import router
-from gateway.relay_watchers import usage_of
 from guardrails import engine as guardrails
 from guardrails.kinds import judge
 from guardrails.streams import StreamFilter
-from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
 from providers.base import CallStats, ProviderAdapter, ProviderError
+from providers.wire import Api, answer_usage, openai_usage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,7 +104,7 @@ async def call(ctx: RequestContext, api: str, body: dict,
         await budgets.reserve(ctx, api, body)
         outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
         answer = answer_of(outcome.value)
-        ctx.tokens = usage_of(api, answer)
+        ctx.tokens = answer_usage(api, answer)
         if check_answer:
             await guardrails.run_after(ctx, answer, api)
         return answer
@@ -117,14 +116,14 @@ async def call(ctx: RequestContext, api: str, body: dict,
 
 
 async def chat(ctx: RequestContext, body: dict) -> dict:
-    return await call(ctx, OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
+    return await call(ctx, Api.OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
 
 
 judge.connect(chat)
 
 
 async def embeddings(ctx: RequestContext, body: dict) -> dict:
-    return await call(ctx, OPENAI_EMBEDDINGS, body, lambda adapter, stats: adapter.embeddings(body, stats), _itself,
+    return await call(ctx, Api.OPENAI_EMBEDDINGS, body, lambda adapter, stats: adapter.embeddings(body, stats), _itself,
                       check_answer=False)
 
 
@@ -141,9 +140,9 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     try:
-        await guardrails.run_before(ctx, body, OPENAI_CHAT)
-        await budgets.reserve(ctx, "openai-chat", body)
-        guard = guardrails.stream_filter(ctx, OPENAI_CHAT)
+        await guardrails.run_before(ctx, body, Api.OPENAI_CHAT)
+        await budgets.reserve(ctx, Api.OPENAI_CHAT, body)
+        guard = guardrails.stream_filter(ctx, Api.OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
             ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)
     except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first chunk is recorded too
@@ -161,7 +160,7 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         chunk = first
         while True:
             if chunk.get("usage"):
-                ctx.tokens = usage.TokenUsage.from_openai(chunk["usage"])
+                ctx.tokens = openai_usage(chunk["usage"])
             if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                 if ctx.first_byte_at is None:
                     ctx.first_byte_at = time.perf_counter()

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.envelopes import anthropic_error, google_error, openai_error
-from guardrails.text import (
-    ANTHROPIC_MESSAGES, GEMINI_GENERATE, OPENAI_CHAT, OPENAI_RESPONSES, Slot, dicts, canonical,
-)
+from guardrails.text import Slot, canonical, dicts
+from providers.wire import Api
 
 if TYPE_CHECKING:
     from gateway.errors import GatewayError
@@ -211,8 +210,8 @@ class GeminiStream(StreamFormat):
 
 
 _BY_NAME: dict[str, type[StreamFormat]] = {
-    OPENAI_CHAT: OpenAIChatStream, OPENAI_RESPONSES: OpenAIResponsesStream, ANTHROPIC_MESSAGES: AnthropicStream,
-    GEMINI_GENERATE: GeminiStream,
+    Api.OPENAI_CHAT: OpenAIChatStream, Api.OPENAI_RESPONSES: OpenAIResponsesStream,
+    Api.ANTHROPIC_MESSAGES: AnthropicStream, Api.GEMINI_GENERATE: GeminiStream,
 }
 
 

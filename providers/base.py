@@ -17,7 +17,7 @@ from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
-__all__ = ["CallStats", "ModelTarget", "PASSTHROUGH_APIS", "PassthroughResponse", "Prices", "ProviderAdapter",
+__all__ = ["CallStats", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter",
            "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 
@@ -26,7 +26,7 @@ class ProviderAdapter:
     work is only translation and I/O.
 
     Subclasses override what their provider supports; the defaults raise `UnsupportedOperation`.
-    `passthrough_apis` names the native APIs (see PASSTHROUGH_APIS) the provider speaks.
+    `passthrough_apis` names the native APIs (`providers.wire.Api`) the provider speaks.
     """
 
     provider: ClassVar[str] = ""
@@ -65,14 +65,3 @@ class ProviderAdapter:
                           *, stream: bool) -> PassthroughResponse:
         """Forward a native body for `api` with this model's name and credentials."""
         raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
-
-
-PASSTHROUGH_APIS = {
-    "openai-chat": "/gateway/openai/v1/chat/completions",
-    "openai-embeddings": "/gateway/openai/v1/embeddings",
-    "openai-responses": "/gateway/openai/v1/responses",
-    "anthropic-messages": "/gateway/anthropic/v1/messages",
-    "anthropic-count-tokens": "/gateway/anthropic/v1/messages/count_tokens",
-    "gemini-generate": "/gateway/gemini/v1beta/models/<endpoint>:generateContent",
-    "gemini-stream": "/gateway/gemini/v1beta/models/<endpoint>:streamGenerateContent",
-}

@@ -26,6 +26,7 @@ from gateway.budgets.backends import backend_from_settings
 from gateway.budgets.windows import Claim, claim_for, recorded_spend, to_nanos, to_usd, utcnow
 from gateway.config.snapshot import BudgetSpec, EndpointConfig, Snapshot, store
 from gateway.errors import BudgetExceeded, ServiceUnavailable
+from providers.wire import Api
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ ATTACHMENT_TOKENS = 1_000
 ATTACHMENT_KEYS = frozenset({"data", "url", "image_url", "file_data", "file_url", "fileUri", "file_uri"})
 UNCOUNTED_KEYS = frozenset({"model", "role", "type", "id", "tool_call_id", "mime_type", "mimeType", "media_type",
                             "detail", "format", "encoding_format"})
-FREE_APIS = frozenset({"anthropic-count-tokens"})
+FREE_APIS = frozenset({Api.ANTHROPIC_COUNT_TOKENS})
 
 
 # --- Worst-case cost ----------------------------------------------------------------------------------
@@ -78,15 +79,15 @@ def _positive_int(value) -> int | None:
 
 def output_tokens_cap(api: str, body: dict) -> int:
     """The most output tokens the request allows, from its own limit or GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS."""
-    if api == "openai-embeddings" or api in FREE_APIS:
+    if api == Api.OPENAI_EMBEDDINGS or api in FREE_APIS:
         return 0
     choices = 1
-    if api == "openai-chat":
+    if api == Api.OPENAI_CHAT:
         cap = _positive_int(body.get("max_completion_tokens")) or _positive_int(body.get("max_tokens"))
         choices = _positive_int(body.get("n")) or 1
-    elif api == "openai-responses":
+    elif api == Api.OPENAI_RESPONSES:
         cap = _positive_int(body.get("max_output_tokens"))
-    elif api.startswith("gemini-"):
+    elif api in (Api.GEMINI_GENERATE, Api.GEMINI_STREAM):
         config = body.get("generationConfig") or body.get("generation_config") or {}
         config = config if isinstance(config, dict) else {}
         cap = _positive_int(config.get("maxOutputTokens")) or _positive_int(config.get("max_output_tokens"))

@@ -10,6 +10,7 @@ import pytest
 from gateway.errors import GuardrailBlocked, ServiceUnavailable
 from guardrails import engine
 from guardrails.kinds import build
+from providers.wire import SSEParser
 from tests.guardrails.helpers import context, spec
 
 EMAIL_TEXT = "Please write to jane.doe@example.org today, or call +44 20 7946 0958 after six."
@@ -174,12 +175,12 @@ def parse(raw: bytes) -> list[dict]:
 
 
 async def run_sse(ctx, fmt: str, chunks: list[bytes]) -> bytes:
-    guard = engine.sse_guard(ctx, fmt)
+    guard, parser = engine.sse_guard(ctx, fmt), SSEParser()
     out = b""
     try:
         for raw in chunks:
-            out += guard.feed(raw)
-        out += await guard.finish()
+            out += guard.feed(parser.feed(raw))
+        out += guard.feed(parser.close()) + await guard.finish()
     except GuardrailBlocked as exc:
         out += guard.error(exc)
     return out
