@@ -16,10 +16,11 @@ from gateway import pipeline
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest, GatewayError
 from gateway.context import RequestContext
+from gateway.envelopes import stream_error
 from gateway.pipeline import finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import StallWatchdog
-from gateway.relay_watchers import WATCHERS, StreamWatcher
+from gateway.relay_watchers import WATCHERS
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import ProviderError
@@ -96,16 +97,16 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
         ctx.fail(exc)
         finish(ctx)
         raise
-    relay = _relay(ctx, WATCHERS[watcher_api](), first, rest, guard)
+    relay = _relay(ctx, watcher_api, first, rest, guard)
     return _as_json_array(relay) if json_array else relay
 
 
-async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: StallWatchdog[bytes],
+async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdog[bytes],
                  guard: SSEGuard | None = None) -> AsyncIterator[bytes]:
     """Relay the upstream bytes, parsing each chunk once: the watcher reads the events on the side, and
     after-stage guardrails (`guard`) may rewrite them, and end the stream with the API's error event instead
     of its terminator. Without guardrails the bytes go out exactly as they came."""
-    parser = SSEParser()
+    parser, watcher = SSEParser(), WATCHERS[api]()
     try:
         chunk = first
         while True:
@@ -129,23 +130,20 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
                                   error_type="incomplete_stream")
             ctx.fail(error)
             rest.fail(error)
-            yield watcher.error_event(error.status, error.message, error.error_type)
+            yield stream_error(error, api)
         elif watcher.errored:
             ctx.status, ctx.error_type = 502, "upstream_stream_error"
             rest.fail(ProviderError(502, "The provider reported an error mid-stream.", retryable=True))
-    except GatewayError as exc:  # only guardrails raise these mid-stream
+    except (GatewayError, ProviderError) as exc:  # GatewayError: only guardrails raise these mid-stream
         ctx.fail(exc)
-        yield guard.error(exc)
-    except ProviderError as exc:
-        ctx.fail(exc)
-        yield watcher.error_event(exc.status, exc.message, exc.error_type)
+        yield stream_error(exc, api)
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
         logger.exception("passthrough stream failed for request %s", ctx.request_id)
         ctx.fail(exc)
-        yield watcher.error_event(500, "The gateway failed while streaming.", "api_error")
+        yield stream_error(exc, api)
     finally:
         ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
         aclose = getattr(rest, "aclose", None)

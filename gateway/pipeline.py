@@ -14,7 +14,7 @@ import orjson
 from gateway.budgets import policies as budgets
 from gateway.context import RequestContext
 from gateway.usage import records as usage
-from gateway.envelopes import openai_error
+from gateway.envelopes import stream_error
 from gateway.errors import GatewayError
 from gateway.routing.router import router
 from guardrails import engine as guardrails
@@ -174,20 +174,16 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         for out in await guard.finish() if guard else ():
             yield _sse(out)
         yield b"data: [DONE]\n\n"
-    except GatewayError as exc:
+    except (GatewayError, ProviderError) as exc:
         ctx.fail(exc)
-        yield _sse(openai_error(exc))
-    except ProviderError as exc:
-        ctx.fail(exc)
-        yield _sse({"error": {"message": exc.message, "type": exc.error_type, "param": None, "code": exc.status}})
+        yield stream_error(exc, Api.OPENAI_CHAT)
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
         logger.exception("stream failed for request %s", ctx.request_id)
         ctx.fail(exc)
-        yield _sse({"error": {"message": "The gateway failed while streaming.", "type": "api_error",
-                              "param": None, "code": 500}})
+        yield stream_error(exc, Api.OPENAI_CHAT)
     finally:
         await _close(rest)
         finish(ctx)

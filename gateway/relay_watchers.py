@@ -1,7 +1,6 @@
 """What the gateway reads from each native API's stream while relaying it byte for byte: the usage (through
 the vendor's one usage reader in providers/wire.py), whether the terminator arrived, and how much text was
-sent (to estimate usage the provider never reported), plus how to write an error event the vendor's SDK
-understands.
+sent (to estimate usage the provider never reported).
 
 The relay parses each chunk once and hands the events to its watcher; watchers never hold a stream back.
 """
@@ -41,9 +40,6 @@ class StreamWatcher:
     def on_event(self, event: str, data: str) -> None:
         raise NotImplementedError
 
-    def error_event(self, status: int, message: str, error_type: str) -> bytes:
-        raise NotImplementedError
-
 
 class OpenAIChatWatcher(StreamWatcher):
     def on_event(self, event: str, data: str) -> None:
@@ -58,10 +54,6 @@ class OpenAIChatWatcher(StreamWatcher):
         self.text_chars += delta_chars(payload)
         if payload.get("usage"):
             self.tokens = openai_usage(payload["usage"])
-
-    def error_event(self, status: int, message: str, error_type: str) -> bytes:
-        body = {"error": {"message": message, "type": error_type, "param": None, "code": status}}
-        return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 class OpenAIResponsesWatcher(StreamWatcher):
@@ -81,10 +73,6 @@ class OpenAIResponsesWatcher(StreamWatcher):
         response = payload.get("response")
         if isinstance(response, dict) and response.get("usage"):
             self.tokens = responses_usage(response["usage"])
-
-    def error_event(self, status: int, message: str, error_type: str) -> bytes:
-        body = {"type": "error", "code": error_type, "message": message, "param": None}
-        return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
 class AnthropicWatcher(StreamWatcher):
@@ -109,12 +97,6 @@ class AnthropicWatcher(StreamWatcher):
         elif kind == "error":
             self.errored = True
 
-    def error_event(self, status: int, message: str, error_type: str) -> bytes:
-        from gateway.envelopes import ANTHROPIC_TYPES
-
-        body = {"type": "error", "error": {"type": ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
-        return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
-
 
 class GeminiWatcher(StreamWatcher):
     def on_event(self, event: str, data: str) -> None:
@@ -132,12 +114,6 @@ class GeminiWatcher(StreamWatcher):
             self.complete = True
         if (payload.get("promptFeedback") or {}).get("blockReason"):
             self.complete = True
-
-    def error_event(self, status: int, message: str, error_type: str) -> bytes:
-        from gateway.envelopes import GOOGLE_STATUS
-
-        body = {"error": {"code": status, "message": message, "status": GOOGLE_STATUS.get(status, "INTERNAL")}}
-        return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 WATCHERS: dict[Api, type[StreamWatcher]] = {

@@ -4,7 +4,7 @@ stream (passthrough): `SSEGuard` takes the events the relay parsed (providers/wi
 
 Events that are not JSON (comments, keep-alives) pass through untouched. The OpenAI `data: [DONE]`
 terminator, like each format's terminal event, is released only by `finish`, after the whole-text
-verdicts; when a guardrail blocks, the relay sends `error(exc)` instead and ends the stream.
+verdicts; when a guardrail blocks, the relay sends the API's error event instead and ends the stream.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from guardrails.text import canonical
 from providers.wire import Api, SSEEvent
 
 if TYPE_CHECKING:
-    from gateway.errors import GatewayError
     from guardrails.streams import StreamFilter
 
 DONE = b"data: [DONE]\n\n"
@@ -26,7 +25,8 @@ NAMED_EVENTS = frozenset({Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES})
 
 class SSEGuard:
     """`feed` the events of each upstream chunk and send what it returns; at the end send `await finish()`.
-    Both raise GatewayError (GuardrailBlocked, ServiceUnavailable) when the stream must end with `error(exc)`."""
+    Both raise GatewayError (GuardrailBlocked, ServiceUnavailable) when the stream must end with its error
+    event."""
 
     def __init__(self, stream_filter: "StreamFilter", fmt: str) -> None:
         self.filter = stream_filter
@@ -44,9 +44,6 @@ class SSEGuard:
     async def finish(self) -> bytes:
         out = b"".join(self.encode(event) for event in await self.filter.finish())
         return out + (DONE if self.saw_done else b"")
-
-    def error(self, exc: "GatewayError") -> bytes:
-        return self.encode(self.filter.error_event(exc))
 
     def _filtered(self, raw: SSEEvent) -> bytes:
         if raw.data == "[DONE]":

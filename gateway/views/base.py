@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway import auth, pipeline
-from gateway.envelopes import render_error
+from gateway.envelopes import family_for, render_error
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.config.snapshot import ClientKey, EndpointConfig, Snapshot, store
@@ -38,7 +38,6 @@ class JsonOnly(BaseContentNegotiation):
 class GatewayView(APIView):
     """Subclasses implement `async def post(self, request, ...)` and may raise GatewayError."""
 
-    error_family = "openai"
     authentication_classes: list = []
     permission_classes: list = []
     renderer_classes = [OrjsonRenderer]
@@ -76,7 +75,7 @@ class GatewayView(APIView):
         return response
 
     def error_response(self, exc: GatewayError) -> HttpResponseBase:
-        response = Response(render_error(exc, self.error_family), status=exc.status)
+        response = Response(render_error(exc, family_for(self.request.path)), status=exc.status)
         for name, value in exc.headers.items():
             response[name] = value
         return response

@@ -47,19 +47,16 @@ class OpenAIResponsesView(BodyModelPassthrough):
 
 
 class AnthropicMessagesView(BodyModelPassthrough):
-    error_family = "anthropic"
     api, route = Api.ANTHROPIC_MESSAGES, "passthrough/anthropic-messages"
 
 
 class AnthropicCountTokensView(BodyModelPassthrough):
-    error_family = "anthropic"
     api, route, streams = Api.ANTHROPIC_COUNT_TOKENS, "passthrough/anthropic-count-tokens", False
 
 
 class GeminiView(GatewayView):
     """POST /gateway/gemini/v1beta/models/<endpoint>:generateContent | :streamGenerateContent"""
 
-    error_family = "google"
     route = "passthrough/gemini"
     METHODS = {"generateContent": Api.GEMINI_GENERATE, "streamGenerateContent": Api.GEMINI_STREAM}
 
