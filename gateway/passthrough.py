@@ -8,16 +8,15 @@ retries), accounting in pipeline.finish().
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 
 from gateway import pipeline
 from gateway.budgets import policies as budgets
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest
 from gateway.context import RequestContext
 from gateway.envelopes import stream_error
-from gateway.pipeline import finish
+from gateway.pipeline import close_quietly, ended_by, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import StallWatchdog
 from gateway.relay_watchers import WATCHERS
@@ -25,8 +24,6 @@ from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import ProviderError
 from providers.wire import Api, SSEParser
-
-logger = logging.getLogger(__name__)
 
 # Request headers a vendor SDK sends that change the provider's behaviour; nothing else is forwarded
 # (never the client's gateway key, cookies or forwarding headers).
@@ -134,24 +131,14 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
         elif watcher.errored:
             ctx.status, ctx.error_type = 502, "upstream_stream_error"
             rest.fail(ProviderError(502, "The provider reported an error mid-stream.", retryable=True))
-    except (GatewayError, ProviderError) as exc:  # GatewayError: only guardrails raise these mid-stream
-        ctx.fail(exc)
-        yield stream_error(exc, api)
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
-    except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
-        logger.exception("passthrough stream failed for request %s", ctx.request_id)
-        ctx.fail(exc)
-        yield stream_error(exc, api)
+    except Exception as exc:  # noqa: BLE001 - guardrails' GatewayErrors, provider errors, and the unexpected
+        yield ended_by(ctx, exc, api)
     finally:
         ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
-        aclose = getattr(rest, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:  # noqa: BLE001 - closing an upstream that already failed
-                pass
+        await close_quietly(rest)
         finish(ctx)
 
 

@@ -81,7 +81,7 @@ def account_refusal(ctx: RequestContext | None, exc: GatewayError, *, route: str
 async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
     """Close a response stream (running its own cleanup, which accounts for it) and account for the request
     if that never happened: the client left before the stream's first step. A no-op for a finished one."""
-    await _close(stream)
+    await close_quietly(stream)
     if not ctx.finished:
         ctx.status, ctx.error_type = 499, "client_closed"
         finish(ctx)
@@ -174,22 +174,27 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         for out in await guard.finish() if guard else ():
             yield _sse(out)
         yield b"data: [DONE]\n\n"
-    except (GatewayError, ProviderError) as exc:
-        ctx.fail(exc)
-        yield stream_error(exc, Api.OPENAI_CHAT)
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
-        logger.exception("stream failed for request %s", ctx.request_id)
-        ctx.fail(exc)
-        yield stream_error(exc, Api.OPENAI_CHAT)
+        yield ended_by(ctx, exc, Api.OPENAI_CHAT)
     finally:
-        await _close(rest)
+        await close_quietly(rest)
         finish(ctx)
 
 
-async def _close(iterator: AsyncIterator) -> None:
+def ended_by(ctx: RequestContext, exc: Exception, api: str) -> bytes:
+    """Account for the failure that ends a stream already under way, and return the API's error event to
+    send last. Gateway and provider errors are expected; anything else is logged (call it in the except)."""
+    if not isinstance(exc, (GatewayError, ProviderError)):
+        logger.exception("stream failed for request %s", ctx.request_id)
+    ctx.fail(exc)
+    return stream_error(exc, api)
+
+
+async def close_quietly(iterator: AsyncIterator) -> None:
+    """Close an upstream iterator that may already have failed."""
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         try:

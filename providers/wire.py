@@ -114,22 +114,22 @@ def _int(value: object) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
-def openai_usage(usage: dict | None) -> TokenUsage:
-    """OpenAI chat and embeddings `usage` (every unified answer carries this shape too)."""
+def _cached_in_details(usage: dict | None, input_key: str, output_key: str, details_key: str) -> TokenUsage:
     if not isinstance(usage, dict):
         return TokenUsage()
-    details = usage.get("prompt_tokens_details")
+    details = usage.get(details_key)
     cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return TokenUsage(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), _int(cached))
+    return TokenUsage(_int(usage.get(input_key)), _int(usage.get(output_key)), _int(cached))
+
+
+def openai_usage(usage: dict | None) -> TokenUsage:
+    """OpenAI chat and embeddings `usage` (every unified answer carries this shape too)."""
+    return _cached_in_details(usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details")
 
 
 def responses_usage(usage: dict | None) -> TokenUsage:
     """OpenAI Responses `usage`."""
-    if not isinstance(usage, dict):
-        return TokenUsage()
-    details = usage.get("input_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return TokenUsage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")), _int(cached))
+    return _cached_in_details(usage, "input_tokens", "output_tokens", "input_tokens_details")
 
 
 def cache_split_usage(input_tokens: object, cache_read: object, cache_write: object, output: object) -> TokenUsage:
