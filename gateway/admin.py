@@ -1,6 +1,6 @@
 """Staff admin for the gateway's configuration and usage records.
 
-Secrets and API keys are written only through their services (gateway/secrets.py, gateway/apikeys.py),
+Secrets and API keys are written only through their services (gateway/config/secrets.py, gateway/apikeys.py),
 so encryption and hashing happen exactly as they do for `gateway_apply` and the command line. Neither a
 secret value nor a key hash is ever rendered.
 """
@@ -17,15 +17,16 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from gateway import crypto, display
-from gateway.admin_usage import BudgetStatusAdmin, PriceWarningAdmin
+from gateway import display
+from gateway.config import crypto
+from gateway.usage.admin import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
     ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Provider, Secret, UsageRecord,
     validate_endpoint_links,
 )
-from gateway.renames import save_keeping_budget_targets
-from gateway.secrets import secret_create, secret_update, secret_values
+from gateway.config.renames import save_keeping_budget_targets
+from gateway.config.secrets import secret_create, secret_update, secret_values
 from guardrails.admin import EndpointGuardrailInline
 
 AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")

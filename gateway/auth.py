@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from gateway.apikeys import hash_api_key
 from gateway.errors import PermissionDenied, Unauthenticated
-from gateway.snapshot import ClientKey, Snapshot
+from gateway.config.snapshot import ClientKey, Snapshot
 
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

@@ -8,8 +8,10 @@ import logging
 
 from django.conf import settings
 
-from gateway import budgets, retention, usage
-from gateway.snapshot import store
+from gateway.budgets import policies as budgets
+from gateway.usage import retention
+from gateway.usage import records as usage
+from gateway.config.snapshot import store
 from providers.http import close_clients
 
 logger = logging.getLogger(__name__)

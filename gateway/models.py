@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from providers.outbound import url_problem
+
 ENDPOINT_NAME_RE = r"^[A-Za-z0-9_.-]+$"
 endpoint_name_validator = RegexValidator(
     ENDPOINT_NAME_RE, "Use only letters, digits, '_', '.' and '-' (the name appears in URLs)."
@@ -48,7 +50,7 @@ class Provider(models.TextChoices):
 
 
 class Secret(Audited):
-    """Provider credentials. Values are envelope-encrypted (see gateway/crypto.py); only the masked form
+    """Provider credentials. Values are envelope-encrypted (see gateway/config/crypto.py); only the masked form
     is ever displayed."""
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Bound into the ciphertext.")
@@ -72,8 +74,6 @@ class Secret(Audited):
     def clean(self) -> None:
         """Refuse base URLs the outbound policy forbids when they are written, not only when a request
         would use them (host names are resolved again when the configuration is loaded)."""
-        from providers.outbound import url_problem
-
         config = self.auth_config if isinstance(self.auth_config, dict) else {}
         for key in ("api_base",):
             if config.get(key):
@@ -319,7 +319,7 @@ class UsageRecord(models.Model):
 
 class PriceEntry(models.Model):
     """An operator-loaded price (`manage.py load_prices FILE`). It overrides the built-in table
-    (gateway/prices.json) for the same provider and model; a model definition's own prices override both."""
+    (gateway/config/prices.json) for the same provider and model; a model definition's own prices override both."""
 
     provider = models.CharField(max_length=64)
     model_name = models.CharField(max_length=256, help_text="The provider's model id, as in the price file.")

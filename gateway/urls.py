@@ -3,7 +3,7 @@ standard handler: see gateway_project/asgi.py)."""
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import dashboard
+from gateway.usage import dashboard
 from gateway.views import health, passthrough, unified
 
 urlpatterns = [

@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from gateway.dashboard import dashboard_view
+from gateway.usage.dashboard import dashboard_view
 from gateway.views.home import favicon, home
 
 urlpatterns = [

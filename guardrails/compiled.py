@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.errors import GatewayError, GuardrailBlocked, ServiceUnavailable
-from gateway.snapshot import EndpointConfig, GuardrailSpec, Snapshot, store
+from gateway.config.snapshot import EndpointConfig, GuardrailSpec, Snapshot, store
 from guardrails.kinds import build
 from guardrails.kinds.base import Guard, SettingsError
 
 if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from gateway.apikeys import api_key_create, hash_api_key
 from gateway.models import (
     ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, Secret, UsageRecord,
 )
-from gateway.secrets import secret_create, secret_values
+from gateway.config.secrets import secret_create, secret_values
 from guardrails.models import EndpointGuardrail, Guardrail
 
 pytestmark = pytest.mark.database

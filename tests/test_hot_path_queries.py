@@ -9,7 +9,7 @@ from django.db.backends.utils import CursorWrapper
 from gateway.apikeys import api_key_create
 from gateway.db import db_task
 from gateway.models import Endpoint, EndpointModel, ModelDefinition
-from gateway.snapshot import store
+from gateway.config.snapshot import store
 
 pytestmark = pytest.mark.database
 

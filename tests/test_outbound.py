@@ -8,8 +8,8 @@ from asgiref.sync import sync_to_async
 
 from gateway.apikeys import api_key_create
 from gateway.models import Endpoint, EndpointModel, ModelDefinition, Secret
-from gateway.secrets import secret_create
-from gateway.snapshot import BrokenAdapter, store
+from gateway.config.secrets import secret_create
+from gateway.config.snapshot import BrokenAdapter, store
 from providers.outbound import url_problem
 
 

@@ -1,9 +1,10 @@
 """A streamed response the client leaves is still accounted for, even when its first step never ran."""
 from __future__ import annotations
 
-from gateway import pipeline, usage
-from gateway.pipeline import RequestContext
-from gateway.snapshot import ClientKey, EndpointConfig
+from gateway import pipeline
+from gateway.usage import records as usage
+from gateway.context import RequestContext
+from gateway.config.snapshot import ClientKey, EndpointConfig
 
 
 def _context() -> RequestContext:

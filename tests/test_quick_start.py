@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from gateway.models import ApiKey, Endpoint
-from gateway.snapshot import store
+from gateway.config.snapshot import store
 
 
 def bootstrap() -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 
-from gateway.snapshot import store
+from gateway.config.snapshot import store
 
 
 async def health(request):

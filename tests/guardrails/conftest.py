@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import usage
-from gateway.snapshot import Link, Snapshot, store
+from gateway.usage import records as usage
+from gateway.config.snapshot import Link, Snapshot, store
 from providers.base import ModelTarget
 from providers.fake.adapter import FakeAdapter
 from tests.guardrails.helpers import endpoint

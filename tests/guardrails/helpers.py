@@ -1,8 +1,8 @@
 """Small builders shared by the guardrail unit tests."""
 from __future__ import annotations
 
-from gateway.pipeline import RequestContext
-from gateway.snapshot import ClientKey, EndpointConfig, GuardrailSpec
+from gateway.context import RequestContext
+from gateway.config.snapshot import ClientKey, EndpointConfig, GuardrailSpec
 from guardrails.kinds import build
 
 KEY = ClientKey(1, "tester", None)

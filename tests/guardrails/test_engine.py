@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import GuardrailBlocked, ServiceUnavailable
-from gateway.snapshot import Snapshot, store
+from gateway.config.snapshot import Snapshot, store
 from guardrails import compiled, engine
 from tests.guardrails.helpers import context, endpoint, spec
 

@@ -90,7 +90,7 @@ def test_valid_settings_have_no_problems(kind, settings):
 
 
 def test_gateway_apply_rejects_bad_settings(db):
-    from gateway.config_apply import ConfigError, apply_config
+    from gateway.config.apply import ConfigError, apply_config
 
     with pytest.raises(ConfigError) as caught:
         apply_config({"guardrails": [{"name": "g", "kind": "keywords", "settings": {"colour": "red"}}]})

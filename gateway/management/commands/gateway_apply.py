@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.config_apply import ConfigError, apply_config, load_config_file
-from gateway.crypto import SecretsUnavailable
+from gateway.config.apply import ConfigError, apply_config, load_config_file
+from gateway.config.crypto import SecretsUnavailable
 
 
 class Command(BaseCommand):

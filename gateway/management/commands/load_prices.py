@@ -1,15 +1,15 @@
-"""`manage.py load_prices FILE`: load operator prices (the format of gateway/prices.json) over the built-in
+"""`manage.py load_prices FILE`: load operator prices (the format of gateway/config/prices.json) over the built-in
 price table."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.prices import PriceFileError, prices_load, read_price_file
+from gateway.config.prices import PriceFileError, prices_load, read_price_file
 
 
 class Command(BaseCommand):
     help = (
-        "Load model prices from a JSON file in the format of gateway/prices.json ({\"providers\": {provider: "
+        "Load model prices from a JSON file in the format of gateway/config/prices.json ({\"providers\": {provider: "
         "{model: {input, output, cached_input}}}}, USD per million tokens). Loaded prices override the built-in "
         "table; a model definition's own prices override both. Running servers pick them up within seconds."
     )

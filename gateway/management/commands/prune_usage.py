@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.retention import prune_usage
+from gateway.usage.retention import prune_usage
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
-from gateway import crypto
-from gateway.secrets import secrets_rotate_kek
+from gateway.config import crypto
+from gateway.config.secrets import secrets_rotate_kek
 
 
 class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -1,0 +1,201 @@
+"""Local allowances in front of a shared budget backend (database or Redis), so that most budgeted requests
+are admitted in memory without a round trip, while the shared limit still holds across processes.
+
+A process reserves an *allowance* from the shared window with the backend's own atomic reserve: room for
+about CHUNK_REQUESTS requests like the current one, but never more than 1/CHUNK_SHARE of the limit (and
+exactly the one request when that is less). Requests are then admitted from the allowance locally; their
+actual costs accumulate in it. An allowance is closed (through the backend's settle: its consumption becomes
+spend, its hold is released) once it is used up, or idle for IDLE_SECONDS, and at shutdown.
+
+What this costs in exactness: near the limit, another process may still hold unused allowance, so a
+request can be refused up to 1/CHUNK_SHARE of the limit per other process early, never late. Spend in
+an open allowance reaches the shared counter when it closes (within a second when idle, or every
+~CHUNK_REQUESTS requests under load); a process killed with SIGKILL loses that part of the count (the usage
+records still have it), and its hold expires after GATEWAY_BUDGET_RESERVATION_TTL_SECONDS.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.budgets.windows import Claim, Refusal
+
+logger = logging.getLogger(__name__)
+
+CHUNK_REQUESTS = 32
+CHUNK_SHARE = 100
+IDLE_SECONDS = 0.5
+SWEEP_SECONDS = 0.25
+
+
+@dataclass
+class Allowance:
+    claim: Claim
+    lease: str
+    size: int
+    held: int = 0        # estimates of admitted requests not settled yet
+    consumed: int = 0    # actual cost of settled requests
+    in_flight: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    closing: bool = False
+
+    @property
+    def free(self) -> int:
+        return self.size - self.held - self.consumed
+
+
+class AllowanceBackend:
+    """Wraps a shared backend (anything with reserve / settle / current) with per-process allowances."""
+
+    def __init__(self, inner, clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}+allowance"
+        self.clock = clock
+        self.open: dict[str, list[Allowance]] = {}
+        self.drawn: dict[str, list[Allowance]] = {}
+        self.known_spent: dict[str, int] = {}
+        self._prefix = uuid.uuid4().hex[:12]
+        self._granting: dict[str, asyncio.Future] = {}
+        self._sweeper: asyncio.Task | None = None
+
+    # -- admitting -------------------------------------------------------------------------------------
+    def _usable(self, claim: Claim, nanos: int) -> Allowance | None:
+        for allowance in reversed(self.open.get(claim.key, ())):
+            if not allowance.closing and allowance.free >= nanos:
+                return allowance
+        return None
+
+    @staticmethod
+    def _draw(allowance: Allowance, nanos: int, now: float) -> Allowance:
+        allowance.held += nanos
+        allowance.in_flight += 1
+        allowance.last_used = now
+        return allowance
+
+    async def _grant(self, claim: Claim, nanos: int, now: datetime) -> Allowance | Refusal:
+        """A new allowance for `claim` with `nanos` already drawn from it, or the backend's refusal."""
+        lease = f"{self._prefix}-{uuid.uuid4().hex[:16]}"
+        size = max(nanos, min(nanos * CHUNK_REQUESTS, claim.limit // CHUNK_SHARE))
+        refusal = await self.inner.reserve([claim], size, lease, now)
+        if refusal is not None and size > nanos:
+            size = nanos
+            refusal = await self.inner.reserve([claim], size, lease, now)
+        if refusal is not None:
+            return refusal
+        allowance = self._draw(Allowance(claim, lease, size), nanos, self.clock())
+        self.open.setdefault(claim.key, []).append(allowance)
+        self._start_sweeper()
+        return allowance
+
+    async def _draw_or_grant(self, claim: Claim, nanos: int, now: datetime) -> Allowance | Refusal:
+        """While one request waits for a new allowance of a window, the others needing one wait for it
+        too, instead of all going to the shared store at once."""
+        pending = self._granting.get(claim.key)
+        if pending is not None:
+            await asyncio.shield(pending)
+            allowance = self._usable(claim, nanos)
+            if allowance is not None:
+                return self._draw(allowance, nanos, self.clock())
+        future = asyncio.get_running_loop().create_future()
+        self._granting[claim.key] = future
+        try:
+            return await self._grant(claim, nanos, now)
+        finally:
+            if self._granting.get(claim.key) is future:
+                del self._granting[claim.key]
+            future.set_result(None)
+
+    async def reserve(self, claims: Sequence[Claim], nanos: int, lease: str, now: datetime) -> Refusal | None:
+        """Draw from open allowances without awaiting (atomic in this process); grant new ones only for
+        the claims whose allowances are short. On a refusal or an error, what was drawn goes back."""
+        drawn, missing, moment = [], [], self.clock()
+        for claim in (c for c in claims if c.limit is not None):
+            allowance = self._usable(claim, nanos)
+            if allowance is None:
+                missing.append(claim)
+            else:
+                drawn.append(self._draw(allowance, nanos, moment))
+        try:
+            for claim in missing:
+                granted = await self._draw_or_grant(claim, nanos, now)
+                if isinstance(granted, Refusal):
+                    self._give_back(drawn, nanos)
+                    return granted
+                drawn.append(granted)
+        except BaseException:
+            # Not admitted (store unreachable, client gone): an allowance left in flight would never close.
+            self._give_back(drawn, nanos)
+            raise
+        self.drawn[lease] = drawn
+        return None
+
+    @staticmethod
+    def _give_back(drawn: list[Allowance], nanos: int) -> None:
+        for allowance in drawn:
+            allowance.held -= nanos
+            allowance.in_flight -= 1
+
+    # -- settling --------------------------------------------------------------------------------------
+    async def settle(self, claims: Sequence[Claim], lease: str, held: int, nanos: int) -> list[int]:
+        """Record the actual cost in the allowances the request drew from; `alert` windows, which hold
+        nothing, go straight to the backend. Returns each window's spend as this process knows it."""
+        moment = self.clock()
+        for allowance in self.drawn.pop(lease, ()):
+            allowance.held -= held
+            allowance.consumed += nanos
+            allowance.in_flight -= 1
+            allowance.last_used = moment
+        direct = [claim for claim in claims if claim.limit is None]
+        totals = dict(zip((c.key for c in direct), await self.inner.settle(direct, lease, 0, nanos))) if direct else {}
+        return [totals[c.key] if c.key in totals else self._view(c) for c in claims]
+
+    def _view(self, claim: Claim) -> int:
+        return self.known_spent.get(claim.key, 0) + sum(a.consumed for a in self.open.get(claim.key, ()))
+
+    async def _close(self, allowance: Allowance) -> None:
+        allowance.closing = True
+        try:
+            [total] = await self.inner.settle([allowance.claim], allowance.lease, allowance.size, allowance.consumed)
+        except Exception:  # noqa: BLE001 - kept open; the next sweep tries again
+            logger.exception("closing a budget allowance of '%s' failed", allowance.claim.policy.name)
+            allowance.closing = False
+            return
+        self.known_spent[allowance.claim.key] = total
+        siblings = self.open.get(allowance.claim.key, [])
+        if allowance in siblings:
+            siblings.remove(allowance)
+        if not siblings:
+            self.open.pop(allowance.claim.key, None)
+
+    def _closable(self, now: float) -> list[Allowance]:
+        return [a for allowances in self.open.values() for a in allowances
+                if not a.closing and a.in_flight == 0
+                and (now - a.last_used >= IDLE_SECONDS or a.free < a.size // CHUNK_REQUESTS or a.free <= 0)]
+
+    def _start_sweeper(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
+            self._sweeper = loop.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Close used-up and idle allowances until none is open."""
+        while self.open:
+            await asyncio.sleep(SWEEP_SECONDS)
+            for allowance in self._closable(self.clock()):
+                await self._close(allowance)
+
+    async def drain(self) -> None:
+        """Close every allowance whose requests have all settled (graceful shutdown)."""
+        for allowance in [a for allowances in self.open.values() for a in allowances if a.in_flight == 0]:
+            if not allowance.closing:
+                await self._close(allowance)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+
+    def current(self, claim: Claim) -> tuple[int, int] | None:
+        return self.inner.current(claim)
