@@ -114,7 +114,8 @@ async def call(ctx: RequestContext, api: str, body: dict,
 
 
 async def chat(ctx: RequestContext, body: dict) -> dict:
-    return await call(ctx, Api.OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
+    return await call(ctx, Api.OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(
+        adapter.capabilities.prepare(body, stream=False), stats), _itself)
 
 
 
@@ -140,7 +141,8 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
         await budgets.reserve(ctx, Api.OPENAI_CHAT, body)
         guard = guardrails.stream_filter(ctx, Api.OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
-            ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)
+            ctx.endpoint, lambda adapter, stats: adapter.chat_stream(adapter.capabilities.prepare(body, stream=True),
+                                                                     stats), ctx.outcome)
     except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first chunk is recorded too
         ctx.fail(exc)
         finish(ctx)

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import httpx
 
+from providers.capabilities import Capabilities, for_provider
 from providers.errors import ProviderError, TranslationError, UnsupportedOperation, is_retryable_status
 from providers.http import client_for
 from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, clock
@@ -37,6 +38,8 @@ class ProviderAdapter:
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         self.target = target
         self._client = client
+        # Which OpenAI chat parameters this model takes, and how (providers/capabilities.py).
+        self.capabilities: Capabilities = for_provider(target.provider, target.model_name)
 
     @property
     def client(self) -> httpx.AsyncClient:

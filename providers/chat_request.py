@@ -30,8 +30,6 @@ def conversation(request: dict, provider: str, *, system: Callable[[object, str]
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise TranslationError("messages must be a non-empty list.")
-    if request.get("n") not in (None, 1):
-        raise TranslationError(f"n: {provider} returns a single choice per request; n must be 1.")
     system_blocks: list[dict] = []
     turns: list[dict] = []
     for i, message in enumerate(messages):

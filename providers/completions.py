@@ -44,6 +44,7 @@ class SingleChoiceChunks:
         self.model = model
         self.created = int(time.time()) if created is None else created
         self._tool_index: dict[Any, int] = {}
+        self._with_arguments: set[Any] = set()
 
     def _envelope(self) -> dict:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
@@ -65,4 +66,13 @@ class SingleChoiceChunks:
         started no call."""
         if block not in self._tool_index:
             return []
+        self._with_arguments.add(block)
         return [self._chunk({"tool_calls": [{"index": self._tool_index[block], "function": {"arguments": fragment}}]})]
+
+    def _tool_call_end(self, block: Any) -> list[dict]:
+        """When content block `block` ends: a call that streamed no argument fragment (a function without
+        parameters) gets `{}`, since OpenAI clients decode the joined arguments as JSON and "" is not."""
+        if block not in self._tool_index or block in self._with_arguments:
+            return []
+        self._with_arguments.add(block)
+        return [self._chunk({"tool_calls": [{"index": self._tool_index[block], "function": {"arguments": "{}"}}]})]

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from providers.errors import ProviderError
 from providers.target import CallStats, ModelTarget, PassthroughResponse
-from providers.wire import SSEEvent, SSEParser
+from providers.wire import SSEEvent, SSEParser, google_retry_delay
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,8 +87,11 @@ def transport_error(exc: Exception, provider: str) -> ProviderError:
 
 def upstream_error(status: int, body: bytes, provider: str, headers: Mapping[str, str] | None = None) -> ProviderError:
     """Keep the upstream status (except auth failures, which are the gateway's credentials' fault, not the
-    client's) and the upstream message text."""
-    message = _extract_message(body) or f"HTTP {status}"
+    client's) and the upstream message text. The wait before another attempt is the `Retry-After` header,
+    or else the delay a Google error body asks for (`RetryInfo.retryDelay`)."""
+    data = _json_or_none(body)
+    message = (_extract_message(data) if data is not None else body[:300].decode("utf-8", "replace").strip()) \
+        or f"HTTP {status}"
     client_status = 502 if status in (401, 403) else status
     retry_after = None
     if headers is not None:
@@ -96,6 +99,8 @@ def upstream_error(status: int, body: bytes, provider: str, headers: Mapping[str
             retry_after = float(headers.get("retry-after", ""))
         except ValueError:
             retry_after = None
+    if retry_after is None:
+        retry_after = google_retry_delay(data)
     error_type = {400: "invalid_request_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
         status, "upstream_auth_error" if status in (401, 403) else "upstream_error"
     )
@@ -103,11 +108,14 @@ def upstream_error(status: int, body: bytes, provider: str, headers: Mapping[str
                          error_type=error_type, retry_after=retry_after, upstream_status=status)
 
 
-def _extract_message(body: bytes) -> str:
+def _json_or_none(body: bytes) -> object:
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip()
+        return None
+
+
+def _extract_message(data: object) -> str:
     if isinstance(data, list) and data:
         data = data[0]
     if isinstance(data, dict):

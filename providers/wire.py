@@ -131,6 +131,30 @@ class JSONArrayFrames:
         return b"]" if self.opened else b"[]"
 
 
+# --- Errors ---------------------------------------------------------------------------------------------
+
+RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def google_retry_delay(body: object) -> float | None:
+    """Seconds a Google error body (Gemini, Vertex AI) asks the caller to wait: the `retryDelay` of its
+    `google.rpc.RetryInfo` detail, a protobuf Duration in JSON ("34s", "0.5s"). Google sends it on 429s
+    instead of a `Retry-After` header. None when the body carries none."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and detail.get("@type") == RETRY_INFO:
+            delay = detail.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    return max(float(delay[:-1]), 0.0)
+                except ValueError:
+                    return None
+    return None
+
+
 # --- Usage ----------------------------------------------------------------------------------------------
 
 

@@ -318,6 +318,8 @@ class StreamTranslator(completions.SingleChoiceChunks):
                 return self._block_start(data.get("index"), data.get("content_block") or {})
             case "content_block_delta":
                 return self._block_delta(data.get("index"), data.get("delta") or {})
+            case "content_block_stop":
+                return self._tool_call_end(data.get("index"))
             case "message_delta":
                 self._add_usage(data.get("usage"))
                 return self._finish((data.get("delta") or {}).get("stop_reason"))
@@ -328,7 +330,7 @@ class StreamTranslator(completions.SingleChoiceChunks):
                 error = data.get("error") or {}
                 raise ProviderError(502, f"Provider 'anthropic' stream error: {error.get('type', 'error')}: "
                                          f"{error.get('message', 'no message')}", retryable=True)
-        return []  # ping, content_block_stop, and event types Anthropic may add later
+        return []  # ping, and event types Anthropic may add later
 
     def _block_start(self, index: int | None, block: dict) -> list[dict]:
         if block.get("type") == "tool_use" and index is not None:

@@ -301,12 +301,14 @@ class StreamTranslator(completions.SingleChoiceChunks):
                                                   use.get("name"))]
             case "contentBlockDelta":
                 return self._delta(data.get("contentBlockIndex", -1), data.get("delta") or {})
+            case "contentBlockStop":
+                return self._tool_call_end(data.get("contentBlockIndex", -1))
             case "messageStop":
                 self.finished = True
                 return [self._chunk({}, finish_reason(data.get("stopReason")))]
             case "metadata":
                 self._usage = data.get("usage") or {}
-        return []  # contentBlockStop, and event types Bedrock may add later
+        return []  # event types Bedrock may add later
 
     def _delta(self, index: int, delta: dict) -> list[dict]:
         if isinstance(delta.get("text"), str) and delta["text"]:

@@ -159,7 +159,11 @@ def _assistant_parts(message: dict, where: str, call_names: dict[str, str]) -> l
         if call.get("id"):
             function_call["id"] = call["id"]
             call_names[call["id"]] = name
-        parts.append({"functionCall": function_call})
+        part: dict[str, Any] = {"functionCall": function_call}
+        signature = _signature_of(call)
+        if signature:
+            part["thoughtSignature"] = signature
+        parts.append(part)
     return parts
 
 
@@ -291,8 +295,27 @@ def _read_parts(candidate: dict, response_id: str | None, index: int, first_call
             call = part["functionCall"]
             name = call.get("name", "")
             call_id = call.get("id") or _call_id(response_id, index, first_call + len(calls), name, call.get("args"))
-            calls.append(completions.tool_call(call_id, name, call.get("args")))
+            calls.append(_with_signature(completions.tool_call(call_id, name, call.get("args")),
+                                         part.get("thoughtSignature")))
     return "".join(texts), calls
+
+
+def _with_signature(call: dict, signature: Any) -> dict:
+    """Gemini 3 signs its function calls (`thoughtSignature` on the part) and refuses the next turn when the
+    signature does not come back with the call. OpenAI's tool call has no such field, so it travels where
+    Google's own OpenAI-compatible endpoint puts it, `extra_content.google.thought_signature`, which the
+    OpenAI SDKs keep on the message a client sends back."""
+    if isinstance(signature, str) and signature:
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return call
+
+
+def _signature_of(call: dict) -> str | None:
+    """The thought signature a client sent back on an OpenAI tool call (see `_with_signature`)."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) and signature else None
 
 
 def _call_id(response_id: str | None, index: int, position: int, name: str, args: Any) -> str:

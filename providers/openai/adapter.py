@@ -80,9 +80,10 @@ class OpenAIAdapter(ProviderAdapter):
         upstream = {**body, "model": deployment if self.is_azure else self.target.model_name}
         if self.is_azure and api != Api.OPENAI_RESPONSES:
             upstream.pop("model")
-        if stream and api == Api.OPENAI_CHAT:
-            # Asked for so the gateway can account for the stream; the OpenAI SDK ignores the extra chunk.
-            upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}
+        if api == Api.OPENAI_CHAT:
+            # The same table as the unified route: Mistral takes neither `stream_options` (which others get
+            # so the gateway can account for the stream) nor `max_completion_tokens`.
+            upstream = self.capabilities.prepare(upstream, stream=stream)
         return await http.forward(self.client, self.urls[PASSTHROUGH_OPERATIONS[api]], upstream,
                                   http.merge_client_headers(self.headers, headers), stats, self.target.provider,
                                   stream=stream, params=self.params)

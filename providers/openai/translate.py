@@ -66,17 +66,14 @@ def azure_url(auth_config: dict, deployment: str, operation: str) -> str:
 
 
 def build_chat_body(request: dict, model_name: str, *, stream: bool, include_model: bool = True) -> dict:
-    """The upstream chat body: the client's fields (None dropped), the configured model, and for streams a
-    request for the final usage chunk so the gateway can account for it."""
+    """The upstream chat body: the client's fields (None dropped, parameters already prepared by the
+    provider's capability table, which asks for the closing usage chunk where the provider needs asking)
+    and the configured model."""
     body = _with_model(request, model_name, include_model)
     if stream:
         body["stream"] = True
-        options = dict(body.get("stream_options") or {})
-        options["include_usage"] = True
-        body["stream_options"] = options
     else:
         body.pop("stream", None)
-        body.pop("stream_options", None)
     return body
 
 

@@ -1,7 +1,8 @@
 """Fake Amazon Bedrock runtime speaking the real wire format: Converse (JSON), ConverseStream and
 InvokeModelWithResponseStream (binary AWS event-stream frames), InvokeModel for Titan embeddings and Claude
 Messages bodies, with errors in Bedrock's `{"message"}` envelope. Requests without an `Authorization` header
-(bearer API key or SigV4) get Bedrock's 403."""
+(bearer API key or SigV4) get Bedrock's 403; with `signing_credentials` set, a SigV4 signature is checked the
+way AWS checks it, over the path exactly as it arrived, and a mismatch gets AWS's `SignatureDoesNotMatch`."""
 from __future__ import annotations
 
 import base64
@@ -9,10 +10,12 @@ import struct
 import uuid
 import zlib
 from collections import defaultdict, deque
+from datetime import datetime, timezone
 from urllib.parse import unquote
 
 import orjson
 
+from providers.bedrock.sigv4 import AwsCredentials, sign
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import FakeUpstream, Recorded, Reply
 from tests.fakes.openai import fake_embedding
@@ -75,6 +78,7 @@ class FakeBedrock(FakeUpstream):
     tool_use_id = "tooluse_fake01"
     split_size: int | None = None
     api_key: str | None = None
+    signing_credentials: AwsCredentials | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,11 +96,24 @@ class FakeBedrock(FakeUpstream):
         self._stream_errors.clear()
         self.split_size = None
         self.api_key = None
+        self.signing_credentials = None
 
     async def app(self, scope, receive, send) -> None:
         if scope["type"] == "http":
             self.raw_paths.append(scope.get("raw_path") or scope["path"].encode())
         await super().app(scope, receive, send)
+
+    def _signature_matches(self, request: Recorded, authorization: str) -> bool:
+        """AWS re-derives the signature from the request it received: the raw path and query as they arrived,
+        the signed headers' values, the body bytes, the date the client put in `x-amz-date`."""
+        scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
+        signed = authorization.partition("SignedHeaders=")[2].split(",")[0].split(";")
+        when = datetime.strptime(request.headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        headers = {name: request.headers[name] for name in signed
+                   if name in request.headers and name not in ("x-amz-date", "x-amz-security-token")}
+        expected = sign(request.method, self.raw_paths[-1].decode(), request.query, headers, request.body,
+                        self.signing_credentials, scope[2], scope[3], when)
+        return expected["authorization"] == authorization
 
     def model_of(self, request: Recorded) -> str:
         return unquote(request.path.partition("/model/")[2].rpartition("/")[0])
@@ -114,6 +131,10 @@ class FakeBedrock(FakeUpstream):
             return self._error(403, "Missing Authentication Token")
         if self.api_key is not None and authorization.startswith("Bearer ") and authorization[7:] != self.api_key:
             return self._error(403, "Invalid API Key format: Must start with pre-defined prefix")
+        if self.signing_credentials is not None and not self._signature_matches(request, authorization):
+            return Reply(status=403, body={"message": "The request signature we calculated does not match the "
+                                                      "signature you provided."},
+                         headers={"x-amzn-errortype": "SignatureDoesNotMatchException"})
         body = request.json if isinstance(request.json, dict) else None
         if request.method != "POST" or body is None:
             return self._error(400, "Malformed input request, please reformat your input and try again.")

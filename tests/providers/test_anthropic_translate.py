@@ -139,7 +139,6 @@ def test_translation_does_not_mutate_the_request():
 BAD_TOOL_CALL = {"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": "{not json"}}
 REQUEST_ERRORS = [
     pytest.param(req(messages=[]), "messages must be a non-empty list", id="no-messages"),
-    pytest.param(req(n=2), "n must be 1", id="n-2"),
     pytest.param(req(temperature=2.5), "temperature must be a number between 0 and 2", id="temperature-too-high"),
     pytest.param(req(temperature="hot"), "temperature must be a number", id="temperature-not-number"),
     pytest.param(req(max_tokens=0), "max_tokens must be a positive integer", id="max_tokens-zero"),
@@ -305,3 +304,36 @@ def test_stream_without_stop_reason_still_finishes():
     _, chunks = run_stream(events)
     assert chunks[-2]["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "stop"}
     assert chunks[-1]["choices"] == []
+
+
+def arguments_by_call(chunks: list[dict]) -> dict[int, str]:
+    """What an OpenAI client gets for each tool call once it joins the streamed argument fragments."""
+    joined: dict[int, str] = {}
+    for chunk in chunks:
+        for call in (chunk["choices"][0]["delta"].get("tool_calls") or [] if chunk["choices"] else []):
+            joined[call["index"]] = joined.get(call["index"], "") + call["function"].get("arguments", "")
+    return joined
+
+
+def test_streamed_tool_call_without_arguments_ends_with_an_empty_object():
+    """A function without parameters streams as a tool_use block with an empty (or no) input_json_delta;
+    OpenAI clients json.loads the joined arguments, so they must be "{}" as on the non-streaming path."""
+    events = [
+        {"event": "message_start", "data": {"type": "message_start", "message": {
+            "id": "msg_1", "model": "claude-x", "usage": {"input_tokens": 10, "output_tokens": 1}}}},
+        {"event": "content_block_start", "data": {"type": "content_block_start", "index": 0, "content_block": {
+            "type": "tool_use", "id": "toolu_1", "name": "get_time", "input": {}}}},
+        {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": 0,
+                                                  "delta": {"type": "input_json_delta", "partial_json": ""}}},
+        {"event": "content_block_stop", "data": {"type": "content_block_stop", "index": 0}},
+        {"event": "content_block_start", "data": {"type": "content_block_start", "index": 1, "content_block": {
+            "type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {}}}},
+        {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": 1,
+                                                  "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Paris\"}"}}},
+        {"event": "content_block_stop", "data": {"type": "content_block_stop", "index": 1}},
+        {"event": "message_delta", "data": {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                                            "usage": {"output_tokens": 12}}},
+        {"event": "message_stop", "data": {"type": "message_stop"}},
+    ]
+    _, chunks = run_stream(events)
+    assert arguments_by_call(chunks) == {0: "{}", 1: "{\"city\": \"Paris\"}"}

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 
 from providers.base import CallStats, ModelTarget, ProviderError, UnsupportedOperation
 from providers.bedrock.adapter import BedrockAdapter
@@ -66,7 +67,7 @@ async def test_chat_sends_converse_body_and_translates_answer(adapter, fake):
     assert stats.upstream_seconds > 0
     [sent] = fake.requests
     assert (sent.method, sent.path) == ("POST", f"/model/{MODEL}/converse")
-    assert fake.raw_paths == [b"/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"]
+    assert fake.raw_paths == [b"/model/anthropic.claude-3-5-sonnet-20240620-v1:0/converse"]
     assert sent.json == {"system": [{"text": "Be brief."}], "messages": [{"role": "user", "content": [{"text": "Hello there"}]}]}
 
 
@@ -90,6 +91,19 @@ async def test_access_keys_mode_signs_exactly_what_is_sent(fake, client):
                                                               "content-type": sent.headers["content-type"]},
                     sent.body, AwsCredentials(*KEYS.values()), "eu-west-3", "bedrock", WHEN)
     assert sent.headers["authorization"] == expected["authorization"]
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_model_id_with_a_colon_is_signed_as_it_is_sent(fake, transport):
+    """The model id's `:` must reach AWS in the encoding it was signed in, whatever the HTTP transport does
+    to the URL (aiohttp re-parses it and decodes `%3A`), or AWS answers SignatureDoesNotMatch."""
+    fake.signing_credentials = AwsCredentials(*KEYS.values())
+    kind = None if transport == "httpx" else AiohttpTransport()
+    async with httpx.AsyncClient(timeout=5, transport=kind) as client:
+        adapter = make_adapter(fake, client, credentials=KEYS, auth_mode="access_keys", aws_region_name="eu-west-3")
+        answer = await adapter.chat(HELLO, CallStats())
+    assert answer["choices"][0]["message"]["content"] == "echo: Hello there"
+    assert fake.requests[0].path == f"/model/{MODEL}/converse"
 
 
 async def test_auth_mode_defaults_to_access_keys_when_they_are_given(fake, client):
@@ -308,5 +322,5 @@ def test_registry_and_default_endpoint():
     adapter = adapter_class("bedrock")(target)
     assert isinstance(adapter, BedrockAdapter)
     assert adapter.urls["converse"] == ("https://bedrock-runtime.eu-central-1.amazonaws.com/model/"
-                                        "anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse")
+                                        "anthropic.claude-3-5-sonnet-20240620-v1:0/converse")
     assert adapter.passthrough_apis == {"anthropic-messages"}

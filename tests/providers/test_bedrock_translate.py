@@ -107,7 +107,6 @@ def test_translation_does_not_mutate_the_request():
 
 ERROR_CASES = [
     pytest.param({"messages": []}, "messages must be a non-empty list", id="no-messages"),
-    pytest.param(req(n=2), "n must be 1", id="n"),
     pytest.param(req(messages=[{"role": "function", "content": "x"}]), "role 'function' is not supported", id="role"),
     pytest.param(req(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]}]),
                  "does not download image URLs", id="http-image-refused-not-dropped"),
@@ -329,3 +328,18 @@ def test_titan_bodies_and_response():
         {"object": "embedding", "index": 1, "embedding": [0.25]}]}
     encoded = invoke.embeddings_response(answers, "titan", "base64")["data"][0]["embedding"]
     assert struct.unpack("<2f", base64.b64decode(encoded)) == (0.5, 1.0)
+
+
+def test_streamed_tool_call_without_arguments_ends_with_an_empty_object():
+    """ConverseStream sends a call without parameters as a contentBlockStart and a contentBlockStop with no
+    input delta; OpenAI clients json.loads the joined arguments, so they must be "{}"."""
+    _, chunks = run_stream([
+        {"event": "messageStart", "data": {"role": "assistant"}},
+        {"event": "contentBlockStart", "data": {"contentBlockIndex": 0, "start": {
+            "toolUse": {"toolUseId": "tooluse_1", "name": "get_time"}}}},
+        {"event": "contentBlockStop", "data": {"contentBlockIndex": 0}},
+        {"event": "messageStop", "data": {"stopReason": "tool_use"}},
+    ])
+    joined = "".join(call["function"].get("arguments", "") for chunk in chunks
+                     for call in chunk["choices"][0]["delta"].get("tool_calls") or [])
+    assert joined == "{}"

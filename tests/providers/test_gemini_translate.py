@@ -278,3 +278,28 @@ def test_embeddings_base64_is_little_endian_float32():
                                             ("tunedModels/my-model", "tunedModels/my-model")])
 def test_model_resource(name, resource):
     assert translate.model_resource(name) == resource
+
+
+def test_thought_signature_of_a_function_call_goes_back_with_it_on_the_next_turn():
+    """Gemini 3 refuses a tool loop's second turn ("Function call is missing a thought_signature") unless each
+    signed call comes back with its signature: the client returns the assistant message as it got it."""
+    case = fixture("response_thinking_parallel_calls.json")
+    message = translate.chat_completion(case["response"], case["model"])["choices"][0]["message"]
+    follow_up = {"messages": [{"role": "user", "content": "Weather?"}, message,
+                              *({"role": "tool", "tool_call_id": call["id"], "content": "sunny"}
+                                for call in message["tool_calls"])]}
+    sent = translate.build_generate_body(follow_up)["contents"][1]["parts"]
+    assert [part.get("thoughtSignature") for part in sent if "functionCall" in part] == [
+        "CsoBAVSoXO4nY2x0cVd6QkR0Z3pTa0RvZ2xUY0p5", None]
+
+
+def test_streamed_thought_signature_goes_back_too():
+    case = fixture("stream_tool_calls.json")
+    translator = translate.StreamTranslator(case["model"])
+    calls = [call for chunk in case["chunks"] for out in translator.feed(chunk)
+             for call in out["choices"][0]["delta"].get("tool_calls", [])]
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {key: value for key, value in call.items() if key != "index"} for call in calls]}
+    sent = translate.build_generate_body({"messages": [{"role": "user", "content": "Hi"}, message]})
+    assert sent["contents"][1]["parts"][0] == {
+        "functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "fc_1"}, "thoughtSignature": "CiQB0e2Kb"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from providers import wire
+from providers.http import upstream_error
 from providers.wire import (Api, JSONArrayFrames, SSEFrames, SSEParser, TokenUsage, anthropic_usage, answer_usage,
                             gemini_usage, merge_usage, openai_usage, responses_usage)
 
@@ -101,3 +103,27 @@ def test_sse_frames_relay_chunks_untouched_and_write_events_on_their_own_lines()
     frames = SSEFrames()
     assert frames.relay(b"data: x\r\n", []) == b"data: x\r\n"
     assert frames.event("error", b"{}") == b"event: error\ndata: {}\n\n" and frames.end() == b""
+
+
+@pytest.mark.parametrize("body, delay", [
+    # The 429 body of Google's API reference ("Error codes", RESOURCE_EXHAUSTED) with its RetryInfo detail.
+    ({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
+                "status": "RESOURCE_EXHAUSTED", "details": [
+                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+                        {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests"}]},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34s"}]}}, 34.0),
+    ([{"error": {"code": 429, "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                           "retryDelay": "0.250s"}]}}], 0.25),
+    ({"error": {"code": 429, "message": "slow down"}}, None),
+    ({"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "soon"}]}}, None),
+    ("not json", None),
+])
+def test_google_retry_delay_is_read_from_retry_info(body, delay):
+    assert wire.google_retry_delay(body) == delay
+
+
+def test_an_upstream_error_without_retry_after_waits_as_the_google_body_asks():
+    body = orjson.dumps({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota", "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}})
+    assert upstream_error(429, body, "gemini", {}).retry_after == 7.0
+    assert upstream_error(429, body, "gemini", {"retry-after": "2"}).retry_after == 2.0
