@@ -172,7 +172,8 @@ GEMINI = _translated("Gemini", max_tokens="`generationConfig.maxOutputTokens`",
                      parallel=Refused("Gemini", (True,)),
                      response_format="`generationConfig.responseMimeType` and `responseJsonSchema`",
                      seed=Translated("`generationConfig.seed`"), n=Translated("`generationConfig.candidateCount`"),
-                     reasoning=Refused("Gemini"))
+                     reasoning=Translated("`generationConfig.thinkingConfig.thinkingBudget` (none 0, low 1024, "
+                                          "medium 8192, high 24576)"))
 BEDROCK = _translated("Bedrock", max_tokens="`inferenceConfig.maxTokens`", parallel=Refused("Bedrock", (True,)),
                       response_format="`outputConfig` (json_schema) or a system instruction (json_object)",
                       seed=Refused("Bedrock"), n=Refused("Bedrock", (1,)), reasoning=Refused("Bedrock"))

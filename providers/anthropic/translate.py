@@ -30,10 +30,11 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     turns of the same role are merged because Anthropic requires user and assistant turns to alternate;
     messages left with no content at all are skipped.
 
-    Dropped because Anthropic has no equivalent: `frequency_penalty`, `presence_penalty`, `logit_bias`,
-    `logprobs`, `top_logprobs`, `seed`, `service_tier`, `store`, `metadata`, `modalities`, `audio`,
-    `prediction`, `reasoning_effort`, `verbosity`, `web_search_options`, `stream_options`, the legacy
-    `functions`/`function_call`, and any other field not handled here.
+    The parameters of providers/capabilities.py (`logprobs`, `seed`, `n`, `reasoning_effort`,
+    `stream_options`...) were refused or dropped by Anthropic's table before this is called. Dropped here
+    because Anthropic has no equivalent: `frequency_penalty`, `presence_penalty`, `logit_bias`,
+    `top_logprobs`, `service_tier`, `store`, `metadata`, `modalities`, `audio`, `prediction`, `verbosity`,
+    `web_search_options`, the legacy `functions`/`function_call`, and any other field not handled here.
     """
     system, turns = chat_request.conversation(request, "Anthropic", system=_text_blocks, user=_user_content,
                                          assistant=_assistant_content, tool=_tool_result, append=_append)

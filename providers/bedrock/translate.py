@@ -41,9 +41,10 @@ def converse_request(request: dict) -> dict:
     A part's `cache_control` becomes a Converse cache point after it. `temperature` is halved: OpenAI's
     0..2 onto Bedrock's 0..1, as for Anthropic, so a model answers alike through either provider.
 
-    Dropped because Converse has no equivalent: `top_k`, `frequency_penalty`, `presence_penalty`,
-    `logit_bias`, `logprobs`, `seed`, `user`, `metadata`, `parallel_tool_calls`, `stream_options` and any
-    other field not handled here.
+    The parameters of providers/capabilities.py (`logprobs`, `seed`, `n`, `parallel_tool_calls: false`,
+    `reasoning_effort`, `stream_options`) were refused or dropped by Bedrock's table before this is called.
+    Dropped here because Converse has no equivalent: `top_k`, `frequency_penalty`, `presence_penalty`,
+    `logit_bias`, `user`, `metadata` and any other field not handled here.
     """
     system, turns = chat_request.conversation(request, "Bedrock", system=_text_blocks, user=_user_blocks,
                                               assistant=_assistant_blocks, tool=_tool_result, append=_append)

@@ -20,6 +20,9 @@ _CONFIG_FIELDS = (
     ("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("n", "candidateCount"),
     ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty"), ("seed", "seed"),
 )
+# OpenAI's reasoning effort as a thinking budget, the mapping Google's OpenAI-compatible endpoint documents
+# (https://ai.google.dev/gemini-api/docs/openai#thinking).
+THINKING_BUDGETS = {"none": 0, "low": 1024, "medium": 8192, "high": 24576}
 _CALLING_MODES = {"none": "NONE", "auto": "AUTO", "required": "ANY"}
 _CONTENT_FILTER_REASONS = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
@@ -232,6 +235,11 @@ def _generation_config(request: dict) -> dict:
     if stop is not None:
         config["stopSequences"] = stop
     config.update(_response_format(request.get("response_format")))
+    effort = request.get("reasoning_effort")
+    if effort is not None:
+        if effort not in THINKING_BUDGETS:
+            raise TranslationError(f"reasoning_effort must be one of {', '.join(THINKING_BUDGETS)} for Gemini models.")
+        config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
     return config
 
 

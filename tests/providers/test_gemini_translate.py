@@ -303,3 +303,14 @@ def test_streamed_thought_signature_goes_back_too():
     sent = translate.build_generate_body({"messages": [{"role": "user", "content": "Hi"}, message]})
     assert sent["contents"][1]["parts"][0] == {
         "functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "fc_1"}, "thoughtSignature": "CiQB0e2Kb"}
+
+
+@pytest.mark.parametrize("effort, budget", [("none", 0), ("low", 1024), ("medium", 8192), ("high", 24576)])
+def test_reasoning_effort_becomes_a_thinking_budget(effort, budget):
+    body = translate.build_generate_body({"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": effort})
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget}
+
+
+def test_an_unknown_reasoning_effort_is_refused_by_name():
+    with pytest.raises(translate.TranslationError, match="reasoning_effort"):
+        translate.build_generate_body({"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "extreme"})
