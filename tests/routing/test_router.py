@@ -8,12 +8,14 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+import orjson
 import pytest
 
 from gateway.errors import UpstreamError
 from gateway.routing.router import Outcome, Router, pick_weighted
 from gateway.config.snapshot import EndpointConfig, Link
 from providers.base import ModelTarget, ProviderAdapter, ProviderError
+from providers.http import upstream_error
 
 pytestmark = pytest.mark.clock
 
@@ -498,3 +500,24 @@ async def test_when_every_model_is_misconfigured_the_answer_is_an_immediate_503_
     assert "'broken-key'" in info.value.message and "'other-key'" in info.value.message
     assert "GATEWAY_KEK_PASSPHRASE" in info.value.message
     assert broken.calls == other.calls == 0
+
+
+def google_429(delay: str) -> ProviderError:
+    """Gemini's 429: no Retry-After header, the wait in the body's RetryInfo (Gemini API troubleshooting,
+    https://ai.google.dev/gemini-api/docs/troubleshooting)."""
+    body = orjson.dumps({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota", "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]}})
+    return upstream_error(429, body, "gemini", {})
+
+
+async def test_a_google_retry_delay_is_waited_before_the_retry(router, clock):
+    model = Scripted("only", google_429("4s"))
+    outcome = await chat(router, endpoint([model]))
+    assert served(outcome) == "only" and clock.sleeps == [4.0]
+
+
+async def test_a_google_retry_delay_past_the_deadline_is_not_waited(router, clock):
+    model = Scripted("only", Slow(3, google_429("8s")), clock=clock)
+    with pytest.raises(UpstreamError) as info:
+        await chat(router, endpoint([model], total_timeout=10))
+    assert model.calls == 1 and clock.sleeps == [] and info.value.status == 429
