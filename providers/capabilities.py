@@ -54,8 +54,9 @@ class Renamed:
         return f"sent as `{self.to}`"
 
     def apply(self, body: dict, name: str, stream: bool) -> None:
-        value = body.pop(name)
-        body.setdefault(self.to, value)
+        # It wins over a value already under the provider's name, as `max_completion_tokens` wins over
+        # `max_tokens` for OpenAI.
+        body[self.to] = body.pop(name)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ A case names the model it calls (`model`, a model of the gateway configured belo
 the client must see (`expect`: text, tool calls, finish reason, usage, or an error status and message; status
 null for an error event ending a stream) and
 what the provider must have been sent (`sent`: dotted paths into the upstream body, `"<absent>"` for a
-field that must not be there).
+field that must not be there; `sent_path`; `sigv4`: the call is signed with AWS access keys, checked as AWS
+checks them).
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from tests.fakes.replay import ReplayUpstream
 TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "conformance"
 ABSENT = "<absent>"
 KEYS = {"aws": "bedrock-api-key-0123456789"}
+# AWS's documentation example keys: the replay checks signatures made with them (a case's `sigv4`).
+AWS_KEYS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 
 
 def _cases() -> list:
@@ -65,6 +68,7 @@ MODELS = {  # gateway model name -> (provider, upstream model id, secret)
     "gemini-3": ("gemini", "gemini-3-pro-preview", "gemini"),
     "bedrock": ("bedrock", "amazon.nova-lite-v1:0", "bedrock"),
     "bedrock-claude": ("bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", "bedrock"),
+    "bedrock-signed": ("bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", "bedrock-keys"),
     "vertex": ("vertex_ai", "gemini-2.5-flash", "vertex"),
     "vertex-claude": ("vertex_ai", "claude-sonnet-4-5@20250929", "vertex"),
 }
@@ -99,6 +103,8 @@ def gateway(e2e_root, replay):
          "auth_config": {"api_base": f"{url}/v1beta"}},
         {"name": "bedrock", "provider": "bedrock", "values": {"api_key": KEYS["aws"]},
          "auth_config": {"api_base": url, "auth_mode": "api_key"}},
+        {"name": "bedrock-keys", "provider": "bedrock", "auth_config": {"api_base": url, "auth_mode": "access_keys"},
+         "values": {"aws_access_key_id": AWS_KEYS["access_key_id"], "aws_secret_access_key": AWS_KEYS["secret_access_key"]}},
         {"name": "vertex", "provider": "vertex_ai", "values": {"vertex_credentials": _service_account(f"{url}/token")},
          "auth_config": {"api_base": f"{url}/v1", "vertex_project": "conformance", "vertex_location": "us-central1"}},
     ]
@@ -260,7 +266,7 @@ def _subset(expected: Any, actual: Any) -> bool:
 @pytest.mark.parametrize("case", CASES)
 def test_recorded_case(gateway, replay, case):
     replies = case["upstream"] if isinstance(case["upstream"], list) else [case["upstream"]]
-    replay.load(replies, case.get("reject_fields"), case.get("rejection"))
+    replay.load(replies, case.get("reject_fields"), case.get("rejection"), AWS_KEYS if case.get("sigv4") else None)
     expect = case["expect"]
     if "status" in expect:
         with pytest.raises(Exception) as raised:

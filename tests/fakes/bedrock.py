@@ -64,6 +64,25 @@ def exception_frame(exception_type: str, message: str) -> bytes:
                          ":message-type": "exception"}, orjson.dumps({"message": message}))
 
 
+def signature_matches(request: Recorded, raw_path: bytes, credentials: AwsCredentials) -> bool:
+    """AWS re-derives a SigV4 signature from the request it received: the raw path and query as they arrived,
+    the signed headers' values, the body bytes, and the date the client put in `x-amz-date`."""
+    authorization = request.headers.get("authorization", "")
+    scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
+    signed = authorization.partition("SignedHeaders=")[2].split(",")[0].split(";")
+    try:
+        when = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except (KeyError, ValueError):
+        return False
+    if len(scope) != 5:
+        return False
+    headers = {name: request.headers[name] for name in signed
+               if name in request.headers and name not in ("x-amz-date", "x-amz-security-token")}
+    expected = sign(request.method, raw_path.decode(), request.query, headers, request.body, credentials,
+                    scope[2], scope[3], when)
+    return expected["authorization"] == authorization
+
+
 def split(data: bytes, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)]
 
@@ -103,18 +122,6 @@ class FakeBedrock(FakeUpstream):
             self.raw_paths.append(scope.get("raw_path") or scope["path"].encode())
         await super().app(scope, receive, send)
 
-    def _signature_matches(self, request: Recorded, authorization: str) -> bool:
-        """AWS re-derives the signature from the request it received: the raw path and query as they arrived,
-        the signed headers' values, the body bytes, the date the client put in `x-amz-date`."""
-        scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
-        signed = authorization.partition("SignedHeaders=")[2].split(",")[0].split(";")
-        when = datetime.strptime(request.headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-        headers = {name: request.headers[name] for name in signed
-                   if name in request.headers and name not in ("x-amz-date", "x-amz-security-token")}
-        expected = sign(request.method, self.raw_paths[-1].decode(), request.query, headers, request.body,
-                        self.signing_credentials, scope[2], scope[3], when)
-        return expected["authorization"] == authorization
-
     def model_of(self, request: Recorded) -> str:
         return unquote(request.path.partition("/model/")[2].rpartition("/")[0])
 
@@ -131,7 +138,8 @@ class FakeBedrock(FakeUpstream):
             return self._error(403, "Missing Authentication Token")
         if self.api_key is not None and authorization.startswith("Bearer ") and authorization[7:] != self.api_key:
             return self._error(403, "Invalid API Key format: Must start with pre-defined prefix")
-        if self.signing_credentials is not None and not self._signature_matches(request, authorization):
+        if self.signing_credentials is not None and not signature_matches(request, self.raw_paths[-1],
+                                                                          self.signing_credentials):
             return Reply(status=403, body={"message": "The request signature we calculated does not match the "
                                                       "signature you provided."},
                          headers={"x-amzn-errortype": "SignatureDoesNotMatchException"})

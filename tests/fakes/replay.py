@@ -5,7 +5,8 @@
 A reply is `{"status", "json"}`, `{"status", "sse": [{"event"?, "data"}]}` (data objects are JSON-encoded,
 strings sent as they are), or `{"status", "eventstream": [{"event", "data"}]}` (AWS event-stream frames; an
 event `chunk` with `anthropic` carries one base64-wrapped Messages event, as InvokeModelWithResponseStream
-does). `reject_fields` plays a provider that refuses unknown fields (Mistral's 422 `extra_forbidden`):
+does). `sigv4` (AWS access keys) makes it check each call's SigV4 signature as AWS does, over the path as it
+arrived, answering AWS's 403 on a mismatch. `reject_fields` plays a provider that refuses unknown fields (Mistral's 422 `extra_forbidden`):
 a request body holding one of them gets `rejection` instead. `POST /token` issues Google OAuth tokens for
 the Vertex AI models.
 """
@@ -18,7 +19,8 @@ from typing import Any
 import orjson
 
 from tests.fakes.base import FakeUpstream, Recorded, Reply, sse
-from tests.fakes.bedrock import EVENT_STREAM, event_frame
+from providers.bedrock.sigv4 import AwsCredentials
+from tests.fakes.bedrock import EVENT_STREAM, event_frame, signature_matches
 
 
 class ReplayUpstream(FakeUpstream):
@@ -28,16 +30,26 @@ class ReplayUpstream(FakeUpstream):
         self.reject_fields: list[str] = []
         self.rejection: dict | None = None
         self.times: list[float] = []
+        self.raw_paths: list[bytes] = []
+        self.sigv4: AwsCredentials | None = None
 
-    def load(self, replies: list[dict], reject_fields: list[str] | None = None, rejection: dict | None = None) -> None:
+    def load(self, replies: list[dict], reject_fields: list[str] | None = None, rejection: dict | None = None,
+             sigv4: dict | None = None) -> None:
         self.reset()
         self.replies = replies
         self.reject_fields = reject_fields or []
         self.rejection = rejection
+        self.sigv4 = AwsCredentials(**sigv4) if sigv4 else None
 
     def reset(self) -> None:
         super().reset()
         self.times.clear()
+        self.raw_paths.clear()
+
+    async def app(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            self.raw_paths.append(scope.get("raw_path") or scope["path"].encode())
+        await super().app(scope, receive, send)
 
     @property
     def calls(self) -> list[Recorded]:
@@ -48,6 +60,10 @@ class ReplayUpstream(FakeUpstream):
         if request.path == "/token":
             return Reply(body={"access_token": "ya29.replay", "expires_in": 3600, "token_type": "Bearer"})
         self.times.append(time.monotonic())
+        if self.sigv4 is not None and not signature_matches(request, self.raw_paths[-1], self.sigv4):
+            return Reply(status=403, body={"message": "The request signature we calculated does not match the "
+                                                      "signature you provided."},
+                         headers={"x-amzn-errortype": "SignatureDoesNotMatchException"})
         body = request.json if isinstance(request.json, dict) else {}
         if self.rejection is not None and any(field in body for field in self.reject_fields):
             return reply_of(self.rejection)

@@ -154,7 +154,7 @@ async def test_consumer_may_stop_early(adapter):
 
 async def test_untranslatable_request_is_not_sent(adapter, fake):
     with pytest.raises(ProviderError) as caught:
-        await adapter.chat({**HELLO, "n": 3}, CallStats())
+        await adapter.chat({**HELLO, "tool_choice": "required"}, CallStats())
     assert (caught.value.status, caught.value.retryable) == (400, False)
     assert fake.requests == []
 

@@ -69,3 +69,8 @@ def test_every_table_declares_every_parameter_and_drops_only_the_usage_flag(prov
     assert {name for name, rule in rules.items() if isinstance(rule, (Dropped, UsageFlag))} == {"stream_options"}
     assert all(rule.describe() for rule in rules.values())
     assert any(isinstance(rule, Refused) for rule in rules.values()) or provider == "fake"
+
+
+def test_max_completion_tokens_wins_over_max_tokens_on_mistral_as_on_openai():
+    sent = for_provider("mistral").prepare({**HI, "max_tokens": 500, "max_completion_tokens": 64}, stream=False)
+    assert sent == {**HI, "max_tokens": 64}
