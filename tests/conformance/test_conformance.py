@@ -10,15 +10,18 @@ the client must see (`expect`: text, tool calls, finish reason, usage, or an err
 null for an error event ending a stream) and
 what the provider must have been sent (`sent`: dotted paths into the upstream body, `"<absent>"` for a
 field that must not be there; `sent_path`; `sigv4`: the call is signed with AWS access keys, checked as AWS
-checks them).
+checks them), and `billed`: the input, output and cached tokens of the usage record the call left.
 """
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -120,19 +123,34 @@ def gateway(e2e_root, replay):
 
 # -- the clients ---------------------------------------------------------------------------------------------
 
+# The gateway's X-Request-Id of every answer the SDKs got, in order: it names the usage record a call left.
+REQUEST_IDS: list[str] = []
+
+
+def _remember(response) -> None:
+    REQUEST_IDS.append(response.headers.get("x-request-id", ""))
+
+
+def _http(client_class=httpx.Client):
+    """The SDK's HTTP client with a hook noting each answer's request id (the Anthropic SDK has its own
+    httpx package, so it passes its client class)."""
+    return client_class(timeout=30, event_hooks={"response": [_remember]})
+
+
 def _openai(gateway, route: str) -> openai.OpenAI:
     path = "/gateway/mlflow/v1" if route == "unified" else "/gateway/openai/v1"
-    return openai.OpenAI(base_url=f"{gateway.url}{path}", api_key=gateway.keys["default"], max_retries=0, timeout=30)
+    return openai.OpenAI(base_url=f"{gateway.url}{path}", api_key=gateway.keys["default"], max_retries=0,
+                         http_client=_http())
 
 
 def _anthropic(gateway) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"],
-                               max_retries=0, timeout=30)
+                               max_retries=0, http_client=_http(anthropic.DefaultHttpxClient))
 
 
 def _genai(gateway) -> genai.Client:
     return genai.Client(api_key=gateway.keys["default"], http_options=genai_types.HttpOptions(
-        base_url=f"{gateway.url}/gateway/gemini", api_version="v1beta", timeout=30_000))
+        base_url=f"{gateway.url}/gateway/gemini", api_version="v1beta", httpx_client=_http()))
 
 
 # -- what the client saw, in one shape per API -----------------------------------------------------------------
@@ -243,6 +261,20 @@ def _error_of(exc: Exception) -> tuple[int | None, str]:
     raise exc
 
 
+def _billed(gateway, request_id: str) -> list[int] | None:
+    """The tokens of the usage record request `request_id` left, once the batched writer has flushed it (None
+    if it did not come within 10 s)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with sqlite3.connect(gateway.env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
+            row = db.execute("select input_tokens, output_tokens, cached_tokens from gateway_usagerecord "
+                             "where request_id = ?", (request_id,)).fetchone()
+        if row is not None:
+            return list(row)
+        time.sleep(0.05)
+    return None
+
+
 def _at(body: Any, path: str) -> Any:
     for key in path.split("."):
         if isinstance(body, list) and key.lstrip("-").isdigit() and -len(body) <= int(key) < len(body):
@@ -268,6 +300,7 @@ def test_recorded_case(gateway, replay, case):
     replies = case["upstream"] if isinstance(case["upstream"], list) else [case["upstream"]]
     replay.load(replies, case.get("reject_fields"), case.get("rejection"), AWS_KEYS if case.get("sigv4") else None)
     expect = case["expect"]
+    REQUEST_IDS.clear()
     if "status" in expect:
         with pytest.raises(Exception) as raised:
             _run(gateway, case)
@@ -283,6 +316,9 @@ def test_recorded_case(gateway, replay, case):
             assert _subset(expect["tool_calls"], seen["tool_calls"]), seen["tool_calls"]
         if "usage" in expect:
             assert _subset(expect["usage"], seen["usage"]), seen["usage"]
+    if "billed" in expect:
+        assert REQUEST_IDS and REQUEST_IDS[-1], "the gateway's answer carried no X-Request-Id"
+        assert _billed(gateway, REQUEST_IDS[-1]) == expect["billed"]
     if "upstream_calls" in expect:
         assert len(replay.calls) == expect["upstream_calls"]
     if "min_gap_seconds" in expect:
