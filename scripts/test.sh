@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Set up everything the test suite needs on a fresh machine, then run it: the main suite first, then the
-# real-browser admin tests in their own pytest invocation (pytest-playwright and asyncio tests don't mix).
-set -euo pipefail
+# Set up everything the test suite needs on a fresh machine, then run every stage, even when an earlier one
+# fails, and end with one summary line per stage. Stages:
+#   postgresql  the database-facing tests again on a throwaway PostgreSQL cluster (root only: initdb runs as
+#               the postgres user)
+#   main        the whole suite on SQLite (real servers, fake upstreams, official SDKs)
+#   clock+1y    the tests that read the wall clock (marker `clock`), with the clock a year ahead (faketime),
+#               so a test that only passes before some calendar date fails here first
+#   browser     the admin in Debian's Chromium, in its own pytest run (pytest-playwright and asyncio tests
+#               don't mix)
+# Extra arguments go to the main stage's pytest. Exits non-zero when any stage failed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+  "$PYTHON" -m venv .venv || exit 1
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q --upgrade pip || exit 1
+.venv/bin/python -m pip install -q -e '.[test]' || exit 1
 
-# System packages: Debian's Chromium for the browser tests, Redis for the shared budget counter tests.
+# System packages from Debian: Chromium (browser tests), Redis (shared budget counters), PostgreSQL (database
+# tests), faketime (the shifted-clock stage).
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
   if [ "$SUDO" != none ]; then
@@ -27,8 +37,34 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# The database-facing tests again on PostgreSQL (a throwaway cluster on 127.0.0.1), as root only: initdb
-# must run as the postgres user.
+logs=$(mktemp -d)
+summary=()
+failed=0
+
+# run_stage NAME COMMAND...: runs one stage, keeps its output, records its closing line and exit status.
+run_stage() {
+  local name=$1
+  shift
+  echo "==> stage $name"
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local status=${PIPESTATUS[0]}
+  local closing
+  closing=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped)' "$logs/$name.log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+  if [ "$status" = 0 ]; then
+    summary+=("stage $name: ok (${closing:-no result line})")
+  else
+    summary+=("stage $name: FAILED, exit $status (${closing:-no result line})")
+    failed=1
+  fi
+}
+
+skip_stage() {
+  summary+=("stage $1: skipped ($2)")
+}
+
+pytest=(.venv/bin/python -m pytest -p no:playwright -q)
+DB_TESTS=(-m "database")
+
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n 1 || true)
 if [ -n "$pg_bin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
   pg_dir=$(mktemp -d)
@@ -37,15 +73,23 @@ if [ -n "$pg_bin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
   su postgres -c "$pg_bin/initdb -D $pg_dir/data -A trust -U postgres" >/dev/null
   su postgres -c "$pg_bin/pg_ctl -D $pg_dir/data -w -l $pg_dir/log -o '-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1' start" >/dev/null
   trap 'su postgres -c "$pg_bin/pg_ctl -D $pg_dir/data -m fast stop" >/dev/null 2>&1 || true' EXIT
-  echo "==> database tests on PostgreSQL"
-  DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" .venv/bin/python -m pytest -p no:playwright -q \
-    tests/test_budget_backends.py tests/test_budgets.py tests/test_config_apply.py tests/test_crypto.py \
-    tests/test_kek_rotation.py tests/test_usage.py tests/test_hot_path_queries.py tests/test_admin.py
+  run_stage postgresql env DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" \
+    "${pytest[@]}" tests --ignore=tests/browser "${DB_TESTS[@]}"
 else
-  echo "==> PostgreSQL tests skipped (needs root and Debian's postgresql package)"
+  skip_stage postgresql "needs root and Debian's postgresql package"
 fi
 
-echo "==> main suite"
-.venv/bin/python -m pytest -p no:playwright tests --ignore=tests/browser -q "$@"
-echo "==> browser suite"
-.venv/bin/python -m pytest tests/browser -q
+run_stage main "${pytest[@]}" tests --ignore=tests/browser "$@"
+
+if command -v faketime >/dev/null 2>&1; then
+  run_stage clock+1y faketime -f "+365d" "${pytest[@]}" tests --ignore=tests/browser -m clock
+else
+  skip_stage clock+1y "faketime is not installed"
+fi
+
+run_stage browser .venv/bin/python -m pytest tests/browser -q
+
+echo
+echo "==> summary"
+printf '%s\n' "${summary[@]}"
+exit $failed

@@ -19,6 +19,8 @@ from gateway.models import (
 from gateway.config.secrets import secret_create, secret_values
 from guardrails.models import EndpointGuardrail, Guardrail
 
+pytestmark = pytest.mark.database
+
 RAW_VALUE = "sk-test-SUPERSECRET-1234567890abcdef"
 MASKED = "sk-...cdef"
 

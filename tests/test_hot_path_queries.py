@@ -10,6 +10,8 @@ from gateway.apikeys import api_key_create
 from gateway.models import Endpoint, EndpointModel, ModelDefinition
 from gateway.config.snapshot import store
 
+pytestmark = pytest.mark.database
+
 
 class QueryCounter:
     """Counts every SQL statement on every connection in every thread, by wrapping Django's cursor."""

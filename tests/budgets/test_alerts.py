@@ -2,7 +2,7 @@
 delivered with retries (the transport is injected; the real HTTP path is covered end to end)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -14,8 +14,11 @@ from gateway.budgets.policies import claim_for
 from gateway.config.version import current_config_version
 from gateway.models import BudgetPolicy
 from gateway.config.snapshot import BudgetSpec
+from tests.clock import this_hour
 
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
+pytestmark = pytest.mark.clock
+
+NOW = this_hour()
 
 
 def make_policy(url: str = "http://127.0.0.1:9/hook") -> BudgetSpec:
@@ -73,7 +76,8 @@ async def test_two_processes_send_one_webhook_for_a_window():
     assert url == "http://127.0.0.1:9/hook"
     assert body["reason"] == "limit_reached" and body["spent_usd"] == "2"
     assert body["policy"]["name"] == "alerting" and body["policy"]["amount_usd"] == "2"
-    assert body["window"] == {"start": "2026-11-27T00:00:00+00:00", "end": "2026-11-28T00:00:00+00:00"}
+    day = NOW.replace(hour=0)
+    assert body["window"] == {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat()}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,7 +4,6 @@ up as shared spend."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -16,8 +15,11 @@ from gateway.budgets.database import DatabaseBackend
 from gateway.budgets.policies import claim_for
 from gateway.models import BudgetPolicy
 from gateway.config.snapshot import BudgetSpec
+from tests.clock import this_hour
 
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
+pytestmark = pytest.mark.clock
+
+NOW = this_hour()
 COST = 6_400_000
 
 

@@ -5,7 +5,7 @@ redis-server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,9 +16,12 @@ from gateway.budgets.database import DatabaseBackend
 from gateway.budgets.policies import claim_for
 from gateway.models import BudgetPolicy, UsageRecord
 from gateway.config.snapshot import BudgetSpec
+from tests.clock import this_hour
 from tests.redis_server import redis_server
 
-NOW = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
+pytestmark = [pytest.mark.database, pytest.mark.clock]
+
+NOW = this_hour()
 COST = 6_400_000  # nano-USD per request
 
 

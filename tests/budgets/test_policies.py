@@ -16,6 +16,8 @@ from gateway.errors import BudgetExceeded, ServiceUnavailable
 from gateway.config.snapshot import BudgetSpec, ClientKey, EndpointConfig, Link, Snapshot
 from providers.base import ModelTarget, Prices, ProviderAdapter
 
+pytestmark = [pytest.mark.database, pytest.mark.clock]
+
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)

@@ -20,7 +20,7 @@ from gateway.models import BudgetPolicy, Endpoint, EndpointModel, ModelDefinitio
 from gateway.config.secrets import secret_create, secret_values
 from guardrails.models import EndpointGuardrail, Guardrail
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.database]
 
 # The example from the foundation issue, verbatim.
 ISSUE_EXAMPLE = """

@@ -7,6 +7,8 @@ from gateway.config import crypto
 from gateway.models import Secret
 from gateway.config.secrets import secret_create, secret_values
 
+pytestmark = pytest.mark.database
+
 VALUES = {"api_key": "sk-test-roundtrip-0123456789"}
 
 

@@ -11,6 +11,8 @@ from gateway.config import crypto
 from gateway.models import Secret
 from gateway.config.secrets import secret_create, secret_values
 
+pytestmark = pytest.mark.database
+
 NEW_PASSPHRASE = "rotated-kek-passphrase"
 VALUES = {name: {"api_key": f"sk-{name}-0123456789abcdef"} for name in ("openai-main", "anthropic-main", "groq")}
 

@@ -21,10 +21,13 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
+from tests.clock import clear_of_window_end
 from tests.e2e.conftest import endpoint, provider_config
 from tests.e2e.db import rows, wait_rows
 from tests.e2e.harness import GatewayServer, make_gateway
 from tests.redis_server import redis_server
+
+pytestmark = pytest.mark.clock
 
 # The fake OpenAI upstream always reports 11 prompt (3 of them cached) and 7 completion tokens. With these
 # prices (no cached price: cached tokens bill as input) a request costs $0.0081, and the gateway's worst-case
@@ -72,6 +75,11 @@ def recorded_spend(server: GatewayServer, endpoint_name: str, expected_rows: int
     assert len(found) == expected_rows
     return sum((Decimal(str(cost)) for (cost,) in found if cost is not None), Decimal(0))
 
+
+@pytest.fixture(autouse=True)
+def clear_of_midnight():
+    """The daily budgets here are spent and then checked: keep each test inside one UTC day."""
+    clear_of_window_end("days", 1, 60)
 
 @pytest.fixture(scope="module")
 def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):

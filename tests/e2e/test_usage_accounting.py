@@ -17,10 +17,13 @@ import pytest
 from google import genai
 from google.genai import types as genai_types
 
+from tests.clock import clear_of_window_end
 from tests.e2e.conftest import endpoint, provider_config
 from tests.e2e.db import rows, wait_rows
 from tests.e2e.harness import make_gateway
 from tests.fakes.base import Behaviour
+
+pytestmark = pytest.mark.clock
 
 MODELS = [
     {"name": "cached-gpt", "provider": "openai", "model_name": "gpt-cached", "secret": "openai-key",
@@ -44,6 +47,11 @@ def config(fake_openai, fake_anthropic, fake_gemini, endpoints: list[dict], budg
     base = provider_config(fake_openai, fake_anthropic, fake_gemini)
     return {**base, "models": [*base["models"], *MODELS], "endpoints": endpoints, "budgets": budgets or []}
 
+
+@pytest.fixture(autouse=True)
+def clear_of_midnight():
+    """The daily budgets here are spent and then checked: keep each test inside one UTC day."""
+    clear_of_window_end("days", 1, 60)
 
 @pytest.fixture(scope="module")
 def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):

@@ -15,6 +15,8 @@ from gateway.routing.router import Outcome, Router, pick_weighted
 from gateway.config.snapshot import EndpointConfig, Link
 from providers.base import ModelTarget, ProviderAdapter, ProviderError
 
+pytestmark = pytest.mark.clock
+
 _ids = itertools.count(1)
 HANG = object()  # a script step that never completes
 

@@ -27,8 +27,11 @@ from gateway.models import ApiKey, BudgetPolicy, UsageRecord
 from gateway.usage.retention import prune_usage
 from gateway.config.snapshot import store
 from gateway.usage.stats import GROWTH, MIN_MS, percentile, usage_summary
+from tests.clock import this_hour
 
-NOW = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)
+pytestmark = [pytest.mark.database, pytest.mark.clock]
+
+NOW = this_hour() + timedelta(minutes=30)
 
 
 def event(**overrides) -> usage.UsageEvent:
@@ -151,7 +154,7 @@ def test_export_writes_csv_and_jsonl_since_a_moment(tmp_path):
     UsageRecord.objects.create(created_at=NOW, endpoint_name="chat", api_key_name="team", input_tokens=11,
                                cost_usd=Decimal("0.0000123"))
     out = tmp_path / "usage.csv"
-    call_command("export_usage", "--since", "2026-11-26", "--output", str(out))
+    call_command("export_usage", "--since", (NOW - timedelta(days=1)).date().isoformat(), "--output", str(out))
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["endpoint_name"], r["input_tokens"], r["cost_usd"]) for r in rows] == [("chat", "11", "0.0000123000")]
     stdout = io.StringIO()
