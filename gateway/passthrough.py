@@ -13,9 +13,8 @@ import time
 from collections.abc import AsyncIterator
 
 from gateway import pipeline
-from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest, GatewayError
-from gateway.pipeline import RequestContext, finish
+from gateway.pipeline import RequestContext, admit, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import GuardedStream
 from gateway.relay_watchers import WATCHERS, StreamWatcher
@@ -76,7 +75,7 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
 
     try:
         await guardrails.run_before(ctx, body, api)
-        await budgets.reserve(ctx, api, body)
+        await admit(ctx, api, body)
         guard = guardrails.sse_guard(ctx, api)
         first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
     except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first bytes is recorded too

@@ -15,6 +15,7 @@ from typing import TypeVar
 import orjson
 
 from gateway.budgets import policies as budgets
+from gateway.ratelimits.limiter import Admission, limiter
 from gateway.usage import records as usage
 from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
@@ -55,6 +56,7 @@ class RequestContext:
     api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets/policies.py)
     body: dict | None = None
     reservation: budgets.Reservation | None = None
+    rate_limit: Admission | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
 
     def elapsed_ms(self) -> float:
@@ -84,6 +86,8 @@ class RequestContext:
         }
         if self.outcome.link is not None:
             headers["X-Gateway-Model"] = self.outcome.link.target.name
+        if self.rate_limit is not None:
+            headers.update(self.rate_limit.headers)
         return headers
 
 
@@ -117,6 +121,7 @@ def finish(ctx: RequestContext) -> None:
             usage.writer.submit(event)
         usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
+        limiter.settle(ctx.rate_limit, tokens.input_tokens + tokens.output_tokens)
         if ctx.streaming:
             logger.info("stream done endpoint=%s model=%s status=%s total_ms=%.1f overhead_ms=%.2f",
                         ctx.endpoint.name, event.model_name, ctx.status, total_ms, event.overhead_ms)
@@ -147,6 +152,12 @@ async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
         finish(ctx)
 
 
+async def admit(ctx: RequestContext, api: str, body: dict) -> None:
+    """Rate limits, then the budget reservation: everything checked before the provider is called."""
+    await limiter.admit(ctx, api, body)
+    await budgets.reserve(ctx, api, body)
+
+
 def _input_estimate(ctx: RequestContext) -> int:
     if ctx.reservation is not None:
         return ctx.reservation.estimate.input_tokens
@@ -161,7 +172,7 @@ async def call(ctx: RequestContext, api: str, body: dict,
     finish() however it ends. `api` names the wire format of `body` and of the answer."""
     try:
         await guardrails.run_before(ctx, body, api)
-        await budgets.reserve(ctx, api, body)
+        await admit(ctx, api, body)
         outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
         answer = answer_of(outcome.value)
         ctx.tokens = usage_of(api, answer)
@@ -198,7 +209,7 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     try:
         await guardrails.run_before(ctx, body, OPENAI_CHAT)
-        await budgets.reserve(ctx, "openai-chat", body)
+        await admit(ctx, "openai-chat", body)
         guard = guardrails.stream_filter(ctx, OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
             ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)

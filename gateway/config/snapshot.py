@@ -17,7 +17,9 @@ from django.conf import settings
 
 from gateway.config import prices
 from gateway.config.version import current_config_version
-from gateway.models import ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RoutingStrategy, Secret
+from gateway.models import (
+    ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RateLimit, RoutingStrategy, Secret,
+)
 from gateway.config.secrets import secret_values
 from gateway.db import db_task
 from providers import outbound
@@ -95,11 +97,23 @@ class BudgetSpec:
 
 
 @dataclass(frozen=True)
+class RateLimitSpec:
+    id: int
+    name: str
+    scope: str
+    target: str  # "" for global, "*" for each endpoint or key separately
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    max_concurrent: int | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
     keys_by_hash: dict[str, ClientKey] = field(default_factory=dict)
     budgets: tuple[BudgetSpec, ...] = ()
+    rate_limits: tuple[RateLimitSpec, ...] = ()
 
 
 class BrokenAdapter(ProviderAdapter):
@@ -198,7 +212,11 @@ def build_snapshot() -> Snapshot:
         BudgetSpec(b.id, b.name, b.scope, b.target, b.amount_usd, b.window_unit, b.window_value, b.action, b.webhook_url)
         for b in BudgetPolicy.objects.filter(enabled=True)
     )
-    return Snapshot(version=version, endpoints=endpoints, keys_by_hash=keys, budgets=budgets)
+    rate_limits = tuple(
+        RateLimitSpec(r.id, r.name, r.scope, r.target, r.requests_per_minute, r.tokens_per_minute, r.max_concurrent)
+        for r in RateLimit.objects.filter(enabled=True)
+    )
+    return Snapshot(version=version, endpoints=endpoints, keys_by_hash=keys, budgets=budgets, rate_limits=rate_limits)
 
 
 class SnapshotStore:
