@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 
 from gateway import pipeline
+from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest, GatewayError
 from gateway.pipeline import RequestContext, admit, finish
 from gateway.routing.router import router
@@ -137,6 +138,8 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
             except Exception:  # noqa: BLE001 - closing an upstream that already failed
                 pass
         finish(ctx)
+        if ctx.status < 400:
+            await budgets.settled(ctx)
 
 
 async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -178,12 +178,13 @@ async def call(ctx: RequestContext, api: str, body: dict,
         ctx.tokens = usage_of(api, answer)
         if check_answer:
             await guardrails.run_after(ctx, answer, api)
-        return answer
     except (Exception, asyncio.CancelledError) as exc:
         ctx.fail(exc)
         raise
     finally:
         finish(ctx)
+    await budgets.settled(ctx)
+    return answer
 
 
 async def chat(ctx: RequestContext, body: dict) -> dict:
@@ -259,6 +260,8 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
     finally:
         await _close(rest)
         finish(ctx)
+        if ctx.status < 400:
+            await budgets.settled(ctx)
 
 
 async def _close(iterator: AsyncIterator) -> None:
