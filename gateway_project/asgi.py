@@ -18,7 +18,7 @@ async def application(scope, receive, send):
     # The usage API accepts a staff session, so it keeps Django's middleware; every other /gateway/ path,
     # unknown ones included, gets the lean handler and its JSON errors.
     path = scope.get("path", "")
-    if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path == "/health"):
+    if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path in ("/health", "/ready")):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -229,6 +230,7 @@ class SnapshotStore:
         self._builder = builder
         self._version_reader = version_reader
         self.current: Snapshot | None = None
+        self.checked_at: float | None = None  # time.monotonic() of the last successful check or build
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Snapshot], None]] = []
 
@@ -245,6 +247,7 @@ class SnapshotStore:
         async with self._lock:
             snapshot = await db_task(self._builder)()
             self.current = snapshot
+            self.checked_at = time.monotonic()
         for listener in self._listeners:
             listener(snapshot)
         logger.info("configuration snapshot v%s: %d endpoints, %d keys", snapshot.version,
@@ -256,6 +259,7 @@ class SnapshotStore:
         if self.current is None or version != self.current.version:
             await self.refresh()
             return True
+        self.checked_at = time.monotonic()
         return False
 
     async def watch(self, interval: float | None = None) -> None:
