@@ -8,7 +8,6 @@ A request covered by no limit costs one dict lookup.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -113,8 +112,7 @@ class Limiter:
         self._store = store_
         self._snapshot = snapshot
         self._index = RateIndex(None)
-        self._pending: set[asyncio.Task] = set()
-        self.failures = 0
+        self._failures = 0
         self._logged_at = -LOG_EVERY_SECONDS
 
     @property
@@ -160,8 +158,13 @@ class Limiter:
         held_tokens = next((c.cost for c in checks if c.kind == "tokens"), 0)
         ctx.rate_limit = Admission(checks, ctx.request_id, held_tokens, response_headers(checks, answer))
 
+    @property
+    def failures(self) -> int:
+        """Admissions that found the store unreachable, plus settlements that could not be sent."""
+        return self._failures + getattr(self._store, "failures", 0)
+
     def _failed(self) -> None:
-        self.failures += 1
+        self._failures += 1
         now = time.monotonic()
         if now - self._logged_at >= LOG_EVERY_SECONDS:
             self._logged_at = now
@@ -169,23 +172,17 @@ class Limiter:
                          self.failures, settings.GATEWAY_RATE_LIMIT_FAILURE, exc_info=True)
 
     def settle(self, admission: Admission | None, used_tokens: int) -> None:
-        """Release concurrency and charge the real tokens (instead of the estimate), off the request path."""
+        """Release concurrency and charge the real tokens instead of the estimate (the Redis store sends this
+        with its next round trip)."""
         if admission is None:
             return
         delta = used_tokens - admission.held_tokens if admission.held_tokens else 0
-        task = asyncio.get_running_loop().create_task(self._settle(admission, delta))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self.store.settle(admission.checks, admission.lease, delta)
 
-    async def _settle(self, admission: Admission, delta: int) -> None:
-        try:
-            await self.store.settle(admission.checks, admission.lease, delta)
-        except Exception:  # noqa: BLE001 - concurrency holds expire on their own
-            self._failed()
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        if self._pending:
-            await asyncio.wait(list(self._pending), timeout=timeout)
+    async def drain(self) -> None:
+        """Send settlements still queued (graceful shutdown)."""
+        if self._store is not None:
+            await self._store.flush()
 
 
 def store_from_settings():

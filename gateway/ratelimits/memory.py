@@ -42,7 +42,7 @@ class MemoryStore:
                 self.holds.setdefault(check.key, set()).add(lease)
         return Granted(tuple(remaining), tuple(resets))
 
-    async def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
+    def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
         """Release the concurrency holds and move token limits by the actual minus the estimated tokens."""
         for check in checks:
             if check.kind == "concurrent":
@@ -55,8 +55,8 @@ class MemoryStore:
         if len(self.tats) > 10_000:
             self.tats = {key: tat for key, tat in self.tats.items() if tat > now}
 
-    async def ping(self) -> None:
+    async def flush(self) -> None:
         return None
 
-    async def close(self) -> None:
+    async def ping(self) -> None:
         return None

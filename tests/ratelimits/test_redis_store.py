@@ -48,10 +48,11 @@ async def test_tokens_settle_by_real_usage(redis_url):
     store = RedisStore(redis_url)
     tokens = check("tokens", 100, cost=20)
     assert (await store.acquire([tokens], "a")).remaining == (80,)
-    await store.settle([tokens], "a", 50)  # used 70 instead of 20
+    store.settle([tokens], "a", 50)  # used 70 instead of 20: sent with the next admission
     assert (await store.acquire([tokens], "b")).remaining == (10,)
     assert isinstance(await store.acquire([tokens], "c"), Denied)
-    await store.settle([tokens], "b", -20)  # used nothing
+    store.settle([tokens], "b", -20)  # used nothing
+    await store.flush()
     assert (await store.acquire([tokens], "d")).remaining == (10,)
     await store.close()
 
@@ -62,10 +63,28 @@ async def test_concurrency_holds_are_released(redis_url):
     assert isinstance(await first.acquire([concurrent], "a"), Granted)
     assert isinstance(await second.acquire([concurrent], "b"), Granted)
     assert isinstance(await first.acquire([concurrent], "c"), Denied)
-    await second.settle([concurrent], "b", 0)
+    second.settle([concurrent], "b", 0)
+    assert isinstance(await first.acquire([concurrent], "c"), Denied)  # not sent yet
+    await second.flush()  # what the store's timer does after FLUSH_SECONDS without a request
     assert isinstance(await first.acquire([concurrent], "c"), Granted)
     await first.close()
     await second.close()
+
+
+async def test_settlements_left_queued_are_sent_by_the_timer(redis_url):
+    store = RedisStore(redis_url)
+    concurrent = check("concurrent", 1)
+    assert isinstance(await store.acquire([concurrent], "a"), Granted)
+    store.settle([concurrent], "a", 0)
+    observer = RedisStore(redis_url)
+    for _ in range(200):  # bounded: FLUSH_SECONDS is 50 ms
+        if isinstance(await observer.acquire([concurrent], "b"), Granted):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the release never reached Redis")
+    await store.close()
+    await observer.close()
 
 
 async def test_limits_start_afresh_when_redis_lost_its_data(redis_url):
