@@ -2,6 +2,7 @@
 429 in each SDK's own envelope with Retry-After, and one limit shared by two processes through Redis."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
@@ -110,3 +111,18 @@ def test_two_processes_share_one_limit_through_redis(e2e_root, fake_openai, fake
         finally:
             second.stop()
             first.stop()
+
+
+def test_several_workers_without_redis_warn_that_limits_count_per_process(e2e_root):
+    server = make_gateway(e2e_root, "two-workers", start=False)
+    server.start(workers=2)
+    try:
+        deadline = time.monotonic() + 10
+        while "counted in memory, per process" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "several server workers and no REDIS_URL: rate limits are counted in memory" in server.log()
+    finally:
+        server.stop()
+    single = make_gateway(e2e_root, "one-worker")
+    single.stop()
+    assert "no REDIS_URL" not in single.log()
