@@ -40,12 +40,12 @@ class RateIndex:
         limits = snapshot.rate_limits if snapshot is not None else ()
         self.empty = not limits
         self.global_ = tuple(limit for limit in limits if limit.scope == "global")
-        self.by: dict[tuple[str, str], tuple[RateLimitSpec, ...]] = {}
         groups: dict[tuple[str, str], list[RateLimitSpec]] = defaultdict(list)
         for limit in limits:
             if limit.scope != "global":
                 groups[(limit.scope, limit.target)].append(limit)
-        self.by = {group: tuple(items) for group, items in groups.items()}
+        self.by: dict[tuple[str, str], tuple[RateLimitSpec, ...]] = {
+            group: tuple(items) for group, items in groups.items()}
 
     def covering(self, endpoint: str, key: str) -> list[tuple[RateLimitSpec, str]]:
         """(limit, subject counted) pairs: "*" limits count each endpoint or key under its own name."""

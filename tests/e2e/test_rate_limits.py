@@ -78,6 +78,9 @@ def test_a_key_limit_counts_only_that_key(gateway):
 def test_star_counts_each_endpoint_separately(gateway):
     assert admitted([client(gateway)], "star-a", 55) == 50
     assert admitted([client(gateway)], "star-b", 5) == 5
+    stream = client(gateway).chat.completions.with_raw_response.create(model="star-b", stream=True, **BODY)
+    assert stream.headers["x-ratelimit-remaining-requests"] == "44"  # streams carry the headers too
+    assert list(stream.parse())
 
 
 def test_tokens_per_minute_are_charged_with_the_real_usage(gateway):
@@ -92,7 +95,10 @@ def test_tokens_per_minute_are_charged_with_the_real_usage(gateway):
 def test_native_routes_refuse_in_their_own_envelope(gateway):
     claude = anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"],
                                  max_retries=0)
-    claude.messages.create(model="claude-limited", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    first = claude.messages.with_raw_response.create(model="claude-limited", max_tokens=10,
+                                                     messages=[{"role": "user", "content": "hi"}])
+    assert first.headers["x-ratelimit-limit-requests"] == "1"
+    assert first.headers["x-ratelimit-remaining-requests"] == "0"
     with pytest.raises(anthropic.RateLimitError) as refused:
         claude.messages.create(model="claude-limited", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert refused.value.body["error"]["type"] == "rate_limit_error"
