@@ -154,7 +154,7 @@ if GATEWAY_BUDGET_BACKEND == "redis" and not REDIS_URL:
 GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS", default=4096)
 GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=900)
 # How long a request waits for the budget store before the policy's failure mode applies.
-GATEWAY_BUDGET_TIMEOUT_SECONDS = env.float("GATEWAY_BUDGET_TIMEOUT_SECONDS", default=1.0)
+GATEWAY_BUDGET_TIMEOUT_SECONDS = env.float("GATEWAY_BUDGET_TIMEOUT_SECONDS", default=5.0)
 # Rate limits (README: "Rate limits"): what happens when Redis cannot be reached.
 GATEWAY_RATE_LIMIT_FAILURE = env.str("GATEWAY_RATE_LIMIT_FAILURE", default="open")
 if GATEWAY_RATE_LIMIT_FAILURE not in ("open", "closed"):
