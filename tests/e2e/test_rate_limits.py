@@ -123,10 +123,11 @@ def test_native_routes_refuse_in_their_own_envelope(gateway):
 
 
 def test_two_processes_share_one_limit_through_redis(e2e_root, fake_openai, fake_anthropic, fake_gemini):
+    # Failing closed: a store that does not answer shows as 503s here, never as requests admitted uncounted.
     with redis_server() as redis_url:
         limits = [{"name": "shared-rpm", "scope": "endpoint", "target": "shared", "requests_per_minute": 12}]
         first = make_gateway(e2e_root, "rate-two", config(fake_openai, fake_anthropic, fake_gemini, limits, ["shared"]),
-                             env={"REDIS_URL": redis_url})
+                             env={"REDIS_URL": redis_url, "GATEWAY_RATE_LIMIT_FAILURE": "closed"})
         second = GatewayServer(workdir=first.workdir, env=first.env, keys=first.keys).start()
         try:
             assert admitted([client(first), client(second)], "shared", 40) == 12
