@@ -1,6 +1,7 @@
 """Process start and stop for the ASGI server (Django itself has no lifespan): load the configuration
-before taking traffic, run the config watcher, the usage writer and the retention pruner, and on shutdown
-settle budget reservations still in flight and write every queued usage record."""
+before taking traffic, run the config watcher, the usage writer, the retention pruner and the metrics
+sampler, start trace export when configured, and on shutdown settle budget reservations still in flight,
+write every queued usage record and export the spans still queued."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +10,7 @@ import logging
 from django.conf import settings
 
 from gateway.budgets import policies as budgets
+from gateway.observability import metrics, sampler, tracing
 from gateway.usage import retention
 from gateway.usage import records as usage
 from gateway.config.snapshot import store
@@ -22,8 +24,10 @@ _writer_task: asyncio.Task | None = None
 
 async def startup() -> None:
     global _writer_task
+    tracing.configure()
     await store.refresh()
     _tasks.append(asyncio.create_task(store.watch(), name="config-watcher"))
+    _tasks.append(asyncio.create_task(sampler.run(), name="metrics-sampler"))
     _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")
     if settings.GATEWAY_USAGE_RETENTION_DAYS > 0:
         _tasks.append(asyncio.create_task(retention.run_pruner(), name="usage-retention"))
@@ -44,6 +48,8 @@ async def shutdown() -> None:
         logger.error("shutdown: %d usage records could not be written", usage.writer.pending())
     logger.info("shutdown: flushed %d usage records", written)
     await close_clients()
+    await asyncio.to_thread(tracing.shutdown)
+    metrics.process_exited()
 
 
 async def lifespan(receive, send) -> None:

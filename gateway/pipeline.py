@@ -4,9 +4,7 @@ ends)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from gateway.budgets import policies as budgets
 from gateway.usage import records as usage
 from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
+from gateway.observability import requestid
 from gateway.routing.router import Outcome, router
 from gateway.config.snapshot import ClientKey, EndpointConfig
 from gateway.relay_watchers import usage_of
@@ -30,10 +29,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
-_request_ids = map("{}-{:x}".format, itertools.repeat(os.urandom(6).hex()), itertools.count(1))
-
-
 @dataclass
 class RequestContext:
     """Everything the gateway learns about one request, from arrival to the usage record."""
@@ -44,7 +39,7 @@ class RequestContext:
     streaming: bool = False
     internal: bool = False
     started: float = field(default_factory=time.perf_counter)
-    request_id: str = field(default_factory=lambda: next(_request_ids))
+    request_id: str = field(default_factory=requestid.current_id)
     outcome: Outcome = field(default_factory=Outcome)
     tokens: usage.TokenUsage = field(default_factory=usage.TokenUsage)
     status: int = 200
@@ -56,6 +51,12 @@ class RequestContext:
     body: dict | None = None
     reservation: budgets.Reservation | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
+    answer: object = None  # a complete (non-streamed) answer, for its finish reasons on the trace
+
+    def __post_init__(self) -> None:
+        scope = requestid.current.get()
+        if scope is not None and scope.ctx is None:  # the client's request, not a guardrail judge's own call
+            scope.ctx = self
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -80,7 +81,6 @@ class RequestContext:
             "X-Gateway-Duration-Ms": f"{self.elapsed_ms():.2f}",
             "X-Gateway-Overhead-Ms": f"{self.overhead_ms():.2f}",
             "X-Gateway-Attempts": str(len(self.outcome.attempts)),
-            "X-Request-Id": self.request_id,
         }
         if self.outcome.link is not None:
             headers["X-Gateway-Model"] = self.outcome.link.target.name
@@ -117,9 +117,9 @@ def finish(ctx: RequestContext) -> None:
             usage.writer.submit(event)
         usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
-        if ctx.streaming:
-            logger.info("stream done endpoint=%s model=%s status=%s total_ms=%.1f overhead_ms=%.2f",
-                        ctx.endpoint.name, event.model_name, ctx.status, total_ms, event.overhead_ms)
+        scope = requestid.current.get()
+        if scope is not None and scope.ctx is ctx:
+            scope.event = event
     except Exception:  # noqa: BLE001 - accounting must never break a response
         logger.exception("could not record usage for request %s", ctx.request_id)
 
@@ -133,9 +133,13 @@ def account_refusal(ctx: RequestContext | None, exc: GatewayError, *, route: str
             ctx.fail(exc)
             finish(ctx)
         return
-    usage.writer.submit(usage.UsageEvent(
+    event = usage.UsageEvent(
         created_at=usage.now(), endpoint_name=endpoint_name, route=route, api_key_name=key_name,
-        status_code=exc.status, error_type=exc.error_type, attempts=0))
+        request_id=requestid.current_id(), status_code=exc.status, error_type=exc.error_type, attempts=0)
+    usage.writer.submit(event)
+    scope = requestid.current.get()
+    if scope is not None and scope.ctx is None:
+        scope.event = event
 
 
 async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
@@ -163,7 +167,7 @@ async def call(ctx: RequestContext, api: str, body: dict,
         await guardrails.run_before(ctx, body, api)
         await budgets.reserve(ctx, api, body)
         outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
-        answer = answer_of(outcome.value)
+        answer = ctx.answer = answer_of(outcome.value)
         ctx.tokens = usage_of(api, answer)
         if check_answer:
             await guardrails.run_after(ctx, answer, api)

@@ -9,8 +9,10 @@ django_application = get_asgi_application()
 
 from gateway.fast_asgi import GatewayASGIHandler  # noqa: E402  (needs Django set up)
 from gateway.lifecycle import lifespan  # noqa: E402
+from gateway.observability.asgi import metrics_page, observed  # noqa: E402
 
-gateway_application = GatewayASGIHandler()
+gateway_application = observed(GatewayASGIHandler())
+admin_application = observed(django_application)
 USAGE_API = "/gateway/admin/v1/usage"
 
 
@@ -20,6 +22,8 @@ async def application(scope, receive, send):
     path = scope.get("path", "")
     if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path == "/health"):
         return await gateway_application(scope, receive, send)
+    if scope["type"] == "http" and path == "/metrics":
+        return await metrics_page(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)
-    return await django_application(scope, receive, send)
+    return await admin_application(scope, receive, send)

@@ -117,11 +117,20 @@ REST_FRAMEWORK = {
 }
 
 LOG_LEVEL = env.str("GATEWAY_LOG_LEVEL", default="INFO")
+# `plain` lines, or `json`: one JSON object per line (gateway/observability/logs.py). Both name the request.
+GATEWAY_LOG_FORMAT = env.str("GATEWAY_LOG_FORMAT", default="plain")
+if GATEWAY_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("GATEWAY_LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "gateway.observability.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "gateway.observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": GATEWAY_LOG_FORMAT,
+                             "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "gateway": {"level": LOG_LEVEL},
@@ -154,3 +163,5 @@ if GATEWAY_BUDGET_BACKEND == "redis" and not REDIS_URL:
 GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS", default=4096)
 GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=900)
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
+# Observability (README: "Observability"): a bearer token for GET /metrics (empty: open).
+GATEWAY_METRICS_TOKEN = env.str("GATEWAY_METRICS_TOKEN", default="")

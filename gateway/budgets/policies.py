@@ -20,6 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 
+from gateway.observability import metrics
 from gateway.errors import BudgetExceeded, ServiceUnavailable
 from gateway.config.snapshot import BudgetSpec, EndpointConfig, Snapshot, store
 
@@ -330,6 +331,8 @@ class Budgets:
         else:
             return
         for claim, total in zip(reservation.claims, spent):
+            if claim.amount:
+                metrics.child(metrics.budget_spend_ratio, claim.policy.name).set(total / claim.amount)
             if total >= claim.amount:
                 self.alerts.fire(claim, total, "limit_reached")
 
