@@ -11,6 +11,8 @@ from django.conf import settings
 
 from gateway.budgets import policies as budgets
 from gateway.observability import metrics, sampler, tracing
+from gateway.requestlogs import retention as requestlog_retention
+from gateway.requestlogs.writer import writer as requestlog_writer
 from gateway.usage import retention
 from gateway.usage import records as usage
 from gateway.config.snapshot import store
@@ -31,6 +33,9 @@ async def startup() -> None:
     _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")
     if settings.GATEWAY_USAGE_RETENTION_DAYS > 0:
         _tasks.append(asyncio.create_task(retention.run_pruner(), name="usage-retention"))
+    if settings.GATEWAY_REQUEST_LOG_RETENTION_DAYS > 0:
+        _tasks.append(asyncio.create_task(requestlog_retention.run_pruner(), name="request-log-retention"))
+    _tasks.append(asyncio.create_task(requestlog_writer.run(), name="request-log-writer"))
 
 
 async def shutdown() -> None:
@@ -47,6 +52,7 @@ async def shutdown() -> None:
     if usage.writer.pending():
         logger.error("shutdown: %d usage records could not be written", usage.writer.pending())
     logger.info("shutdown: flushed %d usage records", written)
+    await requestlog_writer.flush()
     await close_clients()
     await asyncio.to_thread(tracing.shutdown)
     metrics.process_exited()

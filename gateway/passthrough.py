@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+from django.conf import settings
+
 from gateway import pipeline
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest, GatewayError
@@ -19,6 +21,7 @@ from gateway.pipeline import RequestContext, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import GuardedStream
 from gateway.relay_watchers import WATCHERS, StreamWatcher
+from gateway.requestlogs.capture import RawCapture
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import PASSTHROUGH_APIS, ProviderError
@@ -74,6 +77,9 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
         async for chunk in response.stream:
             yield chunk
 
+    ctx.body = body
+    if ctx.endpoint.log_payloads:
+        ctx.capture = RawCapture(settings.GATEWAY_REQUEST_LOG_MAX_BYTES)
     try:
         await guardrails.run_before(ctx, body, api)
         await budgets.reserve(ctx, api, body)
@@ -99,6 +105,8 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
                 ctx.first_byte_at = time.perf_counter()
             out = guard.feed(chunk) if guard else chunk
             if out:
+                if ctx.capture is not None:
+                    ctx.capture.feed(out)
                 yield out
             try:
                 chunk = await rest.__anext__()
@@ -106,7 +114,10 @@ async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest
                 break
         watcher.finish()
         if guard:
-            yield await guard.finish()
+            tail = await guard.finish()
+            if ctx.capture is not None:
+                ctx.capture.feed(tail)
+            yield tail
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
                                   error_type="incomplete_stream")

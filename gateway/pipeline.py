@@ -17,6 +17,8 @@ from gateway.usage import records as usage
 from gateway.envelopes import openai_error
 from gateway.errors import GatewayError
 from gateway.observability import requestid
+from gateway.requestlogs import writer as requestlogs
+from gateway.requestlogs.capture import ChatAssembler
 from gateway.routing.router import Outcome, router
 from gateway.config.snapshot import ClientKey, EndpointConfig
 from gateway.relay_watchers import usage_of
@@ -51,7 +53,8 @@ class RequestContext:
     body: dict | None = None
     reservation: budgets.Reservation | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
-    answer: object = None  # a complete (non-streamed) answer, for its finish reasons on the trace
+    answer: object = None  # a complete (non-streamed) answer, for its trace and request log
+    capture: object = None  # a streamed answer as relayed, when the endpoint logs payloads (gateway/requestlogs/)
 
     def __post_init__(self) -> None:
         scope = requestid.current.get()
@@ -120,6 +123,8 @@ def finish(ctx: RequestContext) -> None:
         scope = requestid.current.get()
         if scope is not None and scope.ctx is ctx:
             scope.event = event
+        if ctx.endpoint.log_payloads and not ctx.internal:
+            requestlogs.record(ctx, event)
     except Exception:  # noqa: BLE001 - accounting must never break a response
         logger.exception("could not record usage for request %s", ctx.request_id)
 
@@ -163,6 +168,7 @@ async def call(ctx: RequestContext, api: str, body: dict,
     """The sequence every non-streaming request goes through, unified or native: guardrails on the request,
     budget reservation, routing, usage read from the answer, guardrails on the answer; accounted for in
     finish() however it ends. `api` names the wire format of `body` and of the answer."""
+    ctx.body = body
     try:
         await guardrails.run_before(ctx, body, api)
         await budgets.reserve(ctx, api, body)
@@ -200,6 +206,9 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     """Open the upstream stream (falling back while nothing was sent) and return the SSE byte iterator.
     Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    ctx.body = body
+    if ctx.endpoint.log_payloads:
+        ctx.capture = ChatAssembler()
     try:
         await guardrails.run_before(ctx, body, OPENAI_CHAT)
         await budgets.reserve(ctx, "openai-chat", body)
@@ -227,12 +236,16 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
                     ctx.first_byte_at = time.perf_counter()
                 ctx.relayed_chars += usage.delta_chars(chunk)
                 for out in guard.feed(chunk) if guard else (chunk,):
+                    if ctx.capture is not None:
+                        ctx.capture.feed(out)
                     yield _sse(out)
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
         for out in await guard.finish() if guard else ():
+            if ctx.capture is not None:
+                ctx.capture.feed(out)
             yield _sse(out)
         yield b"data: [DONE]\n\n"
     except GatewayError as exc:

@@ -165,3 +165,6 @@ GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
 # Observability (README: "Observability"): a bearer token for GET /metrics (empty: open).
 GATEWAY_METRICS_TOKEN = env.str("GATEWAY_METRICS_TOKEN", default="")
+# Request logs of endpoints with `log_payloads`: each body capped at this size, kept this many days (0: forever).
+GATEWAY_REQUEST_LOG_MAX_BYTES = env.int("GATEWAY_REQUEST_LOG_MAX_BYTES", default=64 * 1024)
+GATEWAY_REQUEST_LOG_RETENTION_DAYS = env.int("GATEWAY_REQUEST_LOG_RETENTION_DAYS", default=30)

@@ -90,3 +90,34 @@ def finish_reasons(answer: object) -> list[str]:
     if not reasons and answer.get("status") and answer.get("object") == "response":
         reasons = [answer["status"]]
     return [str(reason) for reason in reasons if reason]
+
+
+def input_messages(body: object) -> list | None:
+    """The request's messages as its API wrote them (OpenAI/Anthropic `messages`, Gemini `contents`,
+    Responses or embeddings `input`), with a system prompt kept apart by the API put first."""
+    if not isinstance(body, dict):
+        return None
+    messages = body.get("messages") or body.get("contents") or body.get("input")
+    if messages is None:
+        return None
+    if not isinstance(messages, list):
+        messages = [{"role": "user", "content": messages}]
+    system = body.get("system") or body.get("systemInstruction") or body.get("instructions")
+    return [{"role": "system", "content": system}, *messages] if system else messages
+
+
+def output_messages(answer: object) -> list | None:
+    """The answer's messages: OpenAI choices, an Anthropic message, Gemini candidates or Responses output."""
+    if not isinstance(answer, dict):
+        return None
+    if answer.get("choices"):
+        return [{**(choice.get("message") or {}), "finish_reason": choice.get("finish_reason")}
+                for choice in answer["choices"] if isinstance(choice, dict)]
+    if answer.get("type") == "message":
+        return [{"role": answer.get("role", "assistant"), "content": answer.get("content"),
+                 "finish_reason": answer.get("stop_reason")}]
+    if answer.get("candidates"):
+        return [candidate.get("content") for candidate in answer["candidates"] if isinstance(candidate, dict)]
+    if answer.get("object") == "response":
+        return answer.get("output")
+    return None

@@ -17,6 +17,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -24,6 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from gateway.observability import genai
 from gateway.observability.requestid import Scope, current
+from gateway.requestlogs.capture import ChatAssembler
 from providers import http as provider_http
 
 _tracer: trace.Tracer | None = None
@@ -133,6 +135,8 @@ def _describe_request(span, obs: Scope) -> None:
             attributes["gateway.guardrails"] = [f"{r['name']}:{r['action']}" for r in ctx.guardrail_results]
         if len(ctx.outcome.attempts) > 1:
             attributes["gateway.fallback_reason"] = _reason(ctx.outcome.attempts[-2])
+        if ctx.endpoint.log_payloads:
+            attributes.update(_content(ctx))
     if event is not None:
         attributes.update({
             "gen_ai.usage.input_tokens": event.input_tokens,
@@ -151,6 +155,20 @@ def _describe_request(span, obs: Scope) -> None:
     span.set_attributes(attributes)
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
+
+
+def _content(ctx) -> dict:
+    """gen_ai.input.messages / gen_ai.output.messages (JSON text), as the request log keeps them: after
+    guardrails, a stream's answer as its client received it."""
+    found = {}
+    messages = genai.input_messages(ctx.body)
+    if messages is not None:
+        found["gen_ai.input.messages"] = orjson.dumps(messages, default=str).decode()
+    answer = ctx.capture.result() if isinstance(ctx.capture, ChatAssembler) else ctx.answer
+    output = genai.output_messages(answer)
+    if output is not None:
+        found["gen_ai.output.messages"] = orjson.dumps(output, default=str).decode()
+    return found
 
 
 def _reason(attempt) -> str:

@@ -36,13 +36,16 @@ def config(fake_openai, fake_anthropic, fake_gemini) -> dict:
     config = provider_config(fake_openai, fake_anthropic, fake_gemini)
     config["models"] += [model("o-primary"), model("o-backup")]
     config["guardrails"] = [{"name": "no-classified", "kind": "keywords", "stage": "before", "action": "block",
-                             "settings": {"words": ["classified"]}}]
+                             "settings": {"words": ["classified"]}},
+                            {"name": "redact-pii", "kind": "pii", "stage": "before", "action": "sanitize"}]
     config["endpoints"] = [
         {"name": "traced", "models": [{"model": "o-primary"}]},
         {"name": "traced-fallback", "retries": 0,
          "models": [{"model": "o-primary"}, {"model": "o-backup", "linkage": "fallback", "order": 1}]},
         {"name": "traced-guarded", "models": [{"model": "o-primary"}], "guardrails": ["no-classified"]},
         {"name": "traced-claude", "models": [{"model": "claude"}]},
+        {"name": "logged", "log_payloads": True, "models": [{"model": "o-primary"}], "guardrails": ["redact-pii"]},
+        {"name": "logged-claude", "log_payloads": True, "models": [{"model": "claude"}]},
     ]
     return config
 
@@ -56,6 +59,7 @@ def gateway(e2e_root, config, otlp):
         "OTEL_BSP_SCHEDULE_DELAY": "50",
         "GATEWAY_LOG_FORMAT": "json", "GATEWAY_LOG_LEVEL": "INFO",
         "GATEWAY_METRICS_TOKEN": "metrics-token-0123",
+        "GATEWAY_REQUEST_LOG_MAX_BYTES": "4000",
     })
     yield server
     server.stop()
@@ -191,6 +195,67 @@ def test_native_anthropic_requests_name_their_provider(gateway, otlp):
     attrs = server_span(otlp, raw.headers["x-request-id"]).attributes
     assert (attrs["gen_ai.provider.name"], attrs["gen_ai.response.model"]) == ("anthropic", "claude-haiku-4-5")
     assert attrs["gen_ai.request.max_tokens"] == 20 and attrs["gen_ai.usage.input_tokens"] > 0
+
+
+# -- request logs ------------------------------------------------------------------------------------
+EMAIL = "jane.doe@example.com"
+LOG_SQL = ("SELECT endpoint_name, api_key_name, status_code, streaming, request_body, response_body, truncated, "
+           "attempts, guardrails FROM gateway_requestlog WHERE request_id = ?")
+
+
+def test_request_logs_keep_the_sanitized_request_and_the_answer(gateway, sdk, otlp):
+    raw = chat(sdk, "logged", f"mail {EMAIL} please")
+    request_id = raw.headers["x-request-id"]
+    [(endpoint, key, status, streaming, request, response, truncated, attempts, guardrails)] = wait_rows(
+        gateway, LOG_SQL, request_id)
+    assert (endpoint, key, status, streaming, truncated) == ("logged", "default", 200, 0, 0)
+    assert json.loads(request)["messages"] == [{"role": "user", "content": "mail [EMAIL] please"}]
+    assert json.loads(response)["choices"][0]["message"]["content"] == "echo: mail [EMAIL] please"
+    assert json.loads(attempts)[0]["model"] == "o-primary"
+    assert json.loads(guardrails)[0]["action"] == "sanitize"
+    assert EMAIL not in request + response and gateway.keys["default"] not in request + response
+    attrs = server_span(otlp, request_id).attributes
+    assert json.loads(attrs["gen_ai.input.messages"]) == [{"role": "user", "content": "mail [EMAIL] please"}]
+    assert json.loads(attrs["gen_ai.output.messages"])[0]["content"] == "echo: mail [EMAIL] please"
+
+
+def test_a_streamed_answer_is_logged_as_the_final_message(gateway, sdk):
+    raw = sdk.chat.completions.with_raw_response.create(model="logged", stream=True,
+                                                        messages=[{"role": "user", "content": "stream to the log"}])
+    list(raw.parse())
+    [row] = wait_rows(gateway, LOG_SQL, raw.headers["x-request-id"])
+    answer = json.loads(row[5])
+    assert row[3] == 1
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "echo: stream to the log"}
+    assert answer["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_long_request_is_cut_at_the_cap_and_marked(gateway, sdk):
+    raw = chat(sdk, "logged", "word " * 2000)
+    [row] = wait_rows(gateway, LOG_SQL, raw.headers["x-request-id"])
+    assert row[6] == 1 and len(row[4].encode()) <= 4000
+
+
+def test_endpoints_without_log_payloads_keep_no_request_log(gateway, sdk, otlp):
+    raw = chat(sdk, "traced", "not for the log")
+    request_id = raw.headers["x-request-id"]
+    assert "gen_ai.input.messages" not in server_span(otlp, request_id).attributes
+    wait_rows(gateway, "SELECT 1 FROM gateway_usagerecord WHERE request_id = ?", request_id)
+    assert wait_rows(gateway, LOG_SQL, request_id, timeout=1.0) == []
+
+
+def test_native_streams_are_logged_as_relayed(gateway):
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"],
+                                 max_retries=0)
+    with client.messages.stream(model="logged-claude", max_tokens=20,
+                                messages=[{"role": "user", "content": "native stream"}]) as stream:
+        text = "".join(stream.text_stream)
+        request_id = stream.response.headers["x-request-id"]
+    [row] = wait_rows(gateway, LOG_SQL, request_id)
+    assert "message_stop" in row[5] and json.loads(row[4])["max_tokens"] == 20
+    assert text.startswith("echo")
 
 
 # -- metrics -----------------------------------------------------------------------------------------
