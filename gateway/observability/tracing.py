@@ -52,6 +52,7 @@ def configure() -> None:
     global _tracer, _provider
     if _tracer is not None or not wanted():
         return
+    # The SDK and the exporter (protobuf, requests) load only when tracing is on: nothing to pay otherwise.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -115,12 +116,16 @@ def _describe_request(span, obs: Scope) -> None:
             "gateway.endpoint": ctx.endpoint.name,
             "gateway.route": ctx.route,
             "gateway.key_name": ctx.key.name,
-            "gateway.streaming": ctx.streaming,
             "gateway.attempts": len(ctx.outcome.attempts),
-            "gateway.budget": "reserved" if ctx.reservation is not None else
-                              ("exceeded" if ctx.error_type == "budget_exceeded" else "not_covered"),
             **genai.request_parameters(ctx.body),
         })
+        # Each attribute costs the exporter a few microseconds per span: the rare ones only when they apply.
+        if ctx.streaming:
+            attributes["gateway.streaming"] = True
+        if ctx.reservation is not None:
+            attributes["gateway.budget"] = "reserved"
+        elif ctx.error_type == "budget_exceeded":
+            attributes["gateway.budget"] = "exceeded"
         link = ctx.outcome.link
         if link is not None:
             attributes.update({"gen_ai.provider.name": genai.provider_name(link.target.provider),
@@ -141,11 +146,12 @@ def _describe_request(span, obs: Scope) -> None:
         attributes.update({
             "gen_ai.usage.input_tokens": event.input_tokens,
             "gen_ai.usage.output_tokens": event.output_tokens,
-            "gen_ai.usage.cache_read.input_tokens": event.cached_tokens,
             "gateway.overhead_ms": round(event.overhead_ms, 3),
-            "gateway.duration_ms": round(event.latency_ms, 3),
-            "gateway.usage_estimated": event.usage_estimated,
         })
+        if event.cached_tokens:
+            attributes["gen_ai.usage.cache_read.input_tokens"] = event.cached_tokens
+        if event.usage_estimated:
+            attributes["gateway.usage_estimated"] = True
         if event.cost_usd is not None:
             attributes["gateway.cost_usd"] = float(event.cost_usd)
         if event.error_type:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import provider_config
 from tests.e2e.db import wait_rows
-from tests.e2e.harness import make_gateway
+from tests.e2e.harness import free_port, make_gateway
 from tests.fakes.otlp import FakeOTLP
 
 SERVER, CLIENT = 2, 3  # OTLP span kinds
@@ -195,6 +195,20 @@ def test_native_anthropic_requests_name_their_provider(gateway, otlp):
     attrs = server_span(otlp, raw.headers["x-request-id"]).attributes
     assert (attrs["gen_ai.provider.name"], attrs["gen_ai.response.model"]) == ("anthropic", "claude-haiku-4-5")
     assert attrs["gen_ai.request.max_tokens"] == 20 and attrs["gen_ai.usage.input_tokens"] > 0
+
+
+def test_a_collector_that_is_down_fails_no_request(e2e_root, config):
+    server = make_gateway(e2e_root, "observability-no-collector", config, env={
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}", "OTEL_BSP_SCHEDULE_DELAY": "10",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "8", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4"})
+    try:
+        for _ in range(30):  # more spans than the queue holds, while every export is refused
+            response = httpx.post(f"{server.url}/gateway/mlflow/v1/chat/completions",
+                                  headers={"Authorization": f"Bearer {server.keys['default']}"},
+                                  json={"model": "traced", "messages": [{"role": "user", "content": "hi"}]})
+            assert response.status_code == 200
+    finally:
+        server.stop()
 
 
 # -- request logs ------------------------------------------------------------------------------------
