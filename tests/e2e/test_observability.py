@@ -200,7 +200,7 @@ def test_native_anthropic_requests_name_their_provider(gateway, otlp):
 def test_a_collector_that_is_down_fails_no_request(e2e_root, config):
     server = make_gateway(e2e_root, "observability-no-collector", config, env={
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}", "OTEL_BSP_SCHEDULE_DELAY": "10",
-        "OTEL_BSP_MAX_QUEUE_SIZE": "8", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4"})
+        "OTEL_BSP_MAX_QUEUE_SIZE": "8", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4", "OTEL_EXPORTER_OTLP_TIMEOUT": "1"})
     try:
         for _ in range(30):  # more spans than the queue holds, while every export is refused
             response = httpx.post(f"{server.url}/gateway/mlflow/v1/chat/completions",
