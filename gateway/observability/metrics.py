@@ -78,8 +78,8 @@ def attempt_outcome(status: int | None, error: str) -> str:
     return "error"
 
 
-GUARDRAIL_OUTCOMES = {"none": "passed", "sanitize": "sanitized", "block": "blocked", "error": "error",
-                      "skipped": "skipped"}
+# A guardrail's action in its usage-record entry -> the outcome label.
+GUARDRAIL_OUTCOMES = dict(none="passed", sanitize="sanitized", block="blocked", error="error", skipped="skipped")
 
 
 def record_request(*, endpoint: str, model: str, provider: str, route: str, status: int, duration: float,

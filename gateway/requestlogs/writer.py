@@ -4,6 +4,7 @@ dropped, and counted) and drained on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 
@@ -76,12 +77,9 @@ def record(ctx, event) -> None:
     event. Holds references only: encoding and capping happen in the writer."""
     capture = ctx.capture
     response = capture.result() if capture is not None else ctx.answer
-    if response is None and ctx.status >= 400:
-        response = {"error": {"status": ctx.status, "type": ctx.error_type}}
     writer.submit(Entry(
         created_at=event.created_at, request_id=ctx.request_id, endpoint_name=ctx.endpoint.name,
         model_name=event.model_name, api_key_name=ctx.key.name, route=ctx.route, streaming=ctx.streaming,
         status_code=ctx.status, error_type=ctx.error_type, latency_ms=event.latency_ms, request=ctx.body,
         response=response, guardrails=ctx.guardrail_results,
-        attempts=[{"model": a.model, "provider": a.provider, "status": a.status, "error": a.error}
-                  for a in ctx.outcome.attempts]))
+        attempts=[dataclasses.asdict(attempt) for attempt in ctx.outcome.attempts]))
