@@ -3,7 +3,6 @@ views, the pipeline, the native relay and the guardrails all pass around."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 
 from gateway.budgets.policies import Reservation
@@ -12,7 +11,7 @@ from gateway.errors import GatewayError
 from gateway.observability import requestid
 from gateway.routing.router import Outcome
 from providers.wire import TokenUsage
-from providers.base import ProviderError
+from providers.base import ProviderError, clock
 
 
 @dataclass
@@ -24,7 +23,7 @@ class RequestContext:
     key: ClientKey
     streaming: bool = False
     internal: bool = False
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=clock)
     request_id: str = field(default_factory=requestid.current_id)
     outcome: Outcome = field(default_factory=Outcome)
     tokens: TokenUsage = field(default_factory=TokenUsage)
@@ -45,11 +44,13 @@ class RequestContext:
         if scope is not None and scope.ctx is None:  # the client's request, not a guardrail judge's own call
             scope.ctx = self
 
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def overhead_ms(self) -> float:
-        return max(self.elapsed_ms() - self.outcome.stats.upstream_seconds * 1000, 0.0)
+    def timings(self) -> tuple[float, float]:
+        """(duration, overhead) in ms from one reading of the clock: overhead is the duration minus the
+        provider wait inside it, so it never exceeds the duration it is part of."""
+        now = clock()
+        duration = (now - self.started) * 1000
+        waited = min(self.outcome.stats.waited(now) * 1000, duration)
+        return duration, duration - waited
 
     def fail(self, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):  # the client went away
@@ -64,9 +65,10 @@ class RequestContext:
             self.status, self.error_type = 500, type(exc).__name__
 
     def response_headers(self) -> dict[str, str]:
+        duration, overhead = self.timings()
         headers = {
-            "X-Gateway-Duration-Ms": f"{self.elapsed_ms():.2f}",
-            "X-Gateway-Overhead-Ms": f"{self.overhead_ms():.2f}",
+            "X-Gateway-Duration-Ms": f"{duration:.2f}",
+            "X-Gateway-Overhead-Ms": f"{overhead:.2f}",
             "X-Gateway-Attempts": str(len(self.outcome.attempts)),
         }
         if self.outcome.link is not None:

@@ -8,7 +8,6 @@ retries), accounting in pipeline.finish().
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from django.conf import settings
@@ -25,7 +24,7 @@ from gateway.relay_watchers import WATCHERS
 from gateway.requestlogs.capture import RawCapture
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
-from providers.base import ProviderError
+from providers.base import ProviderError, clock
 from providers.wire import Api, SSEParser
 
 # Request headers a vendor SDK sends that change the provider's behaviour; nothing else is forwarded
@@ -116,7 +115,7 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
             events = parser.feed(chunk)
             watcher.observe(events)
             if ctx.first_byte_at is None:
-                ctx.first_byte_at = time.perf_counter()
+                ctx.first_byte_at = clock()
             out = guard.feed(events) if guard else chunk
             if out:
                 if ctx.capture is not None:
