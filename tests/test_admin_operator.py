@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from gateway.models import BudgetPolicy, Secret, UsageRecord
-from gateway.secrets import secret_values
+from gateway.config.secrets import secret_values
 from guardrails.admin import KIND_SETTINGS
 from guardrails.kinds import validate_settings
 from guardrails.models import Guardrail, GuardrailKind
