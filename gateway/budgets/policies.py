@@ -24,6 +24,7 @@ from django.conf import settings
 from gateway.budgets.alerts import AlertSender
 from gateway.budgets.backends import backend_from_settings
 from gateway.budgets.windows import Claim, claim_for, recorded_spend, to_nanos, to_usd, utcnow
+from gateway.observability import metrics
 from gateway.config.snapshot import BudgetSpec, EndpointConfig, Snapshot, store
 from gateway.errors import BudgetExceeded, ServiceUnavailable
 from providers.wire import Api
@@ -273,6 +274,8 @@ class Budgets:
         else:
             return
         for claim, total in zip(reservation.claims, spent):
+            if claim.amount:
+                metrics.child(metrics.budget_spend_ratio, claim.policy.name).set(total / claim.amount)
             if total >= claim.amount:
                 self.alerts.fire(claim, total, "limit_reached")
 
