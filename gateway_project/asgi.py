@@ -9,6 +9,7 @@ django_application = get_asgi_application()
 
 from gateway.fast_asgi import GatewayASGIHandler  # noqa: E402  (needs Django set up)
 from gateway.lifecycle import lifespan  # noqa: E402
+from gateway.proxy import app as proxy  # noqa: E402
 
 gateway_application = GatewayASGIHandler()
 USAGE_API = "/gateway/admin/v1/usage"
@@ -18,6 +19,8 @@ async def application(scope, receive, send):
     # The usage API accepts a staff session, so it keeps Django's middleware; every other /gateway/ path,
     # unknown ones included, gets the lean handler and its JSON errors.
     path = scope.get("path", "")
+    if scope["type"] == "http" and path.startswith(proxy.PREFIX):
+        return await proxy.application(scope, receive, send)
     if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path == "/health"):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "lifespan":

@@ -113,6 +113,26 @@ class CallStats:
             self._started = 0.0
 
 
+CONTENT_HEADERS = frozenset({"content-type", "accept"})
+
+
+@dataclass(frozen=True)
+class RawUpstream:
+    """Where a provider's own API lives and how to authenticate to it, for routes that relay requests the
+    gateway does not model (the raw proxy, realtime WebSockets). `headers` carry only credentials and
+    provider-wide headers, never a content type."""
+
+    base_url: str
+    headers: Mapping[str, str] = field(repr=False, default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, base_url: str, headers: Mapping[str, str], params: Mapping[str, str] | None = None) -> RawUpstream:
+        """Drop the JSON content headers an adapter sends on its own calls: a relayed request has its own."""
+        return cls(base_url.rstrip("/"), {k: v for k, v in headers.items() if k.lower() not in CONTENT_HEADERS},
+                   dict(params or {}))
+
+
 @dataclass
 class PassthroughResponse:
     """A provider's native answer: a parsed JSON body, or (streaming) the raw byte chunks as they arrive."""
@@ -169,6 +189,14 @@ class ProviderAdapter:
                           *, stream: bool) -> PassthroughResponse:
         """Forward a native body for `api` with this model's name and credentials."""
         raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
+
+    def raw_upstream(self) -> RawUpstream:
+        """This model's `api_base` and credentials, for the raw proxy route."""
+        raise UnsupportedOperation(f"Provider '{self.target.provider}' cannot be reached through the raw proxy.")
+
+    def realtime_upstream(self) -> RawUpstream:
+        """The full WebSocket URL (ws/wss) of this model's realtime API, with its credentials."""
+        raise UnsupportedOperation(f"Provider '{self.target.provider}' does not serve the realtime API.")
 
 
 PASSTHROUGH_APIS = {

@@ -158,7 +158,7 @@ def _positive_int(value) -> int | None:
 
 def output_tokens_cap(api: str, body: dict) -> int:
     """The most output tokens the request allows, from its own limit or GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS."""
-    if api == "openai-embeddings" or api in FREE_APIS:
+    if api in ("openai-embeddings", "proxy") or api in FREE_APIS:
         return 0
     choices = 1
     if api == "openai-chat":

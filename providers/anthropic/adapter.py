@@ -12,7 +12,8 @@ import httpx
 
 from providers import http
 from providers.anthropic import translate
-from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, RawUpstream,
+                            UnsupportedOperation)
 
 DEFAULT_API_BASE = "https://api.anthropic.com/v1"
 DEFAULT_VERSION = "2023-06-01"
@@ -80,3 +81,6 @@ async def messages_chunks(stream: http.OpenStream, model_name: str, provider: st
         await lines.aclose()
     if not state.finished:
         raise http.incomplete_stream(provider, "message_stop")
+
+    def raw_upstream(self) -> RawUpstream:
+        return RawUpstream.of(self.base_url, self.headers)
