@@ -12,6 +12,7 @@ from gateway.budgets import policies as budgets
 from gateway.usage import retention
 from gateway.usage import records as usage
 from gateway.config.snapshot import store
+from gateway.realtime import shutdown as realtime_shutdown
 from providers.http import close_clients
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ _writer_task: asyncio.Task | None = None
 async def startup() -> None:
     global _writer_task
     await store.refresh()
+    realtime_shutdown.install()
     _tasks.append(asyncio.create_task(store.watch(), name="config-watcher"))
     _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")
     if settings.GATEWAY_USAGE_RETENTION_DAYS > 0:

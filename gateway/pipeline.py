@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TypeVar
 
 import orjson
@@ -24,7 +25,7 @@ from gateway.relay_watchers import usage_of
 from guardrails import engine as guardrails
 from guardrails.streams import StreamFilter
 from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
-from providers.base import CallStats, ProviderAdapter, ProviderError
+from providers.base import CallStats, Prices, ProviderAdapter, ProviderError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class RequestContext:
     body: dict | None = None
     reservation: budgets.Reservation | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
+    pricing: Callable[[Prices], Decimal | None] | None = None  # a cost rule other than tokens x prices (realtime audio)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -100,7 +102,9 @@ def finish(ctx: RequestContext) -> None:
         if ctx.streaming and ctx.first_byte_at is not None and target is not None:
             tokens, estimated = usage.stream_usage(ctx.tokens, ctx.relayed_chars, lambda: _input_estimate(ctx),
                                                    complete=ctx.status < 400)
-        cost = usage.cost_of(tokens, target.prices) if target else None
+        cost = None
+        if target is not None:
+            cost = ctx.pricing(target.prices) if ctx.pricing else usage.cost_of(tokens, target.prices)
         event = usage.UsageEvent(
             created_at=usage.now(), endpoint_name=ctx.endpoint.name, route=ctx.route, request_id=ctx.request_id,
             model_name=target.name if target else "", provider=target.provider if target else "",

@@ -10,8 +10,10 @@ django_application = get_asgi_application()
 from gateway.fast_asgi import GatewayASGIHandler  # noqa: E402  (needs Django set up)
 from gateway.lifecycle import lifespan  # noqa: E402
 from gateway.proxy import app as proxy  # noqa: E402
+from gateway.realtime.consumer import PATH as REALTIME_PATH, RealtimeConsumer  # noqa: E402
 
 gateway_application = GatewayASGIHandler()
+realtime_application = RealtimeConsumer.as_asgi()
 USAGE_API = "/gateway/admin/v1/usage"
 
 
@@ -23,6 +25,11 @@ async def application(scope, receive, send):
         return await proxy.application(scope, receive, send)
     if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path == "/health"):
         return await gateway_application(scope, receive, send)
+    if scope["type"] == "websocket":
+        if path == REALTIME_PATH:
+            return await realtime_application(scope, receive, send)
+        await receive()  # websocket.connect; closing before accepting refuses the handshake (403)
+        return await send({"type": "websocket.close", "code": 1000})
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)
     return await django_application(scope, receive, send)

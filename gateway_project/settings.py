@@ -151,6 +151,7 @@ if not isinstance(GATEWAY_PROXY_ALLOWED_PATHS, dict) or not all(
     raise ImproperlyConfigured('GATEWAY_PROXY_ALLOWED_PATHS must be a JSON object of provider -> list of path '
                                'prefixes, e.g. {"openai": ["models", "files"]}.')
 GATEWAY_PROXY_MAX_REQUEST_BYTES = env.int("GATEWAY_PROXY_MAX_REQUEST_BYTES", default=100 * 1024 * 1024)
+GATEWAY_REALTIME_DRAIN_SECONDS = env.float("GATEWAY_REALTIME_DRAIN_SECONDS", default=30.0)
 REDIS_URL = env.str("REDIS_URL", default="")
 # Budgets and usage accounting (README: "Budgets", "Usage records").
 GATEWAY_BUDGET_BACKEND = env.str("GATEWAY_BUDGET_BACKEND", default="")

@@ -17,6 +17,7 @@ OPENAI_EMBEDDINGS = "openai-embeddings"
 OPENAI_RESPONSES = "openai-responses"
 ANTHROPIC_MESSAGES = "anthropic-messages"
 GEMINI_GENERATE = "gemini-generate"
+OPENAI_REALTIME = "openai-realtime"
 # Passthrough API names (providers.base.PASSTHROUGH_APIS) that share another format's shapes.
 ALIASES = {"gemini-stream": GEMINI_GENERATE, "anthropic-count-tokens": ANTHROPIC_MESSAGES}
 MAX_DEPTH = 32
@@ -174,15 +175,37 @@ def gemini_response(body: dict) -> Iterator[Slot]:
         yield from _gemini_parts(candidate.get("content"))
 
 
+# -- OpenAI Realtime events (audio is never inspected) -------------------------------------------------------
+
+REALTIME_TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
+
+
+def openai_realtime_request(event: dict) -> Iterator[Slot]:
+    """A `conversation.item.create` event: its item's text parts."""
+    item = event.get("item")
+    for part in dicts(item.get("content")) if isinstance(item, dict) else ():
+        if part.get("type") in REALTIME_TEXT_PARTS:
+            yield from _slot(part, "text")
+
+
+def openai_realtime_response(event: dict) -> Iterator[Slot]:
+    """A `response.done` event: the output items' text and audio transcripts."""
+    response = event.get("response")
+    for item in dicts(response.get("output")) if isinstance(response, dict) else ():
+        for part in dicts(item.get("content")):
+            yield from _slot(part, "text")
+            yield from _slot(part, "transcript")
+
+
 REQUESTS: dict[str, Callable[[dict], Iterator[Slot]]] = {
     OPENAI_CHAT: openai_chat_request, OPENAI_EMBEDDINGS: openai_embeddings_request,
     OPENAI_RESPONSES: openai_responses_request, ANTHROPIC_MESSAGES: anthropic_request,
-    GEMINI_GENERATE: gemini_request,
+    GEMINI_GENERATE: gemini_request, OPENAI_REALTIME: openai_realtime_request,
 }
 RESPONSES: dict[str, Callable[[dict], Iterator[Slot]]] = {
     OPENAI_CHAT: openai_chat_response, OPENAI_EMBEDDINGS: lambda body: iter(()),
     OPENAI_RESPONSES: openai_responses_response, ANTHROPIC_MESSAGES: anthropic_response,
-    GEMINI_GENERATE: gemini_response,
+    GEMINI_GENERATE: gemini_response, OPENAI_REALTIME: openai_realtime_response,
 }
 
 

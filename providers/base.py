@@ -22,6 +22,8 @@ class Prices:
     input: Decimal | None = None
     output: Decimal | None = None
     cached_input: Decimal | None = None
+    audio_input: Decimal | None = None   # realtime audio tokens; None: an audio token's cost is unknown
+    audio_output: Decimal | None = None
 
 
 @dataclass(frozen=True)

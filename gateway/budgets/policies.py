@@ -166,6 +166,9 @@ def output_tokens_cap(api: str, body: dict) -> int:
         choices = _positive_int(body.get("n")) or 1
     elif api == "openai-responses":
         cap = _positive_int(body.get("max_output_tokens"))
+    elif api == "openai-realtime":  # a `response.create` event
+        response = body.get("response") if isinstance(body.get("response"), dict) else {}
+        cap = _positive_int(response.get("max_output_tokens"))
     elif api.startswith("gemini-"):
         config = body.get("generationConfig") or body.get("generation_config") or {}
         config = config if isinstance(config, dict) else {}
