@@ -29,27 +29,27 @@ def draining() -> bool:
 def install() -> None:
     """Put the drain in front of the server's signal handlers (call from the running loop at startup)."""
     loop = asyncio.get_running_loop()
-    for sig in SIGNALS:
-        previous = signal.getsignal(sig)
-        if not callable(previous):
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    for sig, handler in previous.items():
+        if not callable(handler):
             continue
         try:
-            loop.add_signal_handler(sig, lambda s=sig, p=previous: loop.create_task(_drain_then(s, p)))
+            loop.add_signal_handler(sig, lambda s=sig: loop.create_task(_drain_then(s, previous)))
         except (RuntimeError, ValueError):  # not the main thread (an embedded server): nothing to chain
             return
 
 
-async def _drain_then(sig: int, previous) -> None:
+async def _drain_then(sig: int, previous: dict) -> None:
     global _draining
     loop = asyncio.get_running_loop()
-    for other in SIGNALS:
+    for other, handler in previous.items():  # a second signal goes straight to the server
         loop.remove_signal_handler(other)
-    signal.signal(sig, previous)
+        signal.signal(other, handler)
     _draining = True
     if sessions:
         logger.info("draining %d realtime sessions before stopping", len(sessions))
         await drain(settings.GATEWAY_REALTIME_DRAIN_SECONDS)
-    previous(sig, None)
+    previous[sig](sig, None)
 
 
 async def drain(timeout: float) -> None:

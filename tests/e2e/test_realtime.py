@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import signal
 import time
 
 import orjson
@@ -252,3 +253,26 @@ async def test_guardrail_block_stops_the_response(gateway, fake_realtime):
         # The session goes on.
         await send(ws, item("fine"))
         await until(ws, "conversation.item.created")
+
+
+async def test_sigterm_lets_the_response_in_flight_finish_then_closes(e2e_root, gateway, fake_realtime):
+    from tests.e2e.harness import GatewayServer
+
+    # A second server on the same configuration, stopped by this test.
+    server = GatewayServer(workdir=gateway.workdir, env=gateway.env, keys=gateway.keys).start()
+    try:
+        fake_realtime.hold_responses = 0.2
+        async with session(server) as ws:
+            await until(ws, "session.created")
+            await send(ws, item("before the restart"))
+            await send(ws, {"type": "response.create"})
+            await until(ws, "response.created")
+            server.process.send_signal(signal.SIGTERM)
+            events = await until(ws, "response.done")
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert text_of(events, "response.text.delta") == "echo: before the restart"
+        assert closed.value.rcvd.code == 1012
+        assert server.process.wait(timeout=30) is not None
+    finally:
+        server.stop()
