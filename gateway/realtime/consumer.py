@@ -67,7 +67,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.session = RealtimeSession(endpoint, key, link, upstream, self.send_frame, self.close_with)
         shutdown.sessions.add(self.session)
-        await self.accept("realtime" if "realtime" in offered else None)
+        await self.accept("realtime" if "realtime" in offered else None,
+                          headers=[(b"x-request-id", self.session.id.encode())])
         self.session.start()
 
     async def refuse(self, exc: GatewayError) -> None:

@@ -40,6 +40,9 @@ UPSTREAM_FAILED_CODE = 1011
 RESTART_CODE = 1012
 
 Frame = str | bytes
+# Substrings a frame must contain to be worth parsing (base64 audio never contains a '.').
+CLIENT_RESPONSE_CREATE, CLIENT_ITEM_CREATE = "response.create", "conversation.item.create"
+RESPONSE_CREATED, RESPONSE_DONE = "response.created", "response.done"
 GUARDED_EVENTS = OpenAIRealtimeStream.DELTAS | set(OpenAIRealtimeStream.DONES) | {"response.done"}
 
 
@@ -100,7 +103,9 @@ class RealtimeSession:
         """One client frame; awaiting the bounded queue is the backpressure on the client's socket."""
         if self.ending:
             return
-        if isinstance(frame, str):
+        interesting = isinstance(frame, str) and (
+            CLIENT_RESPONSE_CREATE in frame or self.guarded and CLIENT_ITEM_CREATE in frame)
+        if interesting:
             event = _event(frame)
             kind = event.get("type") if event else None
             if kind == "response.create":
@@ -170,7 +175,11 @@ class RealtimeSession:
             error_type="upstream_closed")
 
     async def _inspect(self, frame: str) -> list[Frame]:
-        """Accounting and guardrails on one provider event; returns the frames to relay in its place."""
+        """Accounting and guardrails on one provider event; returns the frames to relay in its place.
+        Most frames (audio deltas) are relayed without being parsed: only events whose type names can
+        matter here are."""
+        if not (self.filters or self.blocked or RESPONSE_CREATED in frame or RESPONSE_DONE in frame):
+            return [frame]
         event = _event(frame)
         if event is None:
             return [frame]

@@ -119,8 +119,8 @@ async def test_text_session_relays_events_and_records_usage(gateway, fake_realti
     assert fake_realtime.connections[-1].path == "/v1/realtime?model=rt-test"
     response_id = events[-1]["response"]["id"]
     assert response_id.startswith("resp_")
-    [row] = records(gateway, "realtime/response", "%.1")
-    session_id = row[0].removesuffix(".1")
+    session_id = ws.response.headers["x-request-id"]
+    [row] = records(gateway, "realtime/response", f"{session_id}.1")
     # 11 input (3 cached, billed at the input price: no cached price), 7 output, at $100 / $1000 per million.
     assert row[1:] == (row[0], 11, 7, 3, 0.0081, 200, "")[1:]
     [closed] = records(gateway, "realtime/session", session_id)
