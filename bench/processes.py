@@ -89,6 +89,8 @@ class Gateway:
             "GATEWAY_DATA_DIR": str(workdir),
             "GATEWAY_LOG_LEVEL": "WARNING",
             "REDIS_URL": "",
+            # The `chat-proxy` scenario relays chat completions through the raw proxy route.
+            "GATEWAY_PROXY_ALLOWED_PATHS": '{"openai": ["models", "files", "batches", "chat/completions"]}',
         }
         self.process: subprocess.Popen | None = None
         self.port = 0
