@@ -286,7 +286,7 @@ class RealtimeSession:
         stop relaying and account for the session."""
         if not self.ending:
             self.ending = True
-            if code not in (1000, 1001, None):
+            if code not in (1000, 1001, 1005, None):  # 1005: a browser's close() without a code
                 self.record.error_type = f"client_closed_{code}"
         for task in self.tasks:
             task.cancel()
