@@ -14,6 +14,7 @@ import orjson
 from django.conf import settings
 
 from gateway import auth, pipeline
+from gateway.context import RequestContext
 from gateway.envelopes import render_error
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.config.snapshot import store
@@ -55,7 +56,7 @@ def forwarded_query(query: str) -> str:
 async def application(scope, receive, send) -> None:
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
     query = scope.get("query_string", b"").decode("latin-1")
-    ctx: pipeline.RequestContext | None = None
+    ctx: RequestContext | None = None
     endpoint_name = key_name = ""
     try:
         raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -80,7 +81,7 @@ async def application(scope, receive, send) -> None:
                             paths.allowed_prefixes(link.target.provider, settings.GATEWAY_PROXY_ALLOWED_PATHS))
         url = paths.upstream_url(upstream.base_url, path, forwarded_query(query))
         body = BodyReader.for_request(scope["method"], headers, receive, settings.GATEWAY_PROXY_MAX_REQUEST_BYTES)
-        ctx = pipeline.RequestContext(ROUTE, endpoint, key, streaming=True)
+        ctx = RequestContext(ROUTE, endpoint, key, streaming=True)
         await relay(ctx, link, upstream, scope["method"], url, headers, body, receive, send)
     except GatewayError as exc:
         await _refuse(send, ctx, exc, endpoint_name, key_name)

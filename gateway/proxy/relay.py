@@ -11,19 +11,18 @@ import httpx
 import orjson
 
 from gateway import pipeline
+from gateway.context import RequestContext
 from gateway.budgets import policies as budgets
 from gateway.config.snapshot import Link
 from gateway.errors import BadRequest, PayloadTooLarge
 from gateway.passthrough import FORWARDED_HEADERS
-from gateway.relay_watchers import anthropic_usage, usage_of
 from gateway.routing.router import Attempt
-from gateway.usage.records import TokenUsage
 from providers.base import RawUpstream
+from providers.wire import Api, TokenUsage, anthropic_usage, answer_usage
 from providers.http import client_for, transport_error
 
 logger = logging.getLogger(__name__)
 
-PROXY_API = "proxy"
 CLIENT_HEADERS = (*FORWARDED_HEADERS, "content-type", "content-length", "accept")
 # Connection-level headers, and cookies a provider would set on the gateway's domain.
 DROPPED_RESPONSE_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -81,7 +80,7 @@ def too_large(limit: int) -> PayloadTooLarge:
                            "(GATEWAY_PROXY_MAX_REQUEST_BYTES).", code="request_too_large")
 
 
-def response_headers(ctx: pipeline.RequestContext, upstream: httpx.Headers) -> list[tuple[bytes, bytes]]:
+def response_headers(ctx: RequestContext, upstream: httpx.Headers) -> list[tuple[bytes, bytes]]:
     """The gateway's own headers win; a provider header of the same name comes along as `x-upstream-<name>`."""
     own = {name.lower(): value for name, value in ctx.response_headers().items()}
     out = [(name.encode(), value.encode()) for name, value in own.items()]
@@ -102,14 +101,14 @@ def usage_in(provider: str, body: bytes) -> TokenUsage:
     if not isinstance(answer, dict):
         return TokenUsage()
     if "usageMetadata" in answer:
-        return usage_of("gemini-generate", answer)
+        return answer_usage(Api.GEMINI_GENERATE, answer)
     block = answer.get("usage")
     if not isinstance(block, dict):
         return TokenUsage()
     if "prompt_tokens" in block:
-        return usage_of("openai-chat", answer)
+        return answer_usage(Api.OPENAI_CHAT, answer)
     if "input_tokens" in block:
-        return anthropic_usage(block) if provider == "anthropic" else usage_of("openai-responses", answer)
+        return anthropic_usage(block) if provider == "anthropic" else answer_usage(Api.OPENAI_RESPONSES, answer)
     return TokenUsage()
 
 
@@ -120,14 +119,14 @@ async def _client_gone(receive, body: BodyReader | None) -> None:
         pass
 
 
-async def relay(ctx: pipeline.RequestContext, link: Link, upstream: RawUpstream, method: str, url: str,
+async def relay(ctx: RequestContext, link: Link, upstream: RawUpstream, method: str, url: str,
                 client_headers: dict[str, str], body: BodyReader | None, receive, send) -> None:
     """Raises GatewayError or ProviderError before the response starts; after that, a failure ends the
     response early (the client sees a truncated body) and is recorded."""
     ctx.outcome.link = link
     ctx.outcome.attempts.append(Attempt(link.target.name))
     try:
-        await budgets.reserve(ctx, PROXY_API, {})
+        await budgets.reserve(ctx, Api.PROXY, {})
         headers = {**upstream.headers, **{n: client_headers[n] for n in CLIENT_HEADERS if n in client_headers}}
         client = client_for(link.target, upstream.base_url)
         request = client.build_request(method, url, headers=headers, params=upstream.params or None, content=body)
@@ -159,7 +158,7 @@ async def relay(ctx: pipeline.RequestContext, link: Link, upstream: RawUpstream,
         pipeline.finish(ctx)
 
 
-async def _pump(ctx: pipeline.RequestContext, link: Link, response: httpx.Response, send) -> None:
+async def _pump(ctx: RequestContext, link: Link, response: httpx.Response, send) -> None:
     ctx.status = response.status_code
     if response.status_code >= 400:
         ctx.error_type = "upstream_error"

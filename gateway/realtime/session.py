@@ -18,19 +18,21 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 
 from gateway import pipeline
+from gateway.context import RequestContext
+from gateway.envelopes import realtime_error
 from gateway.budgets import policies as budgets
 from gateway.config.snapshot import ClientKey, EndpointConfig, Link
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamError
 from gateway.realtime.usage import RealtimeUsage, realtime_cost
 from gateway.routing.router import Attempt
 from guardrails import engine as guardrails
 from guardrails.stream_text import OpenAIRealtimeStream
 from guardrails.streams import StreamFilter
-from guardrails.text import OPENAI_REALTIME, response_slots
+from guardrails.text import response_slots
+from providers.wire import Api
 
 logger = logging.getLogger(__name__)
 
-REALTIME_API = "openai-realtime"
 QUEUE_FRAMES = 64
 # Close codes: 1000 normal; 1008 policy (budget); 1011 upstream failure; 1012 gateway restarting. Codes
 # that exist only locally (1005 no status, 1006 abnormal) cannot be sent on and become 1000.
@@ -57,11 +59,6 @@ def sendable(code: int | None) -> int:
     return 1000 if code is None or code in UNSENDABLE_CODES else code
 
 
-def error_event(error_type: str, code: str, message: str) -> str:
-    return orjson.dumps({"type": "error", "error": {"type": error_type, "code": code, "message": message,
-                                                    "param": None, "event_id": None}}).decode()
-
-
 class RealtimeSession:
     """`upstream` is an open websockets client connection; `send_client(frame)` and `close_client(code)`
     write to the client's socket."""
@@ -75,8 +72,8 @@ class RealtimeSession:
         self.count = 0
         self.to_upstream: asyncio.Queue[Frame] = asyncio.Queue(QUEUE_FRAMES)
         self.to_client: asyncio.Queue[Frame | Close] = asyncio.Queue(QUEUE_FRAMES)
-        self.pending: deque[pipeline.RequestContext] = deque()  # reserved on response.create, not yet created
-        self.active: dict[str, pipeline.RequestContext] = {}    # by response id
+        self.pending: deque[RequestContext] = deque()  # reserved on response.create, not yet created
+        self.active: dict[str, RequestContext] = {}    # by response id
         self.guarded = bool(endpoint.guardrails)
         self.filters: dict[str, StreamFilter] = {}  # after-stage guardrails per response id
         self.blocked: set[str] = set()
@@ -84,8 +81,8 @@ class RealtimeSession:
         self.ending = False
         self.ended = asyncio.Event()
 
-    def _context(self, route: str) -> pipeline.RequestContext:
-        ctx = pipeline.RequestContext(route, self.endpoint, self.key, streaming=True)
+    def _context(self, route: str) -> RequestContext:
+        ctx = RequestContext(route, self.endpoint, self.key, streaming=True)
         ctx.outcome.link = self.link
         ctx.outcome.attempts.append(Attempt(self.link.target.name))
         return ctx
@@ -113,9 +110,9 @@ class RealtimeSession:
                     return
             elif kind == "conversation.item.create" and self.guarded:
                 try:
-                    await guardrails.run_before(self.record, event, OPENAI_REALTIME)
+                    await guardrails.run_before(self.record, event, Api.OPENAI_REALTIME)
                 except GatewayError as exc:  # the item is not sent; the session goes on, as after an HTTP 400
-                    await self.to_client.put(error_event(exc.error_type, exc.code or exc.error_type, exc.message))
+                    await self.to_client.put(realtime_error(exc))
                     return
                 frame = orjson.dumps(event).decode()
         await self.to_upstream.put(frame)
@@ -123,17 +120,17 @@ class RealtimeSession:
     async def _reserve(self, event: dict) -> bool:
         ctx = self._response_context()
         try:
-            await budgets.reserve(ctx, REALTIME_API, event)
+            await budgets.reserve(ctx, Api.OPENAI_REALTIME, event)
         except GatewayError as exc:
             ctx.fail(exc)
             pipeline.finish(ctx)
-            await self.end(BUDGET_CLOSE_CODE, error_event(exc.error_type, exc.code or exc.error_type, exc.message),
+            await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
                            error_type=exc.error_type)
             return False
         self.pending.append(ctx)
         return True
 
-    def _response_context(self) -> pipeline.RequestContext:
+    def _response_context(self) -> RequestContext:
         self.count += 1
         ctx = self._context("realtime/response")
         ctx.request_id = f"{self.id}.{self.count}"
@@ -169,10 +166,9 @@ class RealtimeSession:
         await self.end(1000)
 
     async def _upstream_died(self) -> None:
-        await self.end(UPSTREAM_FAILED_CODE, error_event(
-            "server_error", "upstream_closed",
-            f"The provider ('{self.link.target.provider}') closed the realtime session unexpectedly."),
-            error_type="upstream_closed")
+        error = UpstreamError(f"The provider ('{self.link.target.provider}') closed the realtime session "
+                              "unexpectedly.", status=502, error_type="server_error", code="upstream_closed")
+        await self.end(UPSTREAM_FAILED_CODE, realtime_error(error), error_type="upstream_closed")
 
     async def _inspect(self, frame: str) -> list[Frame]:
         """Accounting and guardrails on one provider event; returns the frames to relay in its place.
@@ -191,7 +187,7 @@ class RealtimeSession:
             if kind != "response.done":
                 return []  # the rest of a blocked response, audio included
             self.blocked.discard(response_id)
-            for slot in response_slots(event, OPENAI_REALTIME):
+            for slot in response_slots(event, Api.OPENAI_REALTIME):
                 slot.set("")
             self._response_done(event)
             return [orjson.dumps(event).decode()]
@@ -216,7 +212,7 @@ class RealtimeSession:
         self.filters.pop(response_id, None)
         self.blocked.add(response_id)
         await self.to_upstream.put(orjson.dumps({"type": "response.cancel", "response_id": response_id}).decode())
-        return [orjson.dumps(guard.error_event(exc)).decode()]
+        return [realtime_error(exc)]
 
     async def _response_created(self, event: dict) -> None:
         response_id = _response_id(event)
@@ -227,19 +223,19 @@ class RealtimeSession:
         # The provider started a response by itself (server-side turn detection): reserve for it now.
         ctx = self._response_context()
         try:
-            await budgets.reserve(ctx, REALTIME_API, {})
+            await budgets.reserve(ctx, Api.OPENAI_REALTIME, {})
         except GatewayError as exc:
             ctx.fail(exc)
             pipeline.finish(ctx)
-            await self.end(BUDGET_CLOSE_CODE, error_event(exc.error_type, exc.code or exc.error_type, exc.message),
+            await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
                            error_type=exc.error_type)
             return
         self.active[response_id] = ctx
         self._guard(response_id, ctx)
 
-    def _guard(self, response_id: str, ctx: pipeline.RequestContext) -> None:
+    def _guard(self, response_id: str, ctx: RequestContext) -> None:
         if self.guarded:
-            guard = guardrails.stream_filter(ctx, OPENAI_REALTIME)
+            guard = guardrails.stream_filter(ctx, Api.OPENAI_REALTIME)
             if guard is not None:
                 self.filters[response_id] = guard
 

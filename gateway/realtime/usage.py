@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.usage.records import TokenUsage
+from providers.wire import TokenUsage
 from providers.base import Prices
 
 MILLION = Decimal(1_000_000)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.realtime.usage import RealtimeUsage, realtime_cost
-from gateway.usage.records import TokenUsage
+from providers.wire import TokenUsage
 from providers.base import Prices
 
 TEXT = Prices(Decimal(4), Decimal(16), Decimal("0.4"))
