@@ -13,12 +13,12 @@ import httpx
 
 from providers.errors import ProviderError, TranslationError, UnsupportedOperation, is_retryable_status
 from providers.http import client_for
-from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, RawUpstream
+from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, RawUpstream, clock
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
 __all__ = ["CallStats", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter", "RawUpstream",
-           "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
+           "ProviderError", "TranslationError", "UnsupportedOperation", "clock", "is_retryable_status"]
 
 
 class ProviderAdapter:
@@ -31,6 +31,8 @@ class ProviderAdapter:
 
     provider: ClassVar[str] = ""
     passthrough_apis: ClassVar[frozenset[str]] = frozenset()
+    # Why this model cannot be called at all (its configuration is wrong), or None: routing skips it.
+    problem: str | None = None
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         self.target = target

@@ -19,6 +19,7 @@ from gateway.envelopes import render_error
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.config.snapshot import store
 from gateway.proxy import paths
+from gateway.routing.router import first_usable
 from gateway.proxy.relay import BodyReader, relay
 from providers.base import ProviderError, UnsupportedOperation
 
@@ -68,10 +69,7 @@ async def application(scope, receive, send) -> None:
         if endpoint is None:
             raise NotFound(f"Endpoint '{endpoint_name}' does not exist.", code="endpoint_not_found")
         auth.authorize(key, endpoint_name)
-        links = endpoint.primaries or endpoint.fallbacks
-        if not links:
-            raise BadRequest(f"Endpoint '{endpoint_name}' has no model.", code="no_model")
-        link = links[0]
+        link = first_usable(endpoint)
         try:
             upstream = link.adapter.raw_upstream()
         except (UnsupportedOperation, ValueError) as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import httpx
 import orjson
@@ -17,7 +16,7 @@ from gateway.config.snapshot import Link
 from gateway.errors import BadRequest, PayloadTooLarge
 from gateway.passthrough import FORWARDED_HEADERS
 from gateway.routing.router import Attempt
-from providers.base import RawUpstream
+from providers.base import RawUpstream, clock
 from providers.wire import Api, TokenUsage, anthropic_usage, answer_usage
 from providers.http import client_for, transport_error
 
@@ -165,7 +164,7 @@ async def _pump(ctx: RequestContext, link: Link, response: httpx.Response, send)
     scan = (response.headers.get("content-type", "").startswith("application/json")
             and "content-encoding" not in response.headers)
     seen = bytearray()
-    ctx.first_byte_at = time.perf_counter()
+    ctx.first_byte_at = clock()
     await send({"type": "http.response.start", "status": response.status_code,
                 "headers": response_headers(ctx, response.headers)})
     try:

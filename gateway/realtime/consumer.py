@@ -22,6 +22,7 @@ from gateway.envelopes import render_error
 from gateway.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable, UpstreamError
 from gateway.pipeline import account_refusal
 from gateway.realtime import shutdown
+from gateway.routing.router import first_usable
 from gateway.realtime.session import QUEUE_FRAMES, RealtimeSession
 from providers.base import UnsupportedOperation
 
@@ -57,9 +58,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 raise NotFound(f"Endpoint '{endpoint_name}' does not exist.", param="model",
                                code="endpoint_not_found")
             auth.authorize(key, endpoint_name)
-            link = (endpoint.primaries or endpoint.fallbacks or (None,))[0]
-            if link is None:
-                raise BadRequest(f"Endpoint '{endpoint_name}' has no model.", code="no_model")
+            link = first_usable(endpoint)
             upstream = await open_upstream(link, headers, offered)
         except GatewayError as exc:
             account_refusal(None, exc, route=ROUTE, endpoint_name=endpoint_name, key_name=key_name)
