@@ -255,13 +255,21 @@ class RealtimeSession:
         pipeline.finish(ctx)
 
     async def _write_client(self) -> None:
+        """Sends until the Close item. A client socket that fails keeps the queue draining, so nothing that
+        waits on it (the reader, `end`) waits forever for a client that is gone."""
+        gone = False
         while True:
             item = await self.to_client.get()
+            try:
+                if isinstance(item, Close):
+                    await self.close_client(item.code)
+                elif not gone:
+                    await self.send_client(item)
+            except Exception:  # noqa: BLE001 - the client went away; its disconnect ends the session
+                gone = True
             if isinstance(item, Close):
-                await self.close_client(item.code)
                 self.ended.set()
                 return
-            await self.send_client(item)
 
     # -- ending --------------------------------------------------------------------------------------------
     async def end(self, code: int, last_event: str | None = None, *, error_type: str = "") -> None:
@@ -270,6 +278,8 @@ class RealtimeSession:
         if self.ending:
             return
         self.ending = True
+        while not self.to_upstream.empty():  # frames no one will send; frees a client frame waiting for room
+            self.to_upstream.get_nowait()
         if error_type:
             self.record.status, self.record.error_type = (429 if code == BUDGET_CLOSE_CODE else 502), error_type
         if last_event is not None:
