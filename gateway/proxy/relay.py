@@ -37,6 +37,7 @@ class BodyReader:
         self.receive = receive
         self.limit = limit
         self.refusal: PayloadTooLarge | None = None
+        self.aborted = False  # the client left mid-body
         self.done = asyncio.Event()
 
     @classmethod
@@ -60,6 +61,7 @@ class BodyReader:
             while True:
                 message = await self.receive()
                 if message["type"] == "http.disconnect":
+                    self.aborted = True
                     raise ConnectionAbortedError
                 chunk = message.get("body", b"")
                 size += len(chunk)
@@ -135,8 +137,8 @@ async def relay(ctx: RequestContext, link: Link, upstream: RawUpstream, method: 
         except Exception as exc:  # noqa: BLE001 - sorted below into the client's fault or the provider's
             if body is not None and body.refusal is not None:
                 raise body.refusal from None
-            if isinstance(exc, (ConnectionAbortedError, asyncio.CancelledError)):
-                raise
+            if isinstance(exc, ConnectionAbortedError) or body is not None and body.aborted:
+                raise ConnectionAbortedError from None
             raise transport_error(exc, link.target.provider) from None
         finally:
             ctx.outcome.stats.stop()

@@ -9,6 +9,7 @@ import base64
 import signal
 import time
 
+import openai
 import orjson
 import pytest
 from websockets.asyncio.client import connect
@@ -276,3 +277,21 @@ async def test_sigterm_lets_the_response_in_flight_finish_then_closes(e2e_root, 
         assert server.process.wait(timeout=30) is not None
     finally:
         server.stop()
+
+
+async def test_openai_sdk_realtime_client(gateway):
+    client = openai.AsyncOpenAI(base_url=f"{gateway.url}/gateway/openai/v1", api_key=gateway.keys["default"])
+    async with client.realtime.connect(model="voice") as connection:
+        await connection.send({"type": "conversation.item.create",
+                               "item": {"type": "message", "role": "user",
+                                        "content": [{"type": "input_text", "text": "from the sdk"}]}})
+        await connection.send({"type": "response.create"})
+        deltas = []
+        for _ in range(50):
+            event = await asyncio.wait_for(connection.recv(), 10)
+            if event.type in ("response.text.delta", "response.output_text.delta"):
+                deltas.append(event.delta)
+            if event.type == "response.done":
+                break
+    assert "".join(deltas) == "echo: from the sdk"
+    assert event.response.usage.output_tokens == 7
