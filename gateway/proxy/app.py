@@ -90,7 +90,7 @@ async def application(scope, receive, send) -> None:
         if ctx is not None and not ctx.finished:
             ctx.status, ctx.error_type = 499, "client_closed"
             pipeline.finish(ctx)
-    except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+    except Exception:  # noqa: BLE001 - never a traceback to the client
         logger.exception("proxy request failed")
         await _refuse(send, ctx, GatewayError("The gateway hit an internal error."), endpoint_name, key_name)
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import orjson
 from websockets.asyncio.server import serve
-from websockets.http11 import Response
 
 API_KEY = "sk-upstream-openai-0123456789"
 TEXT_USAGE = {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18,
