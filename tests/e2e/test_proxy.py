@@ -151,3 +151,10 @@ def _write(server, config: dict) -> str:
     path = server.workdir / "reserved.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
+
+
+def test_server_sent_events_are_relayed_as_they_come(gateway):
+    stream = sdk(gateway).chat.completions.create(
+        model="ignored-by-the-proxy", messages=[{"role": "user", "content": "stream me"}], stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == "echo: stream me"
