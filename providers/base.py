@@ -17,8 +17,8 @@ from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
-__all__ = ["CallStats", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter", "RawUpstream",
-           "ProviderError", "TranslationError", "UnsupportedOperation", "clock", "is_retryable_status"]
+__all__ = ["CallStats", "ModelTarget", "clock", "PassthroughResponse", "Prices", "ProviderAdapter",
+           "RawUpstream", "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 
 class ProviderAdapter:

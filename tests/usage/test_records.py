@@ -3,7 +3,7 @@ estimates for streams that never reported usage."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,8 +12,11 @@ from gateway.usage import records as usage
 from gateway.apikeys import api_key_create
 from gateway.config.version import current_config_version
 from gateway.models import ApiKey, UsageRecord
+from tests.clock import this_hour
 
-NOW = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)
+pytestmark = [pytest.mark.database, pytest.mark.clock]
+
+NOW = this_hour() + timedelta(minutes=30)
 
 
 def event(**overrides) -> usage.UsageEvent:
