@@ -15,6 +15,8 @@ ENDPOINT_NAME_RE = r"^[A-Za-z0-9_.-]+$"
 endpoint_name_validator = RegexValidator(
     ENDPOINT_NAME_RE, "Use only letters, digits, '_', '.' and '-' (the name appears in URLs)."
 )
+# Names that would make /gateway/<endpoint>/... routes ambiguous with the gateway's own route families.
+RESERVED_ENDPOINT_NAMES = frozenset({"proxy", "openai", "anthropic", "gemini", "mlflow", "admin"})
 
 
 class Audited(models.Model):
@@ -161,6 +163,11 @@ class Endpoint(Audited):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.name and self.name.lower() in RESERVED_ENDPOINT_NAMES:
+            raise ValidationError({"name": f"'{self.name}' is reserved for the gateway's own routes; choose "
+                                           "another endpoint name."})
 
 
 class Linkage(models.TextChoices):

@@ -42,7 +42,9 @@ def finish(ctx: RequestContext) -> None:
         if ctx.streaming and ctx.first_byte_at is not None and target is not None:
             tokens, estimated = usage.stream_usage(ctx.tokens, ctx.relayed_chars, lambda: _input_estimate(ctx),
                                                    complete=ctx.status < 400)
-        cost = usage.cost_of(tokens, target.prices) if target else None
+        cost = None
+        if target is not None:
+            cost = ctx.pricing(target.prices) if ctx.pricing else usage.cost_of(tokens, target.prices)
         event = usage.UsageEvent(
             created_at=usage.now(), endpoint_name=ctx.endpoint.name, route=ctx.route, request_id=ctx.request_id,
             model_name=target.name if target else "", provider=target.provider if target else "",

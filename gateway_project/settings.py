@@ -164,6 +164,14 @@ GATEWAY_ALLOWED_SCHEMES = env.list("GATEWAY_ALLOWED_SCHEMES", default=["https", 
 GATEWAY_ALLOW_PRIVATE_UPSTREAMS = env.bool("GATEWAY_ALLOW_PRIVATE_UPSTREAMS", default=True)
 GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS = env.bool("GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS", default=False)
 GATEWAY_ALLOWED_PROVIDERS = env.list("GATEWAY_ALLOWED_PROVIDERS", default=[])
+# Raw proxy and realtime routes (README: "Raw proxy route", "Realtime").
+GATEWAY_PROXY_ALLOWED_PATHS = env.json("GATEWAY_PROXY_ALLOWED_PATHS", default={})
+if not isinstance(GATEWAY_PROXY_ALLOWED_PATHS, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in GATEWAY_PROXY_ALLOWED_PATHS.values()):
+    raise ImproperlyConfigured('GATEWAY_PROXY_ALLOWED_PATHS must be a JSON object of provider -> list of path '
+                               'prefixes, e.g. {"openai": ["models", "files"]}.')
+GATEWAY_PROXY_MAX_REQUEST_BYTES = env.int("GATEWAY_PROXY_MAX_REQUEST_BYTES", default=100 * 1024 * 1024)
+GATEWAY_REALTIME_DRAIN_SECONDS = env.float("GATEWAY_REALTIME_DRAIN_SECONDS", default=30.0)
 REDIS_URL = env.str("REDIS_URL", default="")
 # Budgets and usage accounting (README: "Budgets", "Usage records").
 GATEWAY_BUDGET_BACKEND = env.str("GATEWAY_BUDGET_BACKEND", default="")
