@@ -11,14 +11,15 @@ from gateway.fast_asgi import GatewayASGIHandler  # noqa: E402  (needs Django se
 from gateway.lifecycle import lifespan  # noqa: E402
 
 gateway_application = GatewayASGIHandler()
-USAGE_API = "/gateway/admin/v1/usage"
+ADMIN_API = "/gateway/admin/v1/"
 
 
 async def application(scope, receive, send):
-    # The usage API accepts a staff session, so it keeps Django's middleware; every other /gateway/ path,
-    # unknown ones included, gets the lean handler and its JSON errors.
+    # The usage and management APIs accept a staff session, so they keep Django's middleware; every other
+    # /gateway/ path, unknown ones included, gets the lean handler and its JSON errors.
     path = scope.get("path", "")
-    if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path == "/health"):
+    if scope["type"] == "http" and (path.startswith("/gateway/") and not path.startswith(ADMIN_API)
+                                    or path == "/health"):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)

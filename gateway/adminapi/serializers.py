@@ -1,0 +1,96 @@
+"""DRF serializers describing the API's objects for the OpenAPI schema, built from the same `Schema`s the
+`gateway_apply` file is read with (gateway/config/file.py), so a field added there appears here too. They
+describe; validation is the file's (gateway/adminapi/objects.py), so its messages are the ones answered."""
+from __future__ import annotations
+
+from django.db import models
+from rest_framework import serializers
+
+from gateway.adminapi.keys import API_KEY
+from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, LINK, MODEL, SECRET
+from gateway.config.schema import Schema
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    type = serializers.CharField()
+    param = serializers.CharField(allow_null=True)
+    code = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+def _model_field(model: type[models.Model], field_name: str, required: bool) -> serializers.Field:
+    """The DRF field ModelSerializer would build for this model field (choices, lengths, nullability)."""
+    builder = type("Builder", (serializers.ModelSerializer,), {
+        "Meta": type("Meta", (), {"model": model, "fields": "__all__"}),
+    })()
+    field_class, kwargs = builder.build_standard_field(field_name, model._meta.get_field(field_name))
+    kwargs.pop("validators", None)
+    kwargs.pop("read_only", None)
+    kwargs["required"] = required
+    kwargs.pop("default", None)
+    if issubclass(field_class, serializers.DecimalField):
+        field_class, kwargs = serializers.FloatField, {k: v for k, v in kwargs.items()
+                                                       if k in ("required", "allow_null", "help_text", "label")}
+    if issubclass(field_class, serializers.JSONField):
+        field_class = serializers.DictField
+        kwargs = {k: v for k, v in kwargs.items() if k in ("required", "help_text", "label")}
+    return field_class(**kwargs)
+
+
+def schema_serializer(name: str, schema: Schema, extra: dict[str, serializers.Field]) -> type[serializers.Serializer]:
+    """A serializer whose keys are the file's keys: dotted ones (`window.unit`) become nested objects."""
+    fields: dict[str, serializers.Field] = {}
+    groups: dict[str, dict[str, serializers.Field]] = {}
+    for key, field_name in schema.fields.items():
+        head, _, tail = key.partition(".")
+        field = _model_field(schema.model, field_name, key in schema.required)
+        if tail:
+            groups.setdefault(head, {})[tail] = field
+        else:
+            fields[key] = field
+    for head, members in groups.items():
+        required = any(key.startswith(f"{head}.") for key in schema.required)
+        group = type(f"{name}{head.title().replace('_', '')}", (serializers.Serializer,), members)
+        fields[head] = group(required=required)
+    return type(name, (serializers.Serializer,), {**fields, **extra})
+
+
+Link = schema_serializer("EndpointModelLink", LINK, {
+    "model": serializers.CharField(help_text="A model definition's name."),
+})
+
+Secret = schema_serializer("Secret", SECRET, {
+    "values": serializers.DictField(write_only=True, required=False, help_text=(
+        "The credentials, e.g. {\"api_key\": \"...\"}. Write-only; on update, omit to keep the stored values.")),
+    "masked_values": serializers.DictField(child=serializers.CharField(), read_only=True),
+})
+Model = schema_serializer("Model", MODEL, {
+    "secret": serializers.CharField(allow_null=True, required=False, help_text="A secret's name."),
+})
+Guardrail = schema_serializer("Guardrail", GUARDRAIL, {})
+Endpoint = schema_serializer("Endpoint", ENDPOINT, {
+    "models": Link(many=True),
+    "guardrails": serializers.ListField(child=serializers.CharField(), required=False,
+                                        help_text="Guardrail names, in the order they run."),
+})
+Budget = schema_serializer("Budget", BUDGET, {})
+ApiKey = schema_serializer("ApiKey", API_KEY, {
+    "endpoints": serializers.ListField(child=serializers.CharField(), required=False,
+                                       help_text="Endpoint names this key may call; empty: every endpoint."),
+    "prefix": serializers.CharField(read_only=True, help_text="The key's first characters, to recognise it."),
+    "owner": serializers.CharField(read_only=True, allow_null=True),
+    "created_at": serializers.DateTimeField(read_only=True),
+    "last_used_at": serializers.DateTimeField(read_only=True, allow_null=True),
+})
+
+
+class CreatedApiKey(ApiKey):
+    key = serializers.CharField(read_only=True, help_text="The raw key: answered once, at creation, never again.")
+
+
+BY_RESOURCE = {"secrets": Secret, "models": Model, "guardrails": Guardrail, "endpoints": Endpoint,
+               "budgets": Budget, "api-keys": ApiKey}

@@ -1,0 +1,19 @@
+"""Routes of the management API, /gateway/admin/v1/ (served by Django's standard handler, see
+gateway_project/asgi.py): objects by name, the OpenAPI schema and its reference page."""
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from rest_framework.routers import SimpleRouter
+
+from gateway.adminapi import views
+
+router = SimpleRouter(trailing_slash=False)
+for resource, viewset in views.CONFIG_VIEWSETS.items():
+    router.register(resource, viewset, basename=f"admin-api-{resource}")
+router.register("api-keys", views.ApiKeyViewSet, basename="admin-api-api-keys")
+
+urlpatterns = [
+    *router.urls,
+    path("openapi.json", views.SchemaView.as_view(), name="admin-api-schema"),
+    path("docs", views.ReferenceView.as_view(url_name="admin-api-schema"), name="admin-api-docs"),
+    re_path(r"^.*$", views.not_found, name="admin-api-not-found"),
+]

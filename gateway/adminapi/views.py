@@ -1,0 +1,175 @@
+"""Thin viewsets: authenticate, hand the JSON body to a service (gateway/adminapi/objects.py, keys.py), answer
+the stored object in its `gateway_apply` shape. One viewset class per resource, built from `KINDS`."""
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.renderers import OpenApiJsonRenderer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import authentication, parsers, renderers, status, viewsets
+from rest_framework.decorators import (
+    api_view, authentication_classes, permission_classes, renderer_classes, schema,
+)
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gateway.adminapi import keys, schema as _schema_extensions, serializers  # noqa: F401 (registers the scheme)
+from gateway.adminapi.auth import AdminKeyAuthentication, IsGatewayAdmin, caller_of
+from gateway.adminapi.errors import exception_handler
+from gateway.adminapi.objects import KINDS, Kind, merged, object_delete, object_write
+from gateway.errors import BadRequest
+from gateway.models import ApiKey
+
+ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer, description=text) for code, text in (
+    (400, "Invalid body; `param` names the first offending field."), (401, "No key, or an unknown key."),
+    (403, "Not an admin key, or a staff user without the permission."),
+)}
+NOT_FOUND = {404: OpenApiResponse(serializers.ErrorSerializer, description="No object with this name.")}
+CONFLICT = {409: OpenApiResponse(serializers.ErrorSerializer, description="Name taken, or still in use.")}
+
+
+class AdminAPIView(viewsets.ViewSet):
+    """What every management route shares: who may call, JSON in and out, the error envelope."""
+
+    authentication_classes = [AdminKeyAuthentication, authentication.SessionAuthentication]
+    permission_classes = [IsGatewayAdmin]
+    parser_classes = [parsers.JSONParser]
+    renderer_classes = [renderers.JSONRenderer]
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    permission_model: Any = None
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    @staticmethod
+    def body(request: Request) -> dict:
+        if not isinstance(request.data, dict):
+            raise BadRequest("The body must be a JSON object.", code="invalid_body")
+        return request.data
+
+
+def _list_of(serializer: type) -> Any:
+    return inline_serializer(name=f"{serializer.__name__}List", fields={"data": serializer(many=True)})
+
+
+def config_viewset(kind: Kind) -> type[AdminAPIView]:
+    serializer = serializers.BY_RESOURCE[kind.resource]
+    tag = [kind.resource]
+    schemas = extend_schema_view(
+        list=extend_schema(tags=tag, responses={200: _list_of(serializer), **ERRORS}),
+        create=extend_schema(tags=tag, request=serializer, responses={201: serializer, **ERRORS, **CONFLICT}),
+        retrieve=extend_schema(tags=tag, responses={200: serializer, **ERRORS, **NOT_FOUND}),
+        update=extend_schema(tags=tag, request=serializer, responses={200: serializer, **ERRORS, **NOT_FOUND}),
+        partial_update=extend_schema(tags=tag, request=serializer(partial=True),
+                                     responses={200: serializer, **ERRORS, **NOT_FOUND}),
+        destroy=extend_schema(tags=tag, responses={204: None, **ERRORS, **NOT_FOUND, **CONFLICT}),
+    )
+
+    class ConfigViewSet(AdminAPIView):
+        permission_model = kind.schema.model
+
+        def list(self, request: Request) -> Response:
+            return Response({"data": [kind.item(obj) for obj in kind.queryset()]})
+
+        def retrieve(self, request: Request, name: str) -> Response:
+            return Response(kind.item(kind.get(name)))
+
+        def create(self, request: Request) -> Response:
+            obj = object_write(kind, body=self.body(request), caller=caller_of(request))
+            return Response(kind.item(obj), status=status.HTTP_201_CREATED)
+
+        def update(self, request: Request, name: str) -> Response:
+            obj = object_write(kind, body=self.body(request), caller=caller_of(request), name=name)
+            return Response(kind.item(obj))
+
+        def partial_update(self, request: Request, name: str) -> Response:
+            body = merged(kind.item(kind.get(name)), self.body(request))
+            if kind.resource == "secrets" and "values" not in self.body(request):
+                body.pop("values", None)
+            obj = object_write(kind, body=body, caller=caller_of(request), name=name)
+            return Response(kind.item(obj))
+
+        def destroy(self, request: Request, name: str) -> Response:
+            object_delete(kind, name=name, caller=caller_of(request))
+            return Response(status=status.HTTP_204_NO_CONTENT)
+
+    ConfigViewSet.__name__ = ConfigViewSet.__qualname__ = f"{serializer.__name__}ViewSet"
+    return schemas(ConfigViewSet)
+
+
+CONFIG_VIEWSETS = {resource: config_viewset(kind) for resource, kind in KINDS.items()}
+KEY_TAG = ["api-keys"]
+
+
+@extend_schema_view(
+    list=extend_schema(tags=KEY_TAG, responses={200: _list_of(serializers.ApiKey), **ERRORS}),
+    create=extend_schema(tags=KEY_TAG, request=serializers.ApiKey,
+                         responses={201: serializers.CreatedApiKey, **ERRORS, **CONFLICT}),
+    retrieve=extend_schema(tags=KEY_TAG, responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND}),
+    update=extend_schema(tags=KEY_TAG, request=serializers.ApiKey,
+                         responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND}),
+    partial_update=extend_schema(tags=KEY_TAG, request=serializers.ApiKey(partial=True),
+                                 responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND}),
+    destroy=extend_schema(tags=KEY_TAG, responses={204: None, **ERRORS, **NOT_FOUND, **CONFLICT}),
+)
+class ApiKeyViewSet(AdminAPIView):
+    """Client keys: the raw key is answered once, in `key`, when the key is created; afterwards only `prefix`."""
+
+    permission_model = ApiKey
+
+    def list(self, request: Request) -> Response:
+        return Response({"data": [keys.api_key_item(api_key) for api_key in keys.api_keys()]})
+
+    def retrieve(self, request: Request, name: str) -> Response:
+        return Response(keys.api_key_item(keys.api_key_get(name)))
+
+    def create(self, request: Request) -> Response:
+        api_key, raw = keys.api_key_write(body=self.body(request), caller=caller_of(request))
+        return Response({**keys.api_key_item(api_key), "key": raw}, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, name: str) -> Response:
+        api_key, _ = keys.api_key_write(body=self.body(request), caller=caller_of(request), name=name)
+        return Response(keys.api_key_item(api_key))
+
+    def partial_update(self, request: Request, name: str) -> Response:
+        body = merged(keys.api_key_item(keys.api_key_get(name)), self.body(request))
+        api_key, _ = keys.api_key_write(body=body, caller=caller_of(request), name=name)
+        return Response(keys.api_key_item(api_key))
+
+    def destroy(self, request: Request, name: str) -> Response:
+        keys.api_key_delete(name=name, caller=caller_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SchemaView(SpectacularAPIView):
+    """GET /gateway/admin/v1/openapi.json: the OpenAPI 3 schema, generated from the serializers above."""
+
+    authentication_classes = AdminAPIView.authentication_classes
+    permission_classes = [IsGatewayAdmin]
+    renderer_classes = [OpenApiJsonRenderer]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class ReferenceView(SpectacularSwaggerView):
+    """GET /gateway/admin/v1/docs: the browsable reference (Swagger UI's files served by this server, no CDN)."""
+
+    authentication_classes = AdminAPIView.authentication_classes
+    permission_classes = [IsGatewayAdmin]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@authentication_classes([])
+@permission_classes([])
+@renderer_classes([renderers.JSONRenderer])
+@schema(None)
+def not_found(request: Request) -> Response:
+    """Any other path under /gateway/admin/v1/: a JSON 404, as the gateway's other routes answer."""
+    return Response({"error": {"message": f"No route {request.path}.", "type": "not_found_error", "param": None,
+                               "code": "unknown_route"}}, status=status.HTTP_404_NOT_FOUND)
