@@ -63,6 +63,13 @@ def _endpoints(raw: Any, problems: Problems) -> list[Endpoint]:
     return list(found.values())
 
 
+def _refuse_own_key(api_key: ApiKey, caller: Caller, what: str) -> None:
+    """A key cannot lock its own automation out by accident; another admin key or the admin can."""
+    if caller.key_name == api_key.name:
+        raise Conflict(f"An API key cannot {what} itself; use another admin key or the admin.", param="name",
+                       code="own_key")
+
+
 def api_key_write(*, body: dict, caller: Caller, name: str | None = None) -> tuple[ApiKey, str | None]:
     """Create (`name` None; returns the raw key, which exists only now) or replace the named key."""
     if name is not None:
@@ -80,6 +87,8 @@ def api_key_write(*, body: dict, caller: Caller, name: str | None = None) -> tup
             record_change(caller, "create", api_key)
             return api_key_get(api_key.name), raw
         api_key = api_key_get(name)
+        if not (fields["is_admin"] and fields["is_active"]):
+            _refuse_own_key(api_key, caller, "revoke or demote")
         if fields["name"] != name:
             raise problem_error(["api_key.name: The name cannot change: create a new key instead."], "api_key")
         changed = [key for key in ("is_admin", "is_active") if getattr(api_key, key) != fields[key]]
@@ -96,6 +105,7 @@ def api_key_write(*, body: dict, caller: Caller, name: str | None = None) -> tup
 
 def api_key_delete(*, name: str, caller: Caller) -> None:
     api_key = api_key_get(name)
+    _refuse_own_key(api_key, caller, "delete")
     in_use = api_key_users(api_key)
     if in_use:
         raise Conflict(f"The API key '{name}' is still used by {'; '.join(in_use)}.", param="name", code="in_use")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import authentication, parsers, renderers, status, viewsets
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import (
     api_view, authentication_classes, permission_classes, renderer_classes, schema,
 )
@@ -26,7 +27,8 @@ ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer, description=text) f
     (403, "Not an admin key, or a staff user without the permission."),
 )}
 NOT_FOUND = {404: OpenApiResponse(serializers.ErrorSerializer, description="No object with this name.")}
-CONFLICT = {409: OpenApiResponse(serializers.ErrorSerializer, description="Name taken, or still in use.")}
+CONFLICT = {409: OpenApiResponse(serializers.ErrorSerializer,
+                                 description="Name taken, still in use, or a key revoking itself.")}
 
 
 class AdminAPIView(viewsets.ViewSet):
@@ -50,8 +52,10 @@ class AdminAPIView(viewsets.ViewSet):
         return request.data
 
 
-def _list_of(serializer: type) -> Any:
-    return inline_serializer(name=f"{serializer.__name__}List", fields={"data": serializer(many=True)})
+def _list_of(serializer: type) -> type:
+    """`{"data": [...]}`: one object, though the action is a list (spectacular would wrap it in an array)."""
+    listing = type(f"{serializer.__name__}List", (drf_serializers.Serializer,), {"data": serializer(many=True)})
+    return extend_schema_serializer(many=False)(listing)
 
 
 def config_viewset(kind: Kind) -> type[AdminAPIView]:
@@ -109,9 +113,9 @@ KEY_TAG = ["api-keys"]
                          responses={201: serializers.CreatedApiKey, **ERRORS, **CONFLICT}),
     retrieve=extend_schema(tags=KEY_TAG, responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND}),
     update=extend_schema(tags=KEY_TAG, request=serializers.ApiKey,
-                         responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND}),
+                         responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND, **CONFLICT}),
     partial_update=extend_schema(tags=KEY_TAG, request=serializers.ApiKey(partial=True),
-                                 responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND}),
+                                 responses={200: serializers.ApiKey, **ERRORS, **NOT_FOUND, **CONFLICT}),
     destroy=extend_schema(tags=KEY_TAG, responses={204: None, **ERRORS, **NOT_FOUND, **CONFLICT}),
 )
 class ApiKeyViewSet(AdminAPIView):

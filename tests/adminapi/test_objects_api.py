@@ -227,3 +227,10 @@ def test_environment_references_are_refused(api, monkeypatch):
     monkeypatch.setenv("SOME_VARIABLE", "value")
     answer = api("post", "secrets", {"name": "s", "provider": "openai", "values": {"api_key": {"env": "SOME_VARIABLE"}}})
     assert answer.status_code == 400 and error(answer)["param"] == "values.api_key"
+
+
+def test_an_admin_key_cannot_lock_itself_out(api):
+    for method, body in (("patch", {"is_active": False}), ("patch", {"is_admin": False}), ("delete", None)):
+        answer = api(method, "api-keys/automation", body)
+        assert answer.status_code == 409 and error(answer)["code"] == "own_key"
+    assert api("get", "api-keys").status_code == 200
