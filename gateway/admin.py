@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from gateway.config import crypto
+from gateway.config.catalog_admin import CatalogSuggestionsAdmin
 from gateway.usage.admin import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
@@ -190,7 +191,7 @@ class SecretAdmin(AuditedAdmin):
 
 
 @admin.register(ModelDefinition)
-class ModelDefinitionAdmin(PriceWarningAdmin, AuditedAdmin):
+class ModelDefinitionAdmin(CatalogSuggestionsAdmin, PriceWarningAdmin, AuditedAdmin):
     list_display = ("name", "provider", "model_name", "secret", "input_cost_per_million", "output_cost_per_million")
     list_filter = ("provider",)
     search_fields = ("name", "model_name", "secret__name")

@@ -326,6 +326,9 @@ class PriceEntry(models.Model):
     input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     output_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cached_input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    context_window = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens, for the model catalog.")
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens, for the model catalog.")
+    capabilities = models.JSONField(default=list, blank=True, help_text="For the model catalog, e.g. chat, tools.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

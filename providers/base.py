@@ -133,6 +133,12 @@ class ProviderAdapter:
 
     provider: ClassVar[str] = ""
     passthrough_apis: ClassVar[frozenset[str]] = frozenset()
+    unified_operations: ClassVar[frozenset[str]] = frozenset({"chat", "chat_stream", "embeddings"})
+
+    @classmethod
+    def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
+        """The native APIs this adapter speaks for `provider` (one adapter may serve several providers)."""
+        return cls.passthrough_apis
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         self.target = target

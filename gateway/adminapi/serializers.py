@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from gateway.adminapi.keys import API_KEY
 from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, LINK, MODEL, SECRET
+from gateway.config.prices import CAPABILITIES
 from gateway.config.schema import Schema
 
 
@@ -94,3 +95,46 @@ class CreatedApiKey(ApiKey):
 
 BY_RESOURCE = {"secrets": Secret, "models": Model, "guardrails": Guardrail, "endpoints": Endpoint,
                "budgets": Budget, "api-keys": ApiKey}
+
+
+class ProviderFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    default = serializers.JSONField(allow_null=True)
+    required = serializers.BooleanField()
+    description = serializers.CharField(allow_blank=True)
+    secret = serializers.BooleanField()
+
+
+class CredentialFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    secret = serializers.BooleanField()
+
+
+class CredentialModeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    requires = serializers.ListField(child=serializers.CharField())
+    optional = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField(allow_blank=True)
+
+
+class ProviderSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    credential_fields = CredentialFieldSerializer(many=True)
+    credential_modes = CredentialModeSerializer(many=True)
+    auth_config_fields = ProviderFieldSerializer(many=True)
+    operations = serializers.ListField(child=serializers.CharField(),
+                                       help_text="chat, chat_stream, embeddings and the native APIs spoken.")
+    routes = serializers.ListField(child=serializers.CharField(), help_text="Gateway routes that reach it.")
+
+
+class CatalogModelSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    model_name = serializers.CharField()
+    input_cost_per_million = serializers.FloatField(allow_null=True)
+    output_cost_per_million = serializers.FloatField(allow_null=True)
+    cached_input_cost_per_million = serializers.FloatField(allow_null=True)
+    context_window = serializers.IntegerField(allow_null=True)
+    max_output_tokens = serializers.IntegerField(allow_null=True)
+    capabilities = serializers.ListField(child=serializers.ChoiceField(choices=CAPABILITIES))

@@ -1,5 +1,5 @@
 """Routes of the management API, /gateway/admin/v1/ (served by Django's standard handler, see
-gateway_project/asgi.py): objects by name, the OpenAPI schema and its reference page."""
+gateway_project/asgi.py): objects by name, providers and the model catalog, the OpenAPI schema and its reference page."""
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
@@ -13,6 +13,8 @@ router.register("api-keys", views.ApiKeyViewSet, basename="admin-api-api-keys")
 
 urlpatterns = [
     *router.urls,
+    path("providers", views.ProvidersView.as_view({"get": "list"}), name="admin-api-providers"),
+    path("catalog/models", views.CatalogModelsView.as_view({"get": "list"}), name="admin-api-catalog-models"),
     path("openapi.json", views.SchemaView.as_view(), name="admin-api-schema"),
     path("docs", views.ReferenceView.as_view(url_name="admin-api-schema"), name="admin-api-docs"),
     re_path(r"^.*$", views.not_found, name="admin-api-not-found"),

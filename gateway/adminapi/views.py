@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import authentication, parsers, renderers, status, viewsets
 from rest_framework import serializers as drf_serializers
@@ -19,8 +19,10 @@ from gateway.adminapi import keys, schema as _schema_extensions, serializers  # 
 from gateway.adminapi.auth import AdminKeyAuthentication, IsGatewayAdmin, caller_of
 from gateway.adminapi.errors import exception_handler
 from gateway.adminapi.objects import KINDS, Kind, merged, object_delete, object_write
+from gateway.adminapi.providers import provider_descriptions
+from gateway.config.catalog import catalog_models
 from gateway.errors import BadRequest
-from gateway.models import ApiKey
+from gateway.models import ApiKey, PriceEntry, Provider
 
 ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer, description=text) for code, text in (
     (400, "Invalid body; `param` names the first offending field."), (401, "No key, or an unknown key."),
@@ -145,6 +147,30 @@ class ApiKeyViewSet(AdminAPIView):
     def destroy(self, request: Request, name: str) -> Response:
         keys.api_key_delete(name=name, caller=caller_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProvidersView(AdminAPIView):
+    """GET /gateway/admin/v1/providers: what each provider needs and serves."""
+
+    @extend_schema(tags=["catalog"], responses={200: _list_of(serializers.ProviderSerializer), **ERRORS})
+    def list(self, request: Request) -> Response:
+        return Response({"data": provider_descriptions()})
+
+
+class CatalogModelsView(AdminAPIView):
+    """GET /gateway/admin/v1/catalog/models?provider=…: known models with prices, limits and capabilities."""
+
+    permission_model = PriceEntry
+
+    @extend_schema(tags=["catalog"], parameters=[OpenApiParameter("provider", enum=list(Provider.values),
+                                                                  description="Only this provider's models.")],
+                   responses={200: _list_of(serializers.CatalogModelSerializer), **ERRORS})
+    def list(self, request: Request) -> Response:
+        provider = request.query_params.get("provider") or None
+        if provider is not None and provider not in Provider.values:
+            raise BadRequest(f"provider: must be one of: {', '.join(Provider.values)}", param="provider",
+                             code="invalid_value")
+        return Response({"data": catalog_models(provider)})
 
 
 class SchemaView(SpectacularAPIView):

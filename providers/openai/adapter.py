@@ -37,8 +37,14 @@ class OpenAIAdapter(ProviderAdapter):
             base = translate.base_url(target.provider, config)
             self.urls = {op: f"{base}/{op}" for op in ("chat/completions", "embeddings", "responses")}
 
-        if target.provider not in RESPONSES_PROVIDERS and not self.is_azure:
-            self.passthrough_apis = frozenset({"openai-chat", "openai-embeddings"})
+        if not self.is_azure:
+            self.passthrough_apis = self.passthrough_apis_for(target.provider)
+
+    @classmethod
+    def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
+        if provider in RESPONSES_PROVIDERS:
+            return cls.passthrough_apis
+        return frozenset({"openai-chat", "openai-embeddings"})
 
     def upstream_url(self) -> str:
         return self.urls["chat/completions"]
