@@ -110,12 +110,14 @@ def finish(ctx: RequestContext) -> None:
             cost_usd=cost, latency_ms=total_ms,
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
             overhead_ms=ctx.overhead_ms(), guardrails=ctx.guardrail_results, usage_estimated=estimated,
+            user_name=ctx.key.user,
         )
         # With tracking off, a request a budget covers is still recorded: budget windows are re-seeded from
         # these rows after a restart, and spend missing there could be spent twice.
         if ctx.endpoint.usage_tracking or ctx.reservation is not None:
             usage.writer.submit(event)
-        usage.writer.touch(ctx.key.id, event.created_at)
+        if ctx.key.id:
+            usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
         if ctx.streaming:
             logger.info("stream done endpoint=%s model=%s status=%s total_ms=%.1f overhead_ms=%.2f",
