@@ -73,7 +73,6 @@ VALUES_HELP = (
     '<code>{"aws_access_key_id": "...", "aws_secret_access_key": "..."}</code> or Vertex AI '
     '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again.'
 )
-TIMEOUT_KEYS = {"connect", "read", "total"}
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -81,16 +80,6 @@ class WriteOnlyTextarea(forms.Textarea):
 
     def format_value(self, value: object) -> None:
         return None
-
-
-def _is_seconds(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _is_timeout(value: object) -> bool:
-    if isinstance(value, dict):
-        return bool(value) and set(value) <= TIMEOUT_KEYS and all(map(_is_seconds, value.values()))
-    return _is_seconds(value)
 
 
 class SecretForm(forms.ModelForm):
@@ -133,9 +122,6 @@ class SecretForm(forms.ModelForm):
         config = self.cleaned_data["auth_config"] or {}
         if not isinstance(config, dict):
             raise ValidationError('Enter a JSON object, e.g. {"api_base": "https://api.openai.com/v1"}.')
-        if "timeout" in config and not _is_timeout(config["timeout"]):
-            raise ValidationError('timeout must be seconds (> 0) or {"connect": seconds, "read": seconds, '
-                                  '"total": seconds}.')
         return config
 
     def clean(self) -> dict:

@@ -71,7 +71,8 @@ class Secret(Audited):
 
     def clean(self) -> None:
         """Refuse base URLs the outbound policy forbids when they are written, not only when a request
-        would use them (host names are resolved again when the configuration is loaded)."""
+        would use them (host names are resolved again when the configuration is loaded), and timeouts the
+        HTTP layer cannot use. The admin, `gateway_apply` and the management API all run this."""
         from providers.outbound import url_problem
 
         config = self.auth_config if isinstance(self.auth_config, dict) else {}
@@ -80,6 +81,22 @@ class Secret(Audited):
                 problem = url_problem(str(config[key]), resolve=False)
                 if problem:
                     raise ValidationError({"auth_config": f"{key} is not allowed: {problem}."})
+        if "timeout" in config and not _is_timeout(config["timeout"]):
+            raise ValidationError({"auth_config": 'timeout must be seconds (> 0) or {"connect": seconds, '
+                                                  '"read": seconds, "total": seconds}.'})
+
+
+TIMEOUT_KEYS = {"connect", "read", "total"}
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _is_timeout(value: object) -> bool:
+    if isinstance(value, dict):
+        return bool(value) and set(value) <= TIMEOUT_KEYS and all(map(_is_seconds, value.values()))
+    return _is_seconds(value)
 
 
 class ModelDefinition(Audited):

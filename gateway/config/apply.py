@@ -177,12 +177,18 @@ def _stored_values(secret: Secret) -> dict | None:
 
 
 def _create_secret(spec: SecretSpec, actor: str) -> None:
-    secret_create(name=spec.name, values=spec.values, actor=actor, **spec.fields)
+    try:
+        secret_create(name=spec.name, values=spec.values, actor=actor, **spec.fields)
+    except ValidationError as exc:
+        raise _config_error(f"secret '{spec.name}'", exc) from None
 
 
 def _update_secret(spec: SecretSpec, secret: Secret, changed: list[str], values_changed: bool, actor: str) -> None:
-    secret_update(secret=secret, values=spec.values if values_changed else None, actor=actor,
-                  **{name: spec.fields[name] for name in changed})
+    try:
+        secret_update(secret=secret, values=spec.values if values_changed else None, actor=actor,
+                      **{name: spec.fields[name] for name in changed})
+    except ValidationError as exc:
+        raise _config_error(f"secret '{spec.name}'", exc) from None
 
 
 def _model_diff(spec: ModelSpec, model: ModelDefinition) -> list[str]:
@@ -244,7 +250,11 @@ def _save(obj: models.Model, fields: dict[str, Any], actor: str) -> None:
     try:
         obj.full_clean()
     except ValidationError as exc:
-        label = f"{obj._meta.verbose_name} '{obj.name}'"
-        raise ConfigError([f"{label}: {field}: {message}" for field, messages in exc.message_dict.items()
-                           for message in messages]) from None
+        raise _config_error(f"{obj._meta.verbose_name} '{obj.name}'", exc) from None
     obj.save()
+
+
+def _config_error(label: str, exc: ValidationError) -> ConfigError:
+    """A model's own validation failure, located by object and field, as the file's other problems are."""
+    return ConfigError([f"{label}: {field}: {message}" for field, messages in exc.message_dict.items()
+                        for message in messages])

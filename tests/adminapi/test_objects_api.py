@@ -234,3 +234,11 @@ def test_an_admin_key_cannot_lock_itself_out(api):
         answer = api(method, "api-keys/automation", body)
         assert answer.status_code == 409 and error(answer)["code"] == "own_key"
     assert api("get", "api-keys").status_code == 200
+
+
+def test_a_rule_the_admin_enforces_is_enforced_by_the_api_with_the_same_message(api):
+    item = {"name": "s", "provider": "openai", "values": {"api_key": RAW_SECRET}, "auth_config": {"timeout": "soon"}}
+    answer = api("post", "secrets", item)
+    assert answer.status_code == 400 and error(answer)["param"] == "auth_config"
+    assert error(answer)["message"].startswith("auth_config: timeout must be seconds (> 0)")
+    assert RAW_SECRET not in answer.content.decode()
