@@ -21,7 +21,7 @@ from gateway.adminapi.errors import exception_handler
 from gateway.adminapi.objects import KINDS, Kind, merged, object_delete, object_write
 from gateway.adminapi.providers import provider_descriptions
 from gateway.config.catalog import catalog_models
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, NotFound
 from gateway.models import ApiKey, PriceEntry, Provider
 
 ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer, description=text) for code, text in (
@@ -51,7 +51,37 @@ class AdminAPIView(viewsets.ViewSet):
     def body(request: Request) -> dict:
         if not isinstance(request.data, dict):
             raise BadRequest("The body must be a JSON object.", code="invalid_body")
+        where = _nul_at(request.data, "")
+        if where is not None:
+            # PostgreSQL stores no NUL character in text or JSON: refuse it here rather than fail there.
+            raise BadRequest(f"{where or 'body'}: must not contain NUL characters", param=where or None,
+                             code="invalid_value")
         return request.data
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if "\x00" in kwargs.get("name", ""):
+            raise NotFound("No object with a NUL character in its name.", param="name", code="not_found")
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """Where (`auth_config.api_base`, `models[0].model`) a string or key holds a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return inner
+            found = _nul_at(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _list_of(serializer: type) -> type:

@@ -242,3 +242,9 @@ def test_a_rule_the_admin_enforces_is_enforced_by_the_api_with_the_same_message(
     assert answer.status_code == 400 and error(answer)["param"] == "auth_config"
     assert error(answer)["message"].startswith("auth_config: timeout must be seconds (> 0)")
     assert RAW_SECRET not in answer.content.decode()
+
+
+def test_nul_characters_are_refused_before_the_database_sees_them(api):
+    answer = api("post", "guardrails", {"name": "g", "kind": "keywords", "settings": {"words": ["a\x00b"]}})
+    assert answer.status_code == 400 and error(answer)["param"] == "settings.words[0]"
+    assert api("get", "guardrails/a%00b").status_code == 404
