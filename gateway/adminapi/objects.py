@@ -41,6 +41,28 @@ class Kind:
     item: Callable[[Any], dict]
     users: Callable[[Any], list[str]]
 
+    def filters(self) -> dict[str, list[str]]:
+        """Top-level keys with a fixed set of values (`provider`, `kind`, `scope`...): a list may be filtered
+        by them, e.g. `?provider=openai`."""
+        found = {}
+        for key, field_name in self.schema.fields.items():
+            choices = self.schema.model._meta.get_field(field_name).choices
+            if "." not in key and choices:
+                found[key] = [str(value) for value, _ in choices]
+        return found
+
+    def listed(self, query: dict[str, str]) -> list[dict]:
+        """Every object as an item, keeping those whose filter keys equal the query's values."""
+        filters = self.filters()
+        for key, value in query.items():
+            if key not in filters:
+                raise BadRequest(f"{key}: unknown filter (expected one of: {', '.join(sorted(filters))})",
+                                 param=key, code="invalid_value")
+            if value not in filters[key]:
+                raise BadRequest(f"{key}: must be one of: {', '.join(filters[key])}", param=key, code="invalid_value")
+        return [item for item in map(self.item, self.queryset())
+                if all(str(item[key]) == value for key, value in query.items())]
+
     def get(self, name: str) -> Any:
         obj = self.queryset().filter(name=name).first()
         if obj is None:

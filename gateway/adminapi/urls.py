@@ -1,7 +1,7 @@
 """Routes of the management API, /gateway/admin/v1/ (served by Django's standard handler, see
-gateway_project/asgi.py): objects by name, providers and the model catalog, the OpenAPI schema and its reference page."""
+gateway_project/asgi.py): objects by name, providers and the model catalog, the OpenAPI schema and its
+reference page; any other path there is a JSON 404."""
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
 from gateway.adminapi import views

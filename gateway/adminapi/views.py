@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import authentication, parsers, renderers, status, viewsets
 from rest_framework import serializers as drf_serializers
@@ -15,7 +17,8 @@ from rest_framework.decorators import (
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway.adminapi import keys, schema as _schema_extensions, serializers  # noqa: F401 (registers the scheme)
+import gateway.adminapi.schema  # noqa: F401 - registers the admin key's security scheme with drf-spectacular
+from gateway.adminapi import keys, serializers
 from gateway.adminapi.auth import AdminKeyAuthentication, IsGatewayAdmin, caller_of
 from gateway.adminapi.errors import exception_handler
 from gateway.adminapi.objects import KINDS, Kind, merged, object_delete, object_write
@@ -94,7 +97,9 @@ def config_viewset(kind: Kind) -> type[AdminAPIView]:
     serializer = serializers.BY_RESOURCE[kind.resource]
     tag = [kind.resource]
     schemas = extend_schema_view(
-        list=extend_schema(tags=tag, responses={200: _list_of(serializer), **ERRORS}),
+        list=extend_schema(tags=tag, responses={200: _list_of(serializer), **ERRORS}, parameters=[
+            OpenApiParameter(key, enum=values, description=f"Only objects with this {key}.")
+            for key, values in kind.filters().items()]),
         create=extend_schema(tags=tag, request=serializer, responses={201: serializer, **ERRORS, **CONFLICT}),
         retrieve=extend_schema(tags=tag, responses={200: serializer, **ERRORS, **NOT_FOUND}),
         update=extend_schema(tags=tag, request=serializer, responses={200: serializer, **ERRORS, **NOT_FOUND}),
@@ -107,7 +112,7 @@ def config_viewset(kind: Kind) -> type[AdminAPIView]:
         permission_model = kind.schema.model
 
         def list(self, request: Request) -> Response:
-            return Response({"data": [kind.item(obj) for obj in kind.queryset()]})
+            return Response({"data": kind.listed(dict(request.query_params.items()))})
 
         def retrieve(self, request: Request, name: str) -> Response:
             return Response(kind.item(kind.get(name)))

@@ -248,3 +248,11 @@ def test_nul_characters_are_refused_before_the_database_sees_them(api):
     answer = api("post", "guardrails", {"name": "g", "kind": "keywords", "settings": {"words": ["a\x00b"]}})
     assert answer.status_code == 400 and error(answer)["param"] == "settings.words[0]"
     assert api("get", "guardrails/a%00b").status_code == 404
+
+
+def test_lists_filter_by_their_fixed_value_fields(api):
+    create_chat_setup(api)
+    api("post", "models", {"name": "local", "provider": "fake", "model_name": "fake-echo"})
+    assert [item["name"] for item in api("get", "models?provider=fake").json()["data"]] == ["local"]
+    assert error(api("get", "models?colour=red"))["param"] == "colour"
+    assert error(api("get", "models?provider=nope"))["param"] == "provider"
