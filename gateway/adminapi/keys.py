@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from gateway.adminapi.audit import Caller, record_change
 from gateway.adminapi.objects import Conflict, api_key_users, problem_error
@@ -15,8 +18,8 @@ from gateway.errors import NotFound
 from gateway.models import ApiKey, Endpoint
 
 API_KEY = Schema(ApiKey, {"name": "name", "is_admin": "is_admin", "is_active": "is_active"},
-                 extra=frozenset({"endpoints"}), required=frozenset({"name"}))
-READ_ONLY = frozenset({"prefix", "owner", "created_at", "last_used_at"})
+                 extra=frozenset({"endpoints", "owner"}), required=frozenset({"name"}))
+READ_ONLY = frozenset({"prefix", "created_at", "last_used_at"})
 
 
 def api_key_item(api_key: ApiKey) -> dict[str, Any]:
@@ -44,9 +47,23 @@ def _read(body: dict) -> tuple[dict, list[Endpoint]]:
     item = {key: value for key, value in body.items() if key not in READ_ONLY}
     fields = read_item(item, "api_key", API_KEY, problems)
     endpoints = _endpoints(item.get("endpoints"), problems)
+    fields["owner"] = _owner(item.get("owner"), problems)
     if problems:
         raise problem_error(list(problems), "api_key")
     return fields, endpoints
+
+
+def _owner(username: Any, problems: Problems) -> AbstractBaseUser | None:
+    """The key's owner by username, as `create_api_key --owner` takes it; null for none."""
+    if username is None:
+        return None
+    if not isinstance(username, str):
+        problems.add("api_key.owner", "must be a username or null")
+        return None
+    owner = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: username}).first()
+    if owner is None:
+        problems.add("api_key.owner", f"unknown user '{username}'")
+    return owner
 
 
 def _endpoints(raw: Any, problems: Problems) -> list[Endpoint]:
@@ -80,7 +97,13 @@ def api_key_write(*, body: dict, caller: Caller, name: str | None = None) -> tup
             if ApiKey.objects.filter(name=fields["name"]).exists():
                 raise Conflict(f"An API key named '{fields['name']}' already exists.", param="name",
                                code="name_taken")
-            api_key, raw = api_key_create(name=fields["name"], endpoints=endpoints, is_admin=fields["is_admin"])
+            try:
+                api_key, raw = api_key_create(name=fields["name"], endpoints=endpoints,
+                                              is_admin=fields["is_admin"], owner=fields["owner"])
+            except (IntegrityError, ValidationError):
+                # The name was taken between the check above and the write.
+                raise Conflict(f"An API key named '{fields['name']}' already exists.", param="name",
+                               code="name_taken") from None
             if not fields["is_active"]:
                 api_key.is_active = False
                 api_key.save(update_fields=["is_active"])
@@ -91,14 +114,14 @@ def api_key_write(*, body: dict, caller: Caller, name: str | None = None) -> tup
             _refuse_own_key(api_key, caller, "revoke or demote")
         if fields["name"] != name:
             raise problem_error(["api_key.name: The name cannot change: create a new key instead."], "api_key")
-        changed = [key for key in ("is_admin", "is_active") if getattr(api_key, key) != fields[key]]
+        changed = [key for key in ("is_admin", "is_active", "owner") if getattr(api_key, key) != fields[key]]
         if {e.pk for e in api_key.endpoints.all()} != {e.pk for e in endpoints}:
             changed.append("endpoints")
             api_key.endpoints.set(endpoints)
         if changed:
-            for key in ("is_admin", "is_active"):
+            for key in ("is_admin", "is_active", "owner"):
                 setattr(api_key, key, fields[key])
-            api_key.save(update_fields=["is_admin", "is_active"])
+            api_key.save(update_fields=["is_admin", "is_active", "owner"])
             record_change(caller, "update", api_key, tuple(changed))
     return api_key_get(name), None
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, QuerySet
 
 from gateway.adminapi.audit import Caller, record_change
@@ -134,6 +134,10 @@ def object_write(kind: Kind, *, body: dict, caller: Caller, name: str | None = N
             result = apply_config({kind.section: [item]}, actor=caller.actor)
         except ConfigError as exc:
             raise problem_error(exc.problems, f"{kind.section}[0]") from None
+        except IntegrityError:
+            # Another request created the same name between the check and the write.
+            raise Conflict(f"A {kind.label} named '{item['name']}' already exists.", param="name",
+                           code="name_taken") from None
         obj = kind.get(item["name"])
         for change in result.changes:
             record_change(caller, change.action, obj, change.fields)

@@ -83,7 +83,7 @@ ApiKey = schema_serializer("ApiKey", API_KEY, {
     "endpoints": serializers.ListField(child=serializers.CharField(), required=False,
                                        help_text="Endpoint names this key may call; empty: every endpoint."),
     "prefix": serializers.CharField(read_only=True, help_text="The key's first characters, to recognise it."),
-    "owner": serializers.CharField(read_only=True, allow_null=True),
+    "owner": serializers.CharField(required=False, allow_null=True, help_text="The owning user's username."),
     "created_at": serializers.DateTimeField(read_only=True),
     "last_used_at": serializers.DateTimeField(read_only=True, allow_null=True),
 })

@@ -256,3 +256,10 @@ def test_lists_filter_by_their_fixed_value_fields(api):
     assert [item["name"] for item in api("get", "models?provider=fake").json()["data"]] == ["local"]
     assert error(api("get", "models?colour=red"))["param"] == "colour"
     assert error(api("get", "models?provider=nope"))["param"] == "provider"
+
+
+def test_an_api_keys_owner_is_set_by_username(api):
+    created = api("post", "api-keys", {"name": "team", "owner": "alice"}).json()
+    assert created["owner"] == "alice"
+    assert api("patch", "api-keys/team", {"owner": None}).json()["owner"] is None
+    assert error(api("patch", "api-keys/team", {"owner": "nobody"}))["param"] == "owner"
