@@ -1,5 +1,6 @@
-"""The endpoint playground and the model catalog in a real browser: the model form fills list prices from
-the catalog, and an endpoint's "Try it" page streams an answer and shows how the gateway served it."""
+"""The endpoint playground, the model catalog and the API reference in a real browser: the model form fills
+list prices from the catalog, an endpoint's "Try it" page streams an answer and shows how the gateway served
+it, and the reference page loads nothing from another host."""
 from __future__ import annotations
 
 import pytest
@@ -50,4 +51,15 @@ def test_catalog_prices_fill_and_the_playground_streams_an_answer(page: Page, se
     expect(page.locator('[data-fact="cost_usd"]')).to_contain_text("$0.0000")
     expect(page.locator('[data-fact="overhead_ms"]')).to_contain_text("ms")
     assert page.locator("#playground-error").is_hidden()
+    assert external == []
+
+
+def test_the_api_reference_renders_from_this_server_alone(page: Page, server: GatewayServer) -> None:
+    external = []
+    page.on("request", lambda request: external.append(request.url)
+            if not request.url.startswith(server.url) else None)
+    _log_in(page, server)
+    page.goto(f"{server.url}/gateway/admin/v1/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("AI Gateway management API")
+    expect(page.locator(".swagger-ui")).to_contain_text("/gateway/admin/v1/endpoints/{name}")
     assert external == []
