@@ -19,22 +19,14 @@ from django.core.handlers.base import BaseHandler
 from django.http import HttpResponse
 from django.urls import Resolver404, get_resolver
 
-from gateway.envelopes import render_error
+from gateway.envelopes import family_for, render_error
 from gateway.errors import GatewayError, NotFound, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
 
-def error_family(path: str) -> str:
-    if path.startswith("/gateway/anthropic/"):
-        return "anthropic"
-    if path.startswith("/gateway/gemini/"):
-        return "google"
-    return "openai"
-
-
 def error_response(exc: GatewayError, path: str) -> HttpResponse:
-    return HttpResponse(orjson.dumps(render_error(exc, error_family(path))), status=exc.status,
+    return HttpResponse(orjson.dumps(render_error(exc, family_for(path))), status=exc.status,
                         content_type="application/json")
 
 

@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from providers.outbound import url_problem
+
 ENDPOINT_NAME_RE = r"^[A-Za-z0-9_.-]+$"
 endpoint_name_validator = RegexValidator(
     ENDPOINT_NAME_RE, "Use only letters, digits, '_', '.' and '-' (the name appears in URLs)."
@@ -73,8 +75,6 @@ class Secret(Audited):
         """Refuse base URLs the outbound policy forbids when they are written, not only when a request
         would use them (host names are resolved again when the configuration is loaded), and timeouts the
         HTTP layer cannot use. The admin, `gateway_apply` and the management API all run this."""
-        from providers.outbound import url_problem
-
         config = self.auth_config if isinstance(self.auth_config, dict) else {}
         for key in ("api_base",):
             if config.get(key):

@@ -8,27 +8,38 @@ retries), accounting in pipeline.finish().
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 
 from gateway import pipeline
 from gateway.budgets import policies as budgets
-from gateway.errors import BadRequest, GatewayError
-from gateway.pipeline import RequestContext, finish
+from gateway.errors import BadRequest
+from gateway.context import RequestContext
+from gateway.envelopes import stream_error
+from gateway.pipeline import close_quietly, ended_by, finish
 from gateway.routing.router import router
-from gateway.routing.watchdog import GuardedStream
-from gateway.relay_watchers import WATCHERS, StreamWatcher
+from gateway.routing.watchdog import StallWatchdog
+from gateway.relay_watchers import WATCHERS
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
-from providers.base import PASSTHROUGH_APIS, ProviderError
-
-logger = logging.getLogger(__name__)
+from providers.base import ProviderError
+from providers.wire import Api, SSEParser
 
 # Request headers a vendor SDK sends that change the provider's behaviour; nothing else is forwarded
 # (never the client's gateway key, cookies or forwarding headers).
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta", "traceparent", "tracestate",
                      "idempotency-key")
+
+# The gateway's native route for each API, named in the error that lists what an endpoint can serve.
+NATIVE_ROUTES = {
+    Api.OPENAI_CHAT: "/gateway/openai/v1/chat/completions",
+    Api.OPENAI_EMBEDDINGS: "/gateway/openai/v1/embeddings",
+    Api.OPENAI_RESPONSES: "/gateway/openai/v1/responses",
+    Api.ANTHROPIC_MESSAGES: "/gateway/anthropic/v1/messages",
+    Api.ANTHROPIC_COUNT_TOKENS: "/gateway/anthropic/v1/messages/count_tokens",
+    Api.GEMINI_GENERATE: "/gateway/gemini/v1beta/models/<endpoint>:generateContent",
+    Api.GEMINI_STREAM: "/gateway/gemini/v1beta/models/<endpoint>:streamGenerateContent",
+}
 
 
 def forwarded_headers(headers) -> dict[str, str]:
@@ -38,7 +49,7 @@ def forwarded_headers(headers) -> dict[str, str]:
 def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
     """Refuse up front when no model of the endpoint speaks this API, naming what would work instead, and
     refuse what the gateway could not account for."""
-    if api == "openai-responses" and body.get("background"):
+    if api == Api.OPENAI_RESPONSES and body.get("background"):
         # The answer comes later from the provider's store, with usage the gateway never sees: it would be
         # spend outside every budget.
         raise BadRequest("Background responses ('background': true) are not available through the gateway, "
@@ -47,11 +58,11 @@ def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
     if any(api in link.adapter.passthrough_apis for link in links):
         return
     providers = sorted({link.target.provider for link in links})
-    supported = sorted({PASSTHROUGH_APIS[a] for link in links for a in link.adapter.passthrough_apis})
+    supported = sorted({NATIVE_ROUTES[a] for link in links for a in link.adapter.passthrough_apis})
     routes = ", ".join(supported + ["/gateway/mlflow/v1/chat/completions"])
     raise BadRequest(
         f"Endpoint '{ctx.endpoint.name}' is served by provider {', '.join(repr(p) for p in providers)}, which does not "
-        f"speak this API ({PASSTHROUGH_APIS[api]}). Routes that work for this endpoint: {routes}.",
+        f"speak this API ({NATIVE_ROUTES[api]}). Routes that work for this endpoint: {routes}.",
         code="unsupported_api")
 
 
@@ -83,77 +94,68 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
         ctx.fail(exc)
         finish(ctx)
         raise
-    relay = _relay(ctx, WATCHERS[watcher_api](), first, rest, guard)
+    relay = _relay(ctx, watcher_api, first, rest, guard)
     return _as_json_array(relay) if json_array else relay
 
 
-async def _relay(ctx: RequestContext, watcher: StreamWatcher, first: bytes, rest: GuardedStream[bytes],
+async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdog[bytes],
                  guard: SSEGuard | None = None) -> AsyncIterator[bytes]:
-    """Relay the upstream bytes; after-stage guardrails (`guard`) may rewrite the events, and end the
-    stream with the API's error event instead of its terminator."""
+    """Relay the upstream bytes, parsing each chunk once: the watcher reads the events on the side, and
+    after-stage guardrails (`guard`) may rewrite them, and end the stream with the API's error event instead
+    of its terminator. Without guardrails the bytes go out exactly as they came."""
+    parser, watcher = SSEParser(), WATCHERS[api]()
     try:
         chunk = first
         while True:
-            watcher.feed(chunk)
+            events = parser.feed(chunk)
+            watcher.observe(events)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = time.perf_counter()
-            out = guard.feed(chunk) if guard else chunk
+            out = guard.feed(events) if guard else chunk
             if out:
                 yield out
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
-        watcher.finish()
+        events = parser.close()
+        watcher.observe(events)
         if guard:
-            yield await guard.finish()
+            yield guard.feed(events) + await guard.finish()
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
                                   error_type="incomplete_stream")
             ctx.fail(error)
             rest.fail(error)
-            yield watcher.error_event(error.status, error.message, error.error_type)
+            yield stream_error(error, api)
         elif watcher.errored:
             ctx.status, ctx.error_type = 502, "upstream_stream_error"
             rest.fail(ProviderError(502, "The provider reported an error mid-stream.", retryable=True))
-    except GatewayError as exc:  # only guardrails raise these mid-stream
-        ctx.fail(exc)
-        yield guard.error(exc)
-    except ProviderError as exc:
-        ctx.fail(exc)
-        yield watcher.error_event(exc.status, exc.message, exc.error_type)
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
-    except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
-        logger.exception("passthrough stream failed for request %s", ctx.request_id)
-        ctx.fail(exc)
-        yield watcher.error_event(500, "The gateway failed while streaming.", "api_error")
+    except Exception as exc:  # noqa: BLE001 - guardrails' GatewayErrors, provider errors, and the unexpected
+        yield ended_by(ctx, exc, api)
     finally:
         ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
-        aclose = getattr(rest, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:  # noqa: BLE001 - closing an upstream that already failed
-                pass
+        await close_quietly(rest)
         finish(ctx)
 
 
 async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """SSE `data:` events out as one JSON array streamed element by element."""
-    from gateway.relay_watchers import SSEParser
-
     parser = SSEParser()
     opened = False
     try:
         async for chunk in sse:
-            for _event, data in parser.feed(chunk):
-                yield (b",\r\n" if opened else b"[") + data.encode()
+            for event in parser.feed(chunk):
+                if event.data is not None:
+                    yield (b",\r\n" if opened else b"[") + event.data.encode()
+                    opened = True
+        for event in parser.close():
+            if event.data is not None:
+                yield (b",\r\n" if opened else b"[") + event.data.encode()
                 opened = True
-        for _event, data in parser.close():
-            yield (b",\r\n" if opened else b"[") + data.encode()
-            opened = True
         yield b"]" if opened else b"[]"
     finally:
         await sse.aclose()

@@ -4,87 +4,27 @@ ends)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import orjson
 
 from gateway.budgets import policies as budgets
+from gateway.context import RequestContext
 from gateway.usage import records as usage
-from gateway.envelopes import openai_error
+from gateway.envelopes import stream_error
 from gateway.errors import GatewayError
-from gateway.routing.router import Outcome, router
-from gateway.config.snapshot import ClientKey, EndpointConfig
-from gateway.relay_watchers import usage_of
+from gateway.routing.router import router
 from guardrails import engine as guardrails
+from guardrails.kinds import judge
 from guardrails.streams import StreamFilter
-from guardrails.text import OPENAI_CHAT, OPENAI_EMBEDDINGS
 from providers.base import CallStats, ProviderAdapter, ProviderError
+from providers.wire import Api, answer_usage, openai_usage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-# Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
-_request_ids = map("{}-{:x}".format, itertools.repeat(os.urandom(6).hex()), itertools.count(1))
-
-
-@dataclass
-class RequestContext:
-    """Everything the gateway learns about one request, from arrival to the usage record."""
-
-    route: str
-    endpoint: EndpointConfig
-    key: ClientKey
-    streaming: bool = False
-    internal: bool = False
-    started: float = field(default_factory=time.perf_counter)
-    request_id: str = field(default_factory=lambda: next(_request_ids))
-    outcome: Outcome = field(default_factory=Outcome)
-    tokens: usage.TokenUsage = field(default_factory=usage.TokenUsage)
-    status: int = 200
-    error_type: str = ""
-    first_byte_at: float | None = None
-    finished: bool = False
-    guardrail_results: list = field(default_factory=list)
-    api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets/policies.py)
-    body: dict | None = None
-    reservation: budgets.Reservation | None = None
-    relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def overhead_ms(self) -> float:
-        return max(self.elapsed_ms() - self.outcome.stats.upstream_seconds * 1000, 0.0)
-
-    def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, asyncio.CancelledError):  # the client went away
-            self.status, self.error_type = 499, "client_closed"
-        elif isinstance(exc, GatewayError):
-            self.status, self.error_type = exc.status, exc.error_type
-            # Error answers carry the timing and routing headers too; the exception's own (Retry-After) win.
-            exc.headers = {**self.response_headers(), **exc.headers}
-        elif isinstance(exc, ProviderError):
-            self.status, self.error_type = exc.status, exc.error_type
-        else:
-            self.status, self.error_type = 500, type(exc).__name__
-
-    def response_headers(self) -> dict[str, str]:
-        headers = {
-            "X-Gateway-Duration-Ms": f"{self.elapsed_ms():.2f}",
-            "X-Gateway-Overhead-Ms": f"{self.overhead_ms():.2f}",
-            "X-Gateway-Attempts": str(len(self.outcome.attempts)),
-            "X-Request-Id": self.request_id,
-        }
-        if self.outcome.link is not None:
-            headers["X-Gateway-Model"] = self.outcome.link.target.name
-        return headers
 
 
 def finish(ctx: RequestContext) -> None:
@@ -143,7 +83,7 @@ def account_refusal(ctx: RequestContext | None, exc: GatewayError, *, route: str
 async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
     """Close a response stream (running its own cleanup, which accounts for it) and account for the request
     if that never happened: the client left before the stream's first step. A no-op for a finished one."""
-    await _close(stream)
+    await close_quietly(stream)
     if not ctx.finished:
         ctx.status, ctx.error_type = 499, "client_closed"
         finish(ctx)
@@ -166,7 +106,7 @@ async def call(ctx: RequestContext, api: str, body: dict,
         await budgets.reserve(ctx, api, body)
         outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
         answer = answer_of(outcome.value)
-        ctx.tokens = usage_of(api, answer)
+        ctx.tokens = answer_usage(api, answer)
         if check_answer:
             await guardrails.run_after(ctx, answer, api)
         return answer
@@ -178,11 +118,14 @@ async def call(ctx: RequestContext, api: str, body: dict,
 
 
 async def chat(ctx: RequestContext, body: dict) -> dict:
-    return await call(ctx, OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
+    return await call(ctx, Api.OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
+
+
+judge.connect(chat)
 
 
 async def embeddings(ctx: RequestContext, body: dict) -> dict:
-    return await call(ctx, OPENAI_EMBEDDINGS, body, lambda adapter, stats: adapter.embeddings(body, stats), _itself,
+    return await call(ctx, Api.OPENAI_EMBEDDINGS, body, lambda adapter, stats: adapter.embeddings(body, stats), _itself,
                       check_answer=False)
 
 
@@ -199,9 +142,9 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     try:
-        await guardrails.run_before(ctx, body, OPENAI_CHAT)
-        await budgets.reserve(ctx, "openai-chat", body)
-        guard = guardrails.stream_filter(ctx, OPENAI_CHAT)
+        await guardrails.run_before(ctx, body, Api.OPENAI_CHAT)
+        await budgets.reserve(ctx, Api.OPENAI_CHAT, body)
+        guard = guardrails.stream_filter(ctx, Api.OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
             ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)
     except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first chunk is recorded too
@@ -219,7 +162,7 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         chunk = first
         while True:
             if chunk.get("usage"):
-                ctx.tokens = usage.TokenUsage.from_openai(chunk["usage"])
+                ctx.tokens = openai_usage(chunk["usage"])
             if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                 if ctx.first_byte_at is None:
                     ctx.first_byte_at = time.perf_counter()
@@ -233,26 +176,27 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         for out in await guard.finish() if guard else ():
             yield _sse(out)
         yield b"data: [DONE]\n\n"
-    except GatewayError as exc:
-        ctx.fail(exc)
-        yield _sse(openai_error(exc))
-    except ProviderError as exc:
-        ctx.fail(exc)
-        yield _sse({"error": {"message": exc.message, "type": exc.error_type, "param": None, "code": exc.status}})
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
-        logger.exception("stream failed for request %s", ctx.request_id)
-        ctx.fail(exc)
-        yield _sse({"error": {"message": "The gateway failed while streaming.", "type": "api_error",
-                              "param": None, "code": 500}})
+        yield ended_by(ctx, exc, Api.OPENAI_CHAT)
     finally:
-        await _close(rest)
+        await close_quietly(rest)
         finish(ctx)
 
 
-async def _close(iterator: AsyncIterator) -> None:
+def ended_by(ctx: RequestContext, exc: Exception, api: str) -> bytes:
+    """Account for the failure that ends a stream already under way, and return the API's error event to
+    send last. Gateway and provider errors are expected; anything else is logged (call it in the except)."""
+    if not isinstance(exc, (GatewayError, ProviderError)):
+        logger.exception("stream failed for request %s", ctx.request_id)
+    ctx.fail(exc)
+    return stream_error(exc, api)
+
+
+async def close_quietly(iterator: AsyncIterator) -> None:
+    """Close an upstream iterator that may already have failed."""
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         try:

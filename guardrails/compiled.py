@@ -18,7 +18,7 @@ from guardrails.kinds import build
 from guardrails.kinds.base import Guard, SettingsError
 
 if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 logger = logging.getLogger(__name__)
 

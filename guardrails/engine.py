@@ -14,6 +14,7 @@ without guardrails, and internal calls (the judge's own), cost one attribute che
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from guardrails.compiled import CompiledGuardrail, Run, for_endpoint
@@ -22,23 +23,23 @@ from guardrails.streams import StreamFilter
 from guardrails.text import Slot, request_slots, response_slots
 
 if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 
 async def run_before(ctx: "RequestContext", body: dict, fmt: str) -> None:
-    if ctx.internal or not ctx.endpoint.guardrails:
-        return
-    guardrails = for_endpoint(ctx.endpoint).before
-    if guardrails:
-        await _run(ctx, guardrails, request_slots(body, fmt), "request")
+    await _run_stage(ctx, "before", lambda: request_slots(body, fmt), "request")
 
 
 async def run_after(ctx: "RequestContext", response: dict, fmt: str) -> None:
+    await _run_stage(ctx, "after", lambda: response_slots(response, fmt), "response")
+
+
+async def _run_stage(ctx: "RequestContext", stage: str, slots: Callable[[], list[Slot]], subject: str) -> None:
     if ctx.internal or not ctx.endpoint.guardrails:
         return
-    guardrails = for_endpoint(ctx.endpoint).after
+    guardrails = getattr(for_endpoint(ctx.endpoint), stage)
     if guardrails:
-        await _run(ctx, guardrails, response_slots(response, fmt), "response")
+        await _run(ctx, guardrails, slots(), subject)
 
 
 def stream_filter(ctx: "RequestContext", fmt: str) -> StreamFilter | None:

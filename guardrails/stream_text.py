@@ -1,5 +1,6 @@
-"""Where the text is in each streaming wire format, and how to add text, end a stream or report an error
-in it. One small class per format; `StreamFilter` does the rest the same way for all of them.
+"""Where the text is in each streaming wire format, and how to add text to it or end it (the error event
+that ends a blocked stream is gateway/envelopes.py's). One small class per format; `StreamFilter` does the
+rest the same way for all of them.
 
 Channels are keyed by tuples whose first element is what a closing event closes (a choice index, an
 output item, a content block), so "everything of choice 0" is the prefix `(0,)`.
@@ -8,15 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from gateway.envelopes import anthropic_error, google_error, openai_error
-from guardrails.text import (
-    ANTHROPIC_MESSAGES, GEMINI_GENERATE, OPENAI_CHAT, OPENAI_RESPONSES, Slot, dicts, canonical,
-)
-
-if TYPE_CHECKING:
-    from gateway.errors import GatewayError
+from guardrails.text import Slot, canonical, dicts
+from providers.wire import Api
 
 Released = Callable[[tuple], "str | None"]
 
@@ -48,9 +44,6 @@ class StreamFormat:
 
     def finalize(self, event: dict, released: Released) -> None:
         """Last touches on an event about to be sent (summaries repeating the full text)."""
-
-    def error_event(self, exc: "GatewayError") -> dict:
-        raise NotImplementedError
 
 
 class OpenAIChatStream(StreamFormat):
@@ -84,9 +77,6 @@ class OpenAIChatStream(StreamFormat):
             delta = {"tool_calls": [{"index": key[2], "function": {"arguments": text}}]}
         base = {k: template[k] for k in ("id", "object", "created", "model", "system_fingerprint") if k in template}
         return {**base, "choices": [{"index": key[0], "delta": delta, "finish_reason": None}]}
-
-    def error_event(self, exc: "GatewayError") -> dict:
-        return openai_error(exc)
 
 
 class OpenAIResponsesStream(StreamFormat):
@@ -157,9 +147,6 @@ class OpenAIResponsesStream(StreamFormat):
             for position, item in enumerate(dicts(event["response"].get("output"))):
                 self._item(item, position, released)
 
-    def error_event(self, exc: "GatewayError") -> dict:
-        return {"type": "error", "code": exc.error_type, "message": exc.message, "param": None}
-
 
 class AnthropicStream(StreamFormat):
     terminal_types = frozenset({"message_stop"})
@@ -182,9 +169,6 @@ class AnthropicStream(StreamFormat):
             {"type": "text_delta", "text": text}
         return {"type": "content_block_delta", "index": key[0], "delta": delta}
 
-    def error_event(self, exc: "GatewayError") -> dict:
-        return anthropic_error(exc)
-
 
 class GeminiStream(StreamFormat):
     """`GenerateContentResponse` chunks; the stream has no terminator of its own."""
@@ -206,13 +190,10 @@ class GeminiStream(StreamFormat):
         event = {k: template[k] for k in ("modelVersion", "responseId") if k in template}
         return {"candidates": [{"index": key[0], "content": {"role": "model", "parts": [{"text": text}]}}], **event}
 
-    def error_event(self, exc: "GatewayError") -> dict:
-        return google_error(exc)
-
 
 _BY_NAME: dict[str, type[StreamFormat]] = {
-    OPENAI_CHAT: OpenAIChatStream, OPENAI_RESPONSES: OpenAIResponsesStream, ANTHROPIC_MESSAGES: AnthropicStream,
-    GEMINI_GENERATE: GeminiStream,
+    Api.OPENAI_CHAT: OpenAIChatStream, Api.OPENAI_RESPONSES: OpenAIResponsesStream,
+    Api.ANTHROPIC_MESSAGES: AnthropicStream, Api.GEMINI_GENERATE: GeminiStream,
 }
 
 

@@ -19,7 +19,7 @@ from guardrails.text import Slot
 
 if TYPE_CHECKING:
     from gateway.errors import GatewayError
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 SUBJECT = "response"
 
@@ -78,7 +78,7 @@ class _Channel:
 class StreamFilter:
     """Feed it every event of the stream, in order, then call `finish` once the upstream has ended.
     Both return the events to send; both raise GatewayError (GuardrailBlocked, ServiceUnavailable) when
-    the stream must end with `error_event(exc)` instead, without the terminator."""
+    the stream must end with the API's error event (gateway/envelopes.py) instead, without the terminator."""
 
     def __init__(self, ctx: "RequestContext", guardrails: tuple[CompiledGuardrail, ...], fmt: str) -> None:
         self.ctx = ctx
@@ -86,9 +86,6 @@ class StreamFilter:
         self.runs = [_GuardRun(compiled, ctx) for compiled in guardrails]
         self.channels: dict[tuple, _Channel] = {}
         self.held_terminal: dict | None = None
-
-    def error_event(self, exc: "GatewayError") -> dict:
-        return self.format.error_event(exc)
 
     def _channel(self, key: tuple, event: dict) -> _Channel:
         channel = self.channels.get(key)

@@ -12,13 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-OPENAI_CHAT = "openai-chat"
-OPENAI_EMBEDDINGS = "openai-embeddings"
-OPENAI_RESPONSES = "openai-responses"
-ANTHROPIC_MESSAGES = "anthropic-messages"
-GEMINI_GENERATE = "gemini-generate"
-# Passthrough API names (providers.base.PASSTHROUGH_APIS) that share another format's shapes.
-ALIASES = {"gemini-stream": GEMINI_GENERATE, "anthropic-count-tokens": ANTHROPIC_MESSAGES}
+from providers.wire import Api
+
+# APIs that share another API's shapes.
+ALIASES = {Api.GEMINI_STREAM: Api.GEMINI_GENERATE, Api.ANTHROPIC_COUNT_TOKENS: Api.ANTHROPIC_MESSAGES}
 MAX_DEPTH = 32
 
 
@@ -175,14 +172,14 @@ def gemini_response(body: dict) -> Iterator[Slot]:
 
 
 REQUESTS: dict[str, Callable[[dict], Iterator[Slot]]] = {
-    OPENAI_CHAT: openai_chat_request, OPENAI_EMBEDDINGS: openai_embeddings_request,
-    OPENAI_RESPONSES: openai_responses_request, ANTHROPIC_MESSAGES: anthropic_request,
-    GEMINI_GENERATE: gemini_request,
+    Api.OPENAI_CHAT: openai_chat_request, Api.OPENAI_EMBEDDINGS: openai_embeddings_request,
+    Api.OPENAI_RESPONSES: openai_responses_request, Api.ANTHROPIC_MESSAGES: anthropic_request,
+    Api.GEMINI_GENERATE: gemini_request,
 }
 RESPONSES: dict[str, Callable[[dict], Iterator[Slot]]] = {
-    OPENAI_CHAT: openai_chat_response, OPENAI_EMBEDDINGS: lambda body: iter(()),
-    OPENAI_RESPONSES: openai_responses_response, ANTHROPIC_MESSAGES: anthropic_response,
-    GEMINI_GENERATE: gemini_response,
+    Api.OPENAI_CHAT: openai_chat_response, Api.OPENAI_EMBEDDINGS: lambda body: iter(()),
+    Api.OPENAI_RESPONSES: openai_responses_response, Api.ANTHROPIC_MESSAGES: anthropic_response,
+    Api.GEMINI_GENERATE: gemini_response,
 }
 
 

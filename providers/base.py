@@ -6,121 +6,19 @@ vendor-native body (OpenAI, Anthropic or Gemini format) to a provider that speak
 """
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Mapping
+from typing import ClassVar
 
 import httpx
 
+from providers.errors import ProviderError, TranslationError, UnsupportedOperation, is_retryable_status
+from providers.http import client_for
+from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices
 
-@dataclass(frozen=True)
-class Prices:
-    """USD per million tokens; None where unknown."""
-
-    input: Decimal | None = None
-    output: Decimal | None = None
-    cached_input: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class ModelTarget:
-    """A model definition resolved for calling: provider, model id and decrypted credentials."""
-
-    id: int
-    name: str
-    provider: str
-    model_name: str
-    credentials: Mapping[str, Any] = field(repr=False, default_factory=dict)
-    auth_config: Mapping[str, Any] = field(default_factory=dict)
-    prices: Prices = field(default_factory=Prices)
-
-
-class ProviderError(Exception):
-    """Any failure talking to a provider.
-
-    `status` is what the client should see; `retryable` says whether another attempt (same model after a
-    backoff, or a fallback model) can reasonably succeed. Messages never carry credentials.
-    """
-
-    def __init__(self, status: int, message: str, *, retryable: bool | None = None, error_type: str = "upstream_error",
-                 retry_after: float | None = None, upstream_status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retryable = is_retryable_status(upstream_status or status) if retryable is None else retryable
-        self.error_type = error_type
-        self.retry_after = retry_after
-        self.upstream_status = upstream_status
-
-    def redact(self, credentials: Mapping[str, Any]) -> ProviderError:
-        """Blank out every credential value the message quotes, in place. Messages carry the upstream's
-        error text, and some servers echo the key they refused."""
-        for value in _credential_strings(credentials):
-            self.message = self.message.replace(value, "[REDACTED]")
-        self.args = (self.message,)
-        return self
-
-
-# Shorter values are placeholders, not credentials; replacing them would garble every message.
-MIN_REDACTED_LENGTH = 8
-
-
-def _credential_strings(value: Any) -> Iterator[str]:
-    """The string leaves of a secret's values (Vertex AI's service-account key is a nested object)."""
-    if isinstance(value, Mapping):
-        for item in value.values():
-            yield from _credential_strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _credential_strings(item)
-    elif isinstance(value, str) and len(value) >= MIN_REDACTED_LENGTH:
-        yield value
-
-
-def is_retryable_status(status: int) -> bool:
-    return status in (408, 429) or status >= 500
-
-
-class UnsupportedOperation(ProviderError):
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message, retryable=False, error_type="unsupported_operation")
-
-
-class TranslationError(ProviderError):
-    """The client's request cannot be expressed in the provider's wire format: the client must change it,
-    so it is never retried."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message, retryable=False, error_type="invalid_request_error")
-
-
-@dataclass
-class CallStats:
-    """Per-attempt bookkeeping the adapter fills in: time spent waiting on the provider, for the
-    gateway-overhead headers."""
-
-    upstream_seconds: float = 0.0
-    _started: float = 0.0
-
-    def start(self) -> None:
-        self._started = time.perf_counter()
-
-    def stop(self) -> None:
-        if self._started:
-            self.upstream_seconds += time.perf_counter() - self._started
-            self._started = 0.0
-
-
-@dataclass
-class PassthroughResponse:
-    """A provider's native answer: a parsed JSON body, or (streaming) the raw byte chunks as they arrive."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: dict | list | None = None
-    stream: AsyncIterator[bytes] | None = None
+# The interface's types live in the modules below it (providers/http.py uses them too); adapters import
+# them from here.
+__all__ = ["CallStats", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter",
+           "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 
 class ProviderAdapter:
@@ -128,7 +26,7 @@ class ProviderAdapter:
     work is only translation and I/O.
 
     Subclasses override what their provider supports; the defaults raise `UnsupportedOperation`.
-    `passthrough_apis` names the native APIs (see PASSTHROUGH_APIS) the provider speaks.
+    `passthrough_apis` names the native APIs (`providers.wire.Api`) the provider speaks.
     """
 
     provider: ClassVar[str] = ""
@@ -148,8 +46,6 @@ class ProviderAdapter:
     def client(self) -> httpx.AsyncClient:
         """The pooled client for `upstream_url()`'s origin, looked up on first use."""
         if self._client is None:
-            from providers.http import client_for
-
             self._client = client_for(self.target, self.upstream_url())
         return self._client
 
@@ -175,14 +71,3 @@ class ProviderAdapter:
                           *, stream: bool) -> PassthroughResponse:
         """Forward a native body for `api` with this model's name and credentials."""
         raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
-
-
-PASSTHROUGH_APIS = {
-    "openai-chat": "/gateway/openai/v1/chat/completions",
-    "openai-embeddings": "/gateway/openai/v1/embeddings",
-    "openai-responses": "/gateway/openai/v1/responses",
-    "anthropic-messages": "/gateway/anthropic/v1/messages",
-    "anthropic-count-tokens": "/gateway/anthropic/v1/messages/count_tokens",
-    "gemini-generate": "/gateway/gemini/v1beta/models/<endpoint>:generateContent",
-    "gemini-stream": "/gateway/gemini/v1beta/models/<endpoint>:streamGenerateContent",
-}

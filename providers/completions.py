@@ -31,17 +31,6 @@ def single_choice(completion_id: str, created: int | None, model: str, message: 
             "usage": usage}
 
 
-def usage_with_cache(input_tokens: int | None, cache_read: int | None, cache_write: int | None,
-                     output_tokens: int | None) -> dict:
-    """Usage for a provider that counts cache reads and writes apart from the other input tokens: OpenAI's
-    `prompt_tokens` includes them all, and its `cached_tokens` are the reads."""
-    cache_read = cache_read or 0
-    prompt = (input_tokens or 0) + cache_read + (cache_write or 0)
-    completion = output_tokens or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cache_read}}
-
-
 class SingleChoiceChunks:
     """OpenAI `chat.completion.chunk` dicts for one stream with a single choice, for a stream translator to
     build on.

@@ -13,7 +13,9 @@ import httpx
 import orjson
 from django.conf import settings
 
-from providers.base import CallStats, ModelTarget, ProviderError
+from providers.errors import ProviderError
+from providers.target import CallStats, ModelTarget, PassthroughResponse
+from providers.wire import SSEEvent, SSEParser
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -207,8 +209,9 @@ async def post_each(call: Callable[[dict], Awaitable[dict]], bodies: list[dict],
 
 
 class OpenStream:
-    """An upstream streaming response that has answered with a success status; iterate `lines()` or
-    `raw()`, and it closes itself at the end, on error, or when the consumer stops early."""
+    """An upstream streaming response that has answered with a success status; iterate `events()` (its
+    Server-Sent Events, parsed by providers/wire.py) or `raw()`, and it closes itself at the end, on error,
+    or when the consumer stops early (close the iterator: `contextlib.aclosing`)."""
 
     def __init__(self, response: httpx.Response, provider: str, stats: CallStats) -> None:
         self.response = response
@@ -218,8 +221,20 @@ class OpenStream:
     def raw(self) -> AsyncIterator[bytes]:
         return self._relay(self.response.aiter_raw())
 
-    def lines(self) -> AsyncIterator[str]:
-        return self._relay(self.response.aiter_lines())
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """The stream's events that carry data, as they complete."""
+        parser = SSEParser()
+        chunks = self._relay(self.response.aiter_bytes())  # decoded, unlike raw(): gzip is undone here
+        try:
+            async for chunk in chunks:
+                for event in parser.feed(chunk):
+                    if event.data is not None:
+                        yield event
+            for event in parser.close():
+                if event.data is not None:
+                    yield event
+        finally:
+            await chunks.aclose()
 
     async def _relay(self, items: AsyncIterator[T]) -> AsyncIterator[T]:
         try:
@@ -240,28 +255,10 @@ async def open_stream(client: httpx.AsyncClient, method: str, url: str, body: di
     return OpenStream(await send(client, request, stats, provider, stream=True), provider, stats)
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs from Server-Sent Events lines; multi-line data joined with newlines."""
-    event, data = "", []
-    async for line in lines:
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = "", []
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-    if data:
-        yield event, "\n".join(data)
-
-
 async def forward(client: httpx.AsyncClient, url: str, body: dict, headers: Mapping[str, str], stats: CallStats,
                   provider: str, *, stream: bool, params: Mapping[str, str] | None = None):
     """Send a native body as is and hand back the provider's answer: parsed JSON, or the raw byte stream
     for relaying unchanged."""
-    from providers.base import PassthroughResponse
-
     if not stream:
         return PassthroughResponse(200, {}, body=await post_json(client, url, body, headers, stats, provider, params))
     opened = await open_stream(client, "POST", url, body, {**headers, "accept": "text/event-stream"}, stats,

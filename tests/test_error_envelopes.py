@@ -2,6 +2,9 @@
 the right status: never a 500, never a traceback."""
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import httpx
 import orjson
 import pytest
@@ -9,8 +12,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway.apikeys import api_key_create
+from gateway.envelopes import as_gateway_error, family_for, render_error, stream_error
 from gateway.models import Endpoint, EndpointModel, ModelDefinition
 from gateway.config.snapshot import store
+from providers.errors import ProviderError
 
 CHAT = "/gateway/mlflow/v1/chat/completions"
 MESSAGES = "/gateway/anthropic/v1/messages"
@@ -99,3 +104,73 @@ async def test_every_bad_request_gets_its_familys_envelope_and_status():
             headers = {"authorization": f"Bearer {keys[key]}"} if key else {}
             response = await client.request(method, path, content=body, headers=headers)
             assert (response.status_code, envelope(response.json())) == (status, True), (method, path, body[:80])
+
+
+# -- one owner for every error body --------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def builds_an_error_body(node: ast.AST) -> bool:
+    """A dict literal shaped like an error body: an "error" key, or "type": "error"."""
+    if not isinstance(node, ast.Dict):
+        return False
+    keys = [key.value for key in node.keys if isinstance(key, ast.Constant)]
+    typed_error = any(isinstance(key, ast.Constant) and key.value == "type" and isinstance(value, ast.Constant)
+                      and value.value == "error" for key, value in zip(node.keys, node.values))
+    return "error" in keys or typed_error
+
+
+def test_no_module_but_envelopes_builds_an_error_body():
+    builders = []
+    for package in ("gateway", "guardrails", "providers", "gateway_project"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            builders += [f"{path.relative_to(ROOT)}:{node.lineno}" for node in ast.walk(tree)
+                         if builds_an_error_body(node)]
+    assert builders and all(place.startswith("gateway/envelopes.py:") for place in builders), builders
+
+
+def sse_fields(raw: bytes) -> list[tuple[str, dict | str]]:
+    """(field, value) per line of one event; data lines parsed as JSON. Every field is on its own line."""
+    assert raw.endswith(b"\n\n") and b"\r" not in raw
+    return [(name, orjson.loads(value) if name == "data" else value)
+            for name, _, value in (line.decode().partition(": ") for line in raw[:-2].split(b"\n"))]
+
+
+UPSTREAM = ProviderError(502, "The provider ended the stream before its terminator.", error_type="incomplete_stream")
+
+
+@pytest.mark.parametrize("api, expected", [
+    ("openai-chat", [("data", {"error": {"message": UPSTREAM.message, "type": "incomplete_stream", "param": None,
+                                         "code": None}})]),
+    ("openai-responses", [("event", "error"), ("data", {"type": "error", "code": "incomplete_stream",
+                                                        "message": UPSTREAM.message, "param": None})]),
+    ("anthropic-messages", [("event", "error"), ("data", {"type": "error", "error": {
+        "type": "api_error", "message": UPSTREAM.message}})]),
+    ("gemini-stream", [("data", {"error": {"code": 502, "message": UPSTREAM.message, "status": "UNAVAILABLE"}})]),
+])
+def test_a_stream_ends_with_its_apis_own_error_event(api, expected):
+    assert sse_fields(stream_error(UPSTREAM, api)) == expected
+
+
+def test_an_unexpected_failure_mid_stream_is_reported_without_its_details():
+    [(_, body)] = sse_fields(stream_error(RuntimeError("secret detail"), "openai-chat"))
+    assert body == {"error": {"message": "The gateway failed while streaming.", "type": "api_error", "param": None,
+                              "code": None}}
+
+
+@pytest.mark.parametrize("status, google", [
+    (422, "FAILED_PRECONDITION"), (405, "FAILED_PRECONDITION"), (418, "FAILED_PRECONDITION"), (507, "INTERNAL"),
+    (429, "RESOURCE_EXHAUSTED"),
+])
+def test_an_unmapped_status_has_one_google_status_whole_or_streamed(status, google):
+    error = ProviderError(status, "no")
+    assert render_error(as_gateway_error(error), "google")["error"]["status"] == google
+    assert sse_fields(stream_error(error, "gemini-stream"))[0][1]["error"]["status"] == google
+
+
+def test_the_error_family_of_a_route_is_decided_by_its_path():
+    assert [family_for(path) for path in (CHAT, "/gateway/openai/v1/responses", MESSAGES, GEMINI.format("x"),
+                                          "/gateway/admin/v1/usage")] == \
+        ["openai", "openai", "anthropic", "google", "openai"]

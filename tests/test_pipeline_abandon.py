@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gateway import pipeline
 from gateway.usage import records as usage
-from gateway.pipeline import RequestContext
+from gateway.context import RequestContext
 from gateway.config.snapshot import ClientKey, EndpointConfig
 
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from gateway.relay_watchers import WATCHERS
-from gateway.usage.records import TokenUsage
+from providers.wire import SSEParser, TokenUsage
 
 
 def sse(data: dict | str, event: str | None = None) -> bytes:
@@ -41,18 +41,18 @@ STREAMS = {
 
 @pytest.mark.parametrize("api", STREAMS)
 def test_usage_and_completion_are_read_from_each_apis_own_events(api):
-    watcher = WATCHERS[api]()
+    watcher, parser = WATCHERS[api](), SSEParser()
     for event in STREAMS[api]:
         for half in (event[:7], event[7:]):  # events split across network chunks
-            watcher.feed(half)
-    watcher.finish()
+            watcher.observe(parser.feed(half))
+    watcher.observe(parser.close())
     assert watcher.tokens == TokenUsage(11, 7, 3)
     assert watcher.complete and not watcher.errored and watcher.text_chars >= 2
 
 
 @pytest.mark.parametrize("api", STREAMS)
 def test_a_stream_cut_before_its_terminator_is_not_complete(api):
-    watcher = WATCHERS[api]()
-    watcher.feed(STREAMS[api][0])
-    watcher.finish()
+    watcher, parser = WATCHERS[api](), SSEParser()
+    watcher.observe(parser.feed(STREAMS[api][0]))
+    watcher.observe(parser.close())
     assert not watcher.complete

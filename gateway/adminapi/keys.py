@@ -14,6 +14,7 @@ from gateway.adminapi.audit import Caller, record_change
 from gateway.adminapi.objects import Conflict, api_key_users, problem_error
 from gateway.apikeys import api_key_create
 from gateway.config.schema import Problems, Schema, read_item
+from gateway.config.version import one_config_version
 from gateway.errors import NotFound
 from gateway.models import ApiKey, Endpoint
 
@@ -92,7 +93,7 @@ def api_key_write(*, body: dict, caller: Caller, name: str | None = None) -> tup
     if name is not None:
         body = {"name": name, **body}
     fields, endpoints = _read(body)
-    with transaction.atomic():
+    with transaction.atomic(), one_config_version():
         if name is None:
             if ApiKey.objects.filter(name=fields["name"]).exists():
                 raise Conflict(f"An API key named '{fields['name']}' already exists.", param="name",
@@ -132,6 +133,6 @@ def api_key_delete(*, name: str, caller: Caller) -> None:
     in_use = api_key_users(api_key)
     if in_use:
         raise Conflict(f"The API key '{name}' is still used by {'; '.join(in_use)}.", param="name", code="in_use")
-    with transaction.atomic():
+    with transaction.atomic(), one_config_version():
         record_change(caller, "delete", api_key)
         api_key.delete()

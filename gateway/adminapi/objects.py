@@ -19,6 +19,7 @@ from gateway.config.crypto import SecretDecryptionError, SecretsUnavailable
 from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, MODEL, SECRET, ConfigError
 from gateway.config.schema import Schema
 from gateway.config.secrets import secret_values
+from gateway.config.version import one_config_version
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.models import ApiKey, BudgetPolicy, BudgetScope, Endpoint, ModelDefinition, Secret
 from guardrails.models import Guardrail
@@ -129,7 +130,7 @@ def object_write(kind: Kind, *, body: dict, caller: Caller, name: str | None = N
         raise Conflict(f"A {kind.label} named '{item['name']}' already exists.", param="name", code="name_taken")
     if kind is KINDS["secrets"]:
         _refuse_environment_references(item.get("values"), "values")
-    with transaction.atomic():
+    with transaction.atomic(), one_config_version():
         try:
             result = apply_config({kind.section: [item]}, actor=caller.actor)
         except ConfigError as exc:
@@ -170,7 +171,7 @@ def object_delete(kind: Kind, *, name: str, caller: Caller) -> None:
     if in_use:
         raise Conflict(f"The {kind.label} '{name}' is still used by {'; '.join(in_use)}.", param="name",
                        code="in_use")
-    with transaction.atomic():
+    with transaction.atomic(), one_config_version():
         record_change(caller, "delete", obj)
         try:
             obj.delete()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.models import Provider
-from providers.base import PASSTHROUGH_APIS
+from gateway.passthrough import NATIVE_ROUTES
 from providers.fields import FIELDS
 from providers.registry import adapter_class
 
@@ -20,7 +20,7 @@ def provider_description(name: str, label: str) -> dict[str, Any]:
     return {
         "name": name, "label": label, **FIELDS[name].as_dict(),
         "operations": unified + native,
-        "routes": sorted({UNIFIED_ROUTES[op] for op in unified} | {PASSTHROUGH_APIS[api] for api in native}),
+        "routes": sorted({UNIFIED_ROUTES[op] for op in unified} | {NATIVE_ROUTES[api] for api in native}),
     }
 
 

@@ -17,7 +17,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.db.models import Q
 
-from gateway.budgets.policies import Claim, to_usd, utcnow
+from gateway.budgets.windows import Claim, to_usd, utcnow
 from gateway.models import BudgetPolicy
 from gateway.db import db_task
 from providers import outbound

@@ -23,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gateway.budgets.backends import Refusal
-from gateway.budgets.policies import Claim
+from gateway.budgets.windows import Claim, Refusal
 
 logger = logging.getLogger(__name__)
 

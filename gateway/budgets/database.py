@@ -16,8 +16,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from gateway.budgets.backends import Refusal, lease_ttl, recorded_spend
-from gateway.budgets.policies import Claim
+from gateway.budgets.windows import Claim, Refusal, lease_ttl, recorded_spend
 from gateway.models import BudgetReservation, BudgetWindow
 from gateway.db import db_task
 

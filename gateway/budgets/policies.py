@@ -1,6 +1,7 @@
 """Budgets: which policies cover a request, their fixed windows, the request's worst-case cost, and the
 reserve-then-settle protocol that keeps concurrent requests, in any number of processes, from spending past
-a `reject` limit. The counters themselves live in gateway/budgets/backends.py.
+a `reject` limit. Windows and claims are in gateway/budgets/windows.py; the counters behind them in
+gateway/budgets/backends.py.
 
 Protocol: before the provider is called, the request's worst-case cost is reserved against every policy
 covering it, and admitted only if every `reject` policy still has room (spent + reserved + estimate <=
@@ -15,106 +16,26 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, Decimal
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 
-from gateway.errors import BudgetExceeded, ServiceUnavailable
+from gateway.budgets.alerts import AlertSender
+from gateway.budgets.backends import backend_from_settings
+from gateway.budgets.windows import Claim, claim_for, recorded_spend, to_nanos, to_usd, utcnow
 from gateway.config.snapshot import BudgetSpec, EndpointConfig, Snapshot, store
+from gateway.errors import BudgetExceeded, ServiceUnavailable
+from providers.wire import Api
 
 logger = logging.getLogger(__name__)
 
-NANOS_PER_USD = 10**9
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-FIRST_MONDAY = EPOCH - timedelta(days=3)  # 1970-01-01 was a Thursday
 # A picture, audio clip or file costs tokens we cannot count from its bytes; this is a generous guess.
 ATTACHMENT_TOKENS = 1_000
 ATTACHMENT_KEYS = frozenset({"data", "url", "image_url", "file_data", "file_url", "fileUri", "file_uri"})
 UNCOUNTED_KEYS = frozenset({"model", "role", "type", "id", "tool_call_id", "mime_type", "mimeType", "media_type",
                             "detail", "format", "encoding_format"})
-FREE_APIS = frozenset({"anthropic-count-tokens"})
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def to_nanos(usd: Decimal | None) -> int:
-    """USD to integer nano-USD, rounded up so that a settled cost never undercounts."""
-    if not usd:
-        return 0
-    return int((Decimal(usd) * NANOS_PER_USD).to_integral_value(rounding=ROUND_CEILING))
-
-
-def to_usd(nanos: int) -> Decimal:
-    return Decimal(nanos) / NANOS_PER_USD
-
-
-# --- Windows ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-
-    def describe(self) -> str:
-        return f"{self.start:%Y-%m-%dT%H:%M:%SZ} to {self.end:%Y-%m-%dT%H:%M:%SZ}"
-
-
-def _month(index: int) -> datetime:
-    return datetime(1970 + index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
-
-
-def window_for(unit: str, value: int, at: datetime) -> Window:
-    """The fixed window containing `at`. Minutes and hours are multiples of `value` counted from the Unix
-    epoch; days, weeks and months start on UTC calendar boundaries (midnight, Monday, the 1st) and are
-    multiples of `value` counted from the first such boundary of 1970, so every process agrees."""
-    at = at.astimezone(timezone.utc)
-    if unit in ("minutes", "hours"):
-        size = value * (60 if unit == "minutes" else 3600)
-        start = EPOCH + timedelta(seconds=int(at.timestamp()) // size * size)
-        return Window(start, start + timedelta(seconds=size))
-    if unit == "days":
-        start = EPOCH + timedelta(days=(at - EPOCH).days // value * value)
-        return Window(start, start + timedelta(days=value))
-    if unit == "weeks":
-        start = FIRST_MONDAY + timedelta(weeks=(at - FIRST_MONDAY).days // 7 // value * value)
-        return Window(start, start + timedelta(weeks=value))
-    if unit == "months":
-        first = ((at.year - 1970) * 12 + at.month - 1) // value * value
-        return Window(_month(first), _month(first + value))
-    raise ValueError(f"Unknown budget window unit '{unit}'.")
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One policy's current window, as a backend counts it."""
-
-    policy: BudgetSpec
-    window: Window
-
-    @property
-    def subject(self) -> str:
-        return f"{self.policy.scope}:{self.policy.target}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.policy.id}:{self.subject}:{int(self.window.start.timestamp())}:{int(self.window.end.timestamp())}"
-
-    @property
-    def amount(self) -> int:
-        return to_nanos(self.policy.amount_usd)
-
-    @property
-    def limit(self) -> int | None:
-        """The admission limit in nano-USD; None for `alert` policies, which never refuse."""
-        return self.amount if self.policy.action == "reject" else None
-
-
-def claim_for(policy: BudgetSpec, at: datetime) -> Claim:
-    return Claim(policy, window_for(policy.window_unit, policy.window_value, at))
+FREE_APIS = frozenset({Api.ANTHROPIC_COUNT_TOKENS})
 
 
 # --- Worst-case cost ----------------------------------------------------------------------------------
@@ -158,15 +79,15 @@ def _positive_int(value) -> int | None:
 
 def output_tokens_cap(api: str, body: dict) -> int:
     """The most output tokens the request allows, from its own limit or GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS."""
-    if api == "openai-embeddings" or api in FREE_APIS:
+    if api == Api.OPENAI_EMBEDDINGS or api in FREE_APIS:
         return 0
     choices = 1
-    if api == "openai-chat":
+    if api == Api.OPENAI_CHAT:
         cap = _positive_int(body.get("max_completion_tokens")) or _positive_int(body.get("max_tokens"))
         choices = _positive_int(body.get("n")) or 1
-    elif api == "openai-responses":
+    elif api == Api.OPENAI_RESPONSES:
         cap = _positive_int(body.get("max_output_tokens"))
-    elif api.startswith("gemini-"):
+    elif api in (Api.GEMINI_GENERATE, Api.GEMINI_STREAM):
         config = body.get("generationConfig") or body.get("generation_config") or {}
         config = config if isinstance(config, dict) else {}
         cap = _positive_int(config.get("maxOutputTokens")) or _positive_int(config.get("max_output_tokens"))
@@ -262,16 +183,12 @@ class Budgets:
     @property
     def backend(self):
         if self._backend is None:
-            from gateway.budgets.backends import backend_from_settings
-
             self._backend = backend_from_settings()
         return self._backend
 
     @property
     def alerts(self):
         if self._alerts is None:
-            from gateway.budgets.alerts import AlertSender
-
             self._alerts = AlertSender()
         return self._alerts
 
@@ -348,8 +265,6 @@ class Budgets:
         claim = claim_for(policy, self.clock())
         counted = self.backend.current(claim)
         if counted is None:
-            from gateway.budgets.backends import recorded_spend
-
             counted = (recorded_spend(claim), 0)
         spent, reserved = counted
         return {

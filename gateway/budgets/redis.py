@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 
-from gateway.budgets.backends import Refusal, lease_ttl, recorded_spend
-from gateway.budgets.policies import Claim
+from gateway.budgets.windows import Claim, Refusal, lease_ttl, recorded_spend
 from gateway.db import db_task
 
 PREFIX = "{gateway-budget}:"

@@ -21,7 +21,7 @@ from gateway.config.file import (
     ObjectSpec, SecretSpec, load_config_file, validate_config,
 )
 from gateway.config.schema import Schema
-from gateway.config.version import bump_config_version
+from gateway.config.version import bump_config_version, one_config_version
 from gateway.config.crypto import SecretDecryptionError
 from gateway.models import Audited, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, Secret
 from gateway.config.secrets import secret_create, secret_update, secret_values
@@ -83,10 +83,11 @@ def apply_config(data: dict, *, prune: bool = False, dry_run: bool = False,
         desired = validate_config(data, prune=prune)
         steps = _plan(desired, prune=prune)
         if not dry_run:
-            for step in steps:
-                step.run(actor)
-            if steps:
-                bump_config_version()
+            with one_config_version():
+                for step in steps:
+                    step.run(actor)
+                if steps:
+                    bump_config_version()
     return ApplyResult(changes=[step.change for step in steps], dry_run=dry_run)
 
 

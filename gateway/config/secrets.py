@@ -29,8 +29,7 @@ def secret_create(*, name: str, provider: str, values: dict, auth_config: dict |
                     created_by=actor, updated_by=actor)
     _seal_into(secret, values)
     secret.full_clean(exclude=["encrypted_value", "wrapped_dek"])
-    secret.save()
-    bump_config_version()
+    secret.save()  # the post_save signal bumps the config version (gateway/config/signals.py)
     return secret
 
 
@@ -49,8 +48,7 @@ def secret_update(*, secret: Secret, values: dict | None = None, actor: str = ""
         _seal_into(secret, values)
     secret.updated_by = actor
     secret.full_clean(exclude=["encrypted_value", "wrapped_dek"])
-    secret.save()
-    bump_config_version()
+    secret.save()  # the post_save signal bumps the config version (gateway/config/signals.py)
     return secret
 
 
@@ -66,6 +64,6 @@ def secrets_rotate_kek(*, keyring: crypto.Keyring | None = None) -> int:
         resealed = crypto.rewrap_dek(sealed, uid=str(secret.uid), keyring=keyring)
         Secret.objects.filter(pk=secret.pk).update(wrapped_dek=resealed.wrapped_dek, kek_version=resealed.kek_version)
         changed += 1
-    if changed:
+    if changed:  # queryset updates send no signals
         bump_config_version()
     return changed

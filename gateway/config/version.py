@@ -1,10 +1,17 @@
 """The configuration version counter every server process watches (see gateway/config/snapshot.py)."""
 from __future__ import annotations
 
-from django.db import connection, transaction
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db import transaction
 from django.db.models import F
 
 from gateway.models import ConfigVersion
+
+# Inside `one_config_version()`: whether a bump was asked for (the bump itself waits for the block's end).
+_batch: ContextVar[list[bool] | None] = ContextVar("config_version_batch", default=None)
 
 
 def _bump() -> None:
@@ -14,11 +21,29 @@ def _bump() -> None:
 
 def bump_config_version() -> None:
     """Tell every process that configuration changed. Runs after the surrounding transaction commits so
-    a process never rebuilds from data that is not visible yet, and once per transaction however many rows
-    it wrote: one change from the API or `gateway_apply` is one new version."""
-    if any(callback is _bump for _, callback, _ in connection.run_on_commit):
+    a process never rebuilds from data that is not visible yet."""
+    pending = _batch.get()
+    if pending is not None:
+        pending[0] = True
         return
     transaction.on_commit(_bump)
+
+
+@contextmanager
+def one_config_version() -> Iterator[None]:
+    """One change made of several rows (an endpoint and its links, a key and its endpoints) becomes one
+    new version: every bump asked for inside the block is made once, when the block ends without error."""
+    if _batch.get() is not None:
+        yield
+        return
+    pending = [False]
+    token = _batch.set(pending)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if pending[0]:
+        transaction.on_commit(_bump)
 
 
 def current_config_version() -> int:

@@ -13,7 +13,7 @@ class Snippet:
     id: str
     title: str
     code: str
-    api: str | None  # the native API it calls (providers.base.PASSTHROUGH_APIS); None for the unified route
+    api: str | None  # the native API it calls (providers.wire.Api); None for the unified route
 
 
 def snippets(base_url: str, endpoint: str) -> list[Snippet]:

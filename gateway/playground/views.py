@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from gateway import pipeline, validation
 from gateway.config.snapshot import ClientKey, store
+from gateway.context import RequestContext
 from gateway.envelopes import openai_error
 from gateway.errors import BadRequest, GatewayError, NotFound, PermissionDenied
 from gateway.models import Endpoint
@@ -87,7 +88,7 @@ def _body(request: HttpRequest) -> dict:
     return {**body, "stream": True, "stream_options": {"include_usage": True}}
 
 
-def _summary(ctx: pipeline.RequestContext) -> bytes:
+def _summary(ctx: RequestContext) -> bytes:
     target = ctx.outcome.link.target if ctx.outcome.link is not None else None
     cost = cost_of(ctx.tokens, target.prices) if target is not None else None
     summary = {
@@ -99,7 +100,7 @@ def _summary(ctx: pipeline.RequestContext) -> bytes:
     return b"event: gateway\ndata: " + orjson.dumps(summary) + b"\n\n"
 
 
-async def _with_summary(ctx: pipeline.RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _with_summary(ctx: RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     async with aclosing(stream):
         async for chunk in stream:
             yield chunk
@@ -114,7 +115,7 @@ async def playground_stream(request: HttpRequest, pk: int) -> HttpResponse:
             raise GatewayError("Only POST is allowed here.", status=405, error_type="invalid_request_error")
         key = await _caller(request)
         endpoint = await _endpoint(pk)
-        ctx = pipeline.RequestContext(ROUTE, endpoint, key, streaming=True)
+        ctx = RequestContext(ROUTE, endpoint, key, streaming=True)
         stream = await pipeline.chat_stream(ctx, _body(request))
     except GatewayError as exc:
         if ctx is not None:

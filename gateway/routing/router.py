@@ -22,7 +22,7 @@ from gateway.routing.breaker import CircuitBreakers
 from gateway.errors import UpstreamError
 from gateway.routing.retry import Backoff, retries_same_model
 from gateway.config.snapshot import EndpointConfig, Link
-from gateway.routing.watchdog import GuardedStream
+from gateway.routing.watchdog import StallWatchdog
 from providers.base import CallStats, ProviderAdapter, ProviderError
 
 T = TypeVar("T")
@@ -168,14 +168,14 @@ class Router:
 
     async def open_stream(self, endpoint: EndpointConfig,
                           operation: Callable[[ProviderAdapter, CallStats], AsyncIterator[T]],
-                          outcome: Outcome | None = None) -> tuple[T, GuardedStream[T], Outcome]:
+                          outcome: Outcome | None = None) -> tuple[T, StallWatchdog[T], Outcome]:
         """Start a stream and wait for its first item, falling back while nothing has been produced.
         Returns the first item, the iterator for the rest (stall-guarded; its end is the breaker's verdict,
         so a stream cut midway counts as a failure of its model), and the outcome."""
         outcome = outcome or Outcome()
 
-        async def attempt(link: Link, run: _Run, trial: bool) -> tuple[T, GuardedStream[T]]:
-            stream = GuardedStream(operation(link.adapter, outcome.stats).__aiter__(), run.policy.idle_timeout,
+        async def attempt(link: Link, run: _Run, trial: bool) -> tuple[T, StallWatchdog[T]]:
+            stream = StallWatchdog(operation(link.adapter, outcome.stats).__aiter__(), run.policy.idle_timeout,
                                    link.target.provider, link.target.credentials)
             try:
                 first = await stream.__anext__()

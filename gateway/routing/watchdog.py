@@ -17,7 +17,7 @@ from providers.base import ProviderError
 T = TypeVar("T")
 
 
-class GuardedStream(Generic[T]):
+class StallWatchdog(Generic[T]):
     """Wraps an adapter's stream iterator and reports, once, how it ended: `on_end(error)` when it failed
     (the error) or when the consumer closes it after it completed (None); `on_abandon()` when the consumer
     closes it early. Completion is reported at `aclose` rather than at the last item so that a consumer that
@@ -38,7 +38,7 @@ class GuardedStream(Generic[T]):
     def arm(self, on_end: Callable[[ProviderError | None], None], on_abandon: Callable[[], None]) -> None:
         self._on_end, self._on_abandon = on_end, on_abandon
 
-    def __aiter__(self) -> GuardedStream[T]:
+    def __aiter__(self) -> StallWatchdog[T]:
         return self
 
     async def __anext__(self) -> T:

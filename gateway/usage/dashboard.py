@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 
 from gateway import auth
 from gateway.usage.charts import Line, bar_chart, budget_bar, line_chart
-from gateway.envelopes import openai_error
+from gateway.envelopes import family_for, render_error
 from gateway.errors import BadRequest, GatewayError, PermissionDenied, Unauthenticated
 from gateway.config.snapshot import store
 from gateway.usage.stats import RANGES, usage_summary
@@ -98,5 +98,5 @@ async def usage_api(request: HttpRequest) -> HttpResponse:
         await _caller_may_read(request)
         summary = await db_task(usage_summary)(_range(request))
     except GatewayError as exc:
-        return JsonResponse(openai_error(exc), status=exc.status)
+        return JsonResponse(render_error(exc, family_for(request.path)), status=exc.status)
     return JsonResponse(summary)

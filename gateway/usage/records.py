@@ -19,26 +19,11 @@ from django.db.models import Field
 from gateway.models import ApiKey, UsageRecord
 from gateway.db import db_task
 from providers.base import Prices
+from providers.wire import TokenUsage
 
 logger = logging.getLogger(__name__)
 
 MILLION = Decimal(1_000_000)
-
-
-@dataclass
-class TokenUsage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-
-    @classmethod
-    def from_openai(cls, usage: dict | None) -> "TokenUsage":
-        """OpenAI chat/embeddings usage, which every unified response carries."""
-        if not isinstance(usage, dict):
-            return cls()
-        details = usage.get("prompt_tokens_details") or {}
-        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                   int((details.get("cached_tokens") if isinstance(details, dict) else 0) or 0))
 
 
 def cost_of(usage: TokenUsage, prices: Prices) -> Decimal | None:

@@ -16,8 +16,9 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Floor, Greatest, Ln, TruncDay, TruncHour
 
-from gateway.models import BudgetPolicy, UsageRecord
+from gateway.budgets.policies import manager
 from gateway.config.snapshot import BudgetSpec
+from gateway.models import BudgetPolicy, UsageRecord
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,6 @@ def _breakdown(records, field: str) -> list[dict]:
 
 def budget_status(now: datetime | None = None) -> list[dict]:
     """Every enabled policy with its current window's spend (from the budget backend) and alert mark."""
-    from gateway.budgets.policies import manager
-
     rows = []
     for policy in BudgetPolicy.objects.filter(enabled=True).order_by("name"):
         spec = BudgetSpec(policy.id, policy.name, policy.scope, policy.target, policy.amount_usd, policy.window_unit,

@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway import auth, pipeline
-from gateway.envelopes import render_error
+from gateway.envelopes import family_for, render_error
+from gateway.context import RequestContext
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.config.snapshot import ClientKey, EndpointConfig, Snapshot, store
 from gateway.views.renderers import OrjsonRenderer
@@ -37,7 +38,6 @@ class JsonOnly(BaseContentNegotiation):
 class GatewayView(APIView):
     """Subclasses implement `async def post(self, request, ...)` and may raise GatewayError."""
 
-    error_family = "openai"
     authentication_classes: list = []
     permission_classes: list = []
     renderer_classes = [OrjsonRenderer]
@@ -51,7 +51,7 @@ class GatewayView(APIView):
         drf_request = self.initialize_request(request, *args, **kwargs)
         self.request = drf_request
         self.headers = {}
-        self.ctx: pipeline.RequestContext | None = None
+        self.ctx: RequestContext | None = None
         self.endpoint_name, self.key = "", None
         try:
             method = request.method.lower()
@@ -75,7 +75,7 @@ class GatewayView(APIView):
         return response
 
     def error_response(self, exc: GatewayError) -> HttpResponseBase:
-        response = Response(render_error(exc, self.error_family), status=exc.status)
+        response = Response(render_error(exc, family_for(self.request.path)), status=exc.status)
         for name, value in exc.headers.items():
             response[name] = value
         return response
@@ -86,9 +86,9 @@ class GatewayView(APIView):
         pipeline.account_refusal(self.ctx, exc, route=self.route, endpoint_name=self.endpoint_name, key_name=key_name)
 
     # -- helpers for subclasses -------------------------------------------------------------
-    def context(self, route: str, endpoint: EndpointConfig, key: ClientKey) -> pipeline.RequestContext:
+    def context(self, route: str, endpoint: EndpointConfig, key: ClientKey) -> RequestContext:
         """The request's context, remembered so a failure before the pipeline accounts for it."""
-        self.ctx = pipeline.RequestContext(route, endpoint, key)
+        self.ctx = RequestContext(route, endpoint, key)
         return self.ctx
 
     @staticmethod
@@ -119,7 +119,7 @@ class GatewayView(APIView):
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def stream_response(ctx: pipeline.RequestContext, stream, content_type: str = "text/event-stream") -> StreamingHttpResponse:
+def stream_response(ctx: RequestContext, stream, content_type: str = "text/event-stream") -> StreamingHttpResponse:
     """A streamed answer with the gateway's headers. `gateway_abandon` lets the ASGI handler close the
     stream and account for it as soon as the response is over, including a stream the client left before
     its first step ran (whose own cleanup would never run)."""

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from gateway import passthrough
 from gateway.errors import BadRequest, NotFound
 from gateway.views.base import GatewayView, stream_response
+from providers.wire import Api
 
 
 
@@ -34,33 +35,30 @@ class BodyModelPassthrough(GatewayView):
 
 
 class OpenAIChatView(BodyModelPassthrough):
-    api, route = "openai-chat", "passthrough/openai-chat"
+    api, route = Api.OPENAI_CHAT, "passthrough/openai-chat"
 
 
 class OpenAIEmbeddingsView(BodyModelPassthrough):
-    api, route, streams = "openai-embeddings", "passthrough/openai-embeddings", False
+    api, route, streams = Api.OPENAI_EMBEDDINGS, "passthrough/openai-embeddings", False
 
 
 class OpenAIResponsesView(BodyModelPassthrough):
-    api, route = "openai-responses", "passthrough/openai-responses"
+    api, route = Api.OPENAI_RESPONSES, "passthrough/openai-responses"
 
 
 class AnthropicMessagesView(BodyModelPassthrough):
-    error_family = "anthropic"
-    api, route = "anthropic-messages", "passthrough/anthropic-messages"
+    api, route = Api.ANTHROPIC_MESSAGES, "passthrough/anthropic-messages"
 
 
 class AnthropicCountTokensView(BodyModelPassthrough):
-    error_family = "anthropic"
-    api, route, streams = "anthropic-count-tokens", "passthrough/anthropic-count-tokens", False
+    api, route, streams = Api.ANTHROPIC_COUNT_TOKENS, "passthrough/anthropic-count-tokens", False
 
 
 class GeminiView(GatewayView):
     """POST /gateway/gemini/v1beta/models/<endpoint>:generateContent | :streamGenerateContent"""
 
-    error_family = "google"
     route = "passthrough/gemini"
-    METHODS = {"generateContent": "gemini-generate", "streamGenerateContent": "gemini-stream"}
+    METHODS = {"generateContent": Api.GEMINI_GENERATE, "streamGenerateContent": Api.GEMINI_STREAM}
 
     async def post(self, request, target: str):
         name, _, method = target.rpartition(":")
@@ -71,7 +69,7 @@ class GeminiView(GatewayView):
         snapshot, key = await self.authenticate(request)
         ctx = self.context(f"passthrough/{api}", self.endpoint(snapshot, key, name), key)
         headers = passthrough.forwarded_headers(request._request.headers)
-        if api == "gemini-generate":
+        if api == Api.GEMINI_GENERATE:
             answer = await passthrough.forward(ctx, api, body, headers)
             return Response(answer, headers=ctx.response_headers())
         ctx.streaming = True

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from gateway import pipeline, validation
 from gateway.errors import BadRequest
-from gateway.pipeline import RequestContext
+from gateway.context import RequestContext
 from gateway.views.base import GatewayView, stream_response
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 # Streams: at most this many characters are held back behind one unfinished match, so a pattern that
 # keeps matching (an operator's `.*`) cannot make the gateway buffer a whole response.

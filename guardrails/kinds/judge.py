@@ -4,7 +4,8 @@ Settings: `endpoint` (required: the judge endpoint's name), `instruction` (requi
 comply with), `timeout_seconds` (default 30), `max_tokens` (optional cap on the judge's answer).
 
 The judge is called in-process through the gateway's own pipeline (routing, fallbacks, usage accounting
-under the judge endpoint), never over HTTP, with `internal=True` so the judge endpoint's own guardrails
+under the judge endpoint), never over HTTP: the pipeline hands its chat function in with `connect`, so this
+module never imports it. The call is made with `internal=True` so the judge endpoint's own guardrails
 are skipped; no header can do that. It is asked for JSON and its answer is parsed leniently (code fences,
 prose around the object, a bare yes/no). With `sanitize` it is also asked for the rewritten texts; a
 failing verdict without a usable rewrite blocks. Reasons are shortened and PII-redacted before a client
@@ -15,16 +16,23 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from gateway.config.snapshot import store
+from gateway.context import RequestContext
 from guardrails.kinds.base import Guard, StreamStage, StreamState, Verdict
 from guardrails.kinds.pii import redact
 from guardrails.kinds.settings import Reader
 
-if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+JudgeChat = Callable[[RequestContext, dict], Awaitable[dict]]
+_chat: JudgeChat | None = None
+
+
+def connect(chat: JudgeChat) -> None:
+    """Give the judge the function it calls its endpoint with (the pipeline's unified chat)."""
+    global _chat
+    _chat = chat
 
 MAX_REASON = 300
 MAX_JSON_STARTS = 20
@@ -164,19 +172,17 @@ class JudgeGuard(Guard):
         return Verdict(False, reason, rewritten)
 
     async def ask(self, ctx: "RequestContext", messages: list[dict]) -> str:
-        # Imported here: the pipeline imports the guardrail engine, which imports the kinds.
-        from gateway import pipeline
-        from gateway.config.snapshot import store
-
+        if _chat is None:
+            raise JudgeError("the judge has no chat function connected")
         endpoint = store.current.endpoints.get(self.endpoint) if store.current else None
         if endpoint is None:
             raise JudgeError(f"the judge endpoint '{self.endpoint}' does not exist")
         body: dict = {"messages": messages, "temperature": 0}
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
-        judge_ctx = pipeline.RequestContext("guardrail/judge", endpoint, ctx.key, internal=True)
+        judge_ctx = RequestContext("guardrail/judge", endpoint, ctx.key, internal=True)
         async with asyncio.timeout(self.timeout):
-            response = await pipeline.chat(judge_ctx, body)
+            response = await _chat(judge_ctx, body)
         choices = response.get("choices") or [{}]
         content = (choices[0].get("message") or {}).get("content")
         if not isinstance(content, str):

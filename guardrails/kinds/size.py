@@ -15,7 +15,7 @@ from guardrails.kinds.base import Guard, GuardBlocked, SettingsError, StreamStag
 from guardrails.kinds.settings import Reader
 
 if TYPE_CHECKING:
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
 
 class SizeGuard(Guard):

@@ -13,6 +13,7 @@ import httpx
 from providers import http
 from providers.anthropic import translate
 from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.wire import Api
 
 DEFAULT_API_BASE = "https://api.anthropic.com/v1"
 DEFAULT_VERSION = "2023-06-01"
@@ -20,7 +21,7 @@ DEFAULT_VERSION = "2023-06-01"
 
 class AnthropicAdapter(ProviderAdapter):
     provider = "anthropic"
-    passthrough_apis = frozenset({"anthropic-messages", "anthropic-count-tokens"})
+    passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES, Api.ANTHROPIC_COUNT_TOKENS})
     unified_operations = frozenset({"chat", "chat_stream"})
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
@@ -57,13 +58,13 @@ class AnthropicAdapter(ProviderAdapter):
     async def passthrough(self, api: str, body: dict, headers, stats: CallStats, *, stream: bool) -> PassthroughResponse:
         if api not in self.passthrough_apis:
             raise UnsupportedOperation(f"Provider 'anthropic' does not support the '{api}' API.")
-        url = self.messages_url if api == "anthropic-messages" else f"{self.messages_url}/count_tokens"
+        url = self.messages_url if api == Api.ANTHROPIC_MESSAGES else f"{self.messages_url}/count_tokens"
         # The client's anthropic-version / anthropic-beta describe the body it wrote, so they win over
         # the configured version; the credentials are always the gateway's.
         own = {k: v for k, v in self.headers.items() if not (k == "anthropic-version" and "anthropic-version" in headers)}
         return await http.forward(self.client, url, {**body, "model": self.target.model_name},
                                   http.merge_client_headers(own, headers), stats, self.provider,
-                                  stream=stream and api == "anthropic-messages")
+                                  stream=stream and api == Api.ANTHROPIC_MESSAGES)
 
 
 async def messages_chunks(stream: http.OpenStream, model_name: str, provider: str) -> AsyncIterator[dict]:
@@ -71,13 +72,13 @@ async def messages_chunks(stream: http.OpenStream, model_name: str, provider: st
     stream that ends before `message_stop` raises. Close this iterator (`contextlib.aclosing`) when the
     client goes away early: that closes the upstream response at once, not at garbage collection."""
     state = translate.StreamTranslator(model_name)
-    lines = stream.lines()
+    events = stream.events()
     try:
-        async for event, data in http.sse_data(lines):
-            payload = http.json_event(data, provider)
-            for chunk in state.feed(event or payload.get("type", ""), payload):
+        async for event in events:
+            payload = http.json_event(event.data, provider)
+            for chunk in state.feed(event.event or payload.get("type", ""), payload):
                 yield chunk
     finally:
-        await lines.aclose()
+        await events.aclose()
     if not state.finished:
         raise http.incomplete_stream(provider, "message_stop")

@@ -7,6 +7,7 @@ from typing import Any
 from providers import chat_request, completions
 from providers.base import ProviderError, TranslationError
 from providers.chat_request import JSON_OBJECT_INSTRUCTION
+from providers.wire import anthropic_usage, merge_usage
 
 DEFAULT_MAX_TOKENS = 8192
 
@@ -285,9 +286,8 @@ def finish_reason(stop_reason: str | None) -> str:
 
 
 def chat_usage(usage: dict) -> dict:
-    """Anthropic counts cached input apart from `input_tokens`; OpenAI's prompt_tokens includes it."""
-    return completions.usage_with_cache(usage.get("input_tokens"), usage.get("cache_read_input_tokens"),
-                                        usage.get("cache_creation_input_tokens"), usage.get("output_tokens"))
+    """OpenAI usage from Anthropic's, counted by the one Anthropic usage reader (providers/wire.py)."""
+    return anthropic_usage(usage).as_openai()
 
 
 # -- stream --------------------------------------------------------------------------------------
@@ -353,7 +353,4 @@ class StreamTranslator(completions.SingleChoiceChunks):
         return [self._chunk({}, finish_reason(stop_reason))]
 
     def _add_usage(self, usage: dict | None) -> None:
-        """Anthropic's message_delta usage is cumulative, so later values replace earlier ones."""
-        for key, value in (usage or {}).items():
-            if isinstance(value, int):
-                self.usage[key] = value
+        merge_usage(self.usage, usage)

@@ -25,6 +25,7 @@ from providers.base import (CallStats, ModelTarget, PassthroughResponse, Provide
                             UnsupportedOperation)
 from providers.bedrock import invoke, sigv4, translate
 from providers.bedrock.eventstream import EventStreamDecoder, event_of, malformed
+from providers.wire import Api
 
 DEFAULT_REGION = "us-east-1"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -53,7 +54,7 @@ def _credentials(target: ModelTarget) -> tuple[str | None, sigv4.AwsCredentials 
 
 class BedrockAdapter(ProviderAdapter):
     provider = "bedrock"
-    passthrough_apis = frozenset({"anthropic-messages"})
+    passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES})
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None, *,
                  now: Callable[[], datetime] | None = None) -> None:

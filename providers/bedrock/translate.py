@@ -16,6 +16,7 @@ import orjson
 from providers import chat_request, completions
 from providers.base import TranslationError
 from providers.chat_request import JSON_OBJECT_INSTRUCTION
+from providers.wire import cache_split_usage
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -270,8 +271,8 @@ def finish_reason(stop_reason: str | None) -> str:
 
 def chat_usage(usage: dict) -> dict:
     """Bedrock counts cache reads and writes apart from `inputTokens`; OpenAI's prompt_tokens includes them."""
-    return completions.usage_with_cache(usage.get("inputTokens"), usage.get("cacheReadInputTokens"),
-                                        usage.get("cacheWriteInputTokens"), usage.get("outputTokens"))
+    return cache_split_usage(usage.get("inputTokens"), usage.get("cacheReadInputTokens"),
+                             usage.get("cacheWriteInputTokens"), usage.get("outputTokens")).as_openai()
 
 
 # -- stream --------------------------------------------------------------------------------------

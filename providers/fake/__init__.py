@@ -1,0 +1,1 @@
+"""A provider that answers from memory, for demos and tests without network."""

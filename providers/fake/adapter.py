@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from providers.base import CallStats, PassthroughResponse, ProviderAdapter, ProviderError, UnsupportedOperation
+from providers.wire import Api
 
 
 def _text_of(content: object) -> str:
@@ -32,7 +33,7 @@ def _tokens(text: str) -> int:
 class FakeAdapter(ProviderAdapter):
     provider = "fake"
     # Its answers are OpenAI-shaped already, so the OpenAI-native routes can use it too.
-    passthrough_apis = frozenset({"openai-chat", "openai-embeddings"})
+    passthrough_apis = frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS})
 
     def __init__(self, target, client=None) -> None:
         super().__init__(target, client)
@@ -96,9 +97,9 @@ class FakeAdapter(ProviderAdapter):
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     async def passthrough(self, api: str, body: dict, headers, stats: CallStats, *, stream: bool) -> PassthroughResponse:
-        if api == "openai-embeddings":
+        if api == Api.OPENAI_EMBEDDINGS:
             return PassthroughResponse(200, {}, body=await self.embeddings(body, stats))
-        if api != "openai-chat":
+        if api != Api.OPENAI_CHAT:
             raise UnsupportedOperation(f"Provider 'fake' does not support the '{api}' API.")
         if not stream:
             return PassthroughResponse(200, {}, body=await self.chat(body, stats))

@@ -10,6 +10,7 @@ from providers import http
 from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
                             UnsupportedOperation)
 from providers.gemini import translate
+from providers.wire import Api
 
 DEFAULT_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
 
@@ -25,7 +26,7 @@ def _key_rejected(exc: ProviderError) -> ProviderError:
 
 class GeminiAdapter(ProviderAdapter):
     provider = "gemini"
-    passthrough_apis = frozenset({"gemini-generate", "gemini-stream"})
+    passthrough_apis = frozenset({Api.GEMINI_GENERATE, Api.GEMINI_STREAM})
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(target, client)
@@ -61,14 +62,14 @@ class GeminiAdapter(ProviderAdapter):
         except ProviderError as exc:
             raise _key_rejected(exc) from None
         translator = translate.StreamTranslator(self.target.model_name)
-        lines = stream.lines()
+        events = stream.events()
         try:
-            async for _event, data in http.sse_data(lines):
-                for chunk in translator.feed(self._parse_event(data)):
+            async for event in events:
+                for chunk in translator.feed(self._parse_event(event.data)):
                     yield chunk
         finally:
-            # Closing the line reader closes the upstream response at once when the client goes away.
-            await lines.aclose()
+            # Closing the event reader closes the upstream response at once when the client goes away.
+            await events.aclose()
         if not translator.finished:
             raise http.incomplete_stream(self.provider, "a finish reason")
         yield translator.usage_chunk()
@@ -89,10 +90,10 @@ class GeminiAdapter(ProviderAdapter):
         always requested as SSE; the gateway re-frames them for clients that asked for the JSON array."""
         if api not in self.passthrough_apis:
             raise UnsupportedOperation(f"Provider 'gemini' does not support the '{api}' API.")
-        method = "streamGenerateContent" if api == "gemini-stream" else "generateContent"
+        method = "streamGenerateContent" if api == Api.GEMINI_STREAM else "generateContent"
         try:
             return await http.forward(self.client, self.urls[method], body,
                                       http.merge_client_headers(self.headers, headers), stats, self.provider,
-                                      stream=api == "gemini-stream")
+                                      stream=api == Api.GEMINI_STREAM)
         except ProviderError as exc:
             raise _key_rejected(exc) from None

@@ -14,6 +14,7 @@ import orjson
 from providers import chat_request, completions
 from providers.base import TranslationError
 from providers.embeddings import check_encoding_format, embeddings_list
+from providers.wire import gemini_usage
 
 _CONFIG_FIELDS = (
     ("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("n", "candidateCount"),
@@ -266,19 +267,12 @@ def finish_reason(reason: str | None, has_tool_calls: bool) -> str | None:
 
 
 def usage(metadata: dict | None) -> dict:
-    """Thinking tokens are billed as output, so they count as completion tokens (and reasoning tokens);
-    tool-use prompt tokens are input, which keeps prompt + completion equal to Gemini's total."""
+    """OpenAI usage from Gemini's, counted by the one Gemini usage reader (providers/wire.py) the native
+    route uses too; thinking tokens are also reported as reasoning tokens."""
     metadata = metadata or {}
-    prompt = metadata.get("promptTokenCount", 0) + metadata.get("toolUsePromptTokenCount", 0)
-    thoughts = metadata.get("thoughtsTokenCount", 0)
-    completion = metadata.get("candidatesTokenCount", 0) + thoughts
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": metadata.get("totalTokenCount", prompt + completion),
-        "prompt_tokens_details": {"cached_tokens": metadata.get("cachedContentTokenCount", 0)},
-        "completion_tokens_details": {"reasoning_tokens": thoughts},
-    }
+    tokens = gemini_usage(metadata)
+    return {**tokens.as_openai(metadata.get("totalTokenCount")),
+            "completion_tokens_details": {"reasoning_tokens": metadata.get("thoughtsTokenCount", 0)}}
 
 
 def _read_parts(candidate: dict, response_id: str | None, index: int, first_call: int = 0) -> tuple[str, list[dict]]:

@@ -3,23 +3,25 @@ OpenRouter, Ollama, Mistral, Together, Fireworks, Databricks, vLLM, Portkey, any
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import orjson
 
 from providers import http
 from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 from providers.openai import translate
+from providers.wire import Api
 
 
-PASSTHROUGH_OPERATIONS = {"openai-chat": "chat/completions", "openai-embeddings": "embeddings",
-                          "openai-responses": "responses"}
+PASSTHROUGH_OPERATIONS = {Api.OPENAI_CHAT: "chat/completions", Api.OPENAI_EMBEDDINGS: "embeddings",
+                          Api.OPENAI_RESPONSES: "responses"}
 # The Responses API exists at OpenAI, Azure and a few compatible hosts; the rest speak chat and embeddings.
 RESPONSES_PROVIDERS = {"openai", "azure", "xai", "openrouter", "openai_compatible", "vllm"}
 
 
 class OpenAIAdapter(ProviderAdapter):
     provider = "openai"
-    passthrough_apis = frozenset({"openai-chat", "openai-embeddings", "openai-responses"})
+    passthrough_apis = frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS, Api.OPENAI_RESPONSES})
 
     def __init__(self, target: ModelTarget, client=None) -> None:
         super().__init__(target, client)
@@ -44,7 +46,7 @@ class OpenAIAdapter(ProviderAdapter):
     def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
         if provider in RESPONSES_PROVIDERS:
             return cls.passthrough_apis
-        return frozenset({"openai-chat", "openai-embeddings"})
+        return frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS})
 
     def upstream_url(self) -> str:
         return self.urls["chat/completions"]
@@ -59,16 +61,17 @@ class OpenAIAdapter(ProviderAdapter):
         stream = await http.open_stream(self.client, "POST", self.urls["chat/completions"], body,
                                         {**self.headers, "accept": "text/event-stream"}, stats,
                                         self.target.provider, self.params)
-        async for _event, data in http.sse_data(stream.lines()):
-            if data == "[DONE]":
-                return
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise http.malformed_event(self.target.provider) from None
-            if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                raise http.stream_error(self.target.provider, chunk["error"])
-            yield chunk
+        async with aclosing(stream.events()) as events:
+            async for event in events:
+                if event.data == "[DONE]":
+                    return
+                try:
+                    chunk = orjson.loads(event.data)
+                except orjson.JSONDecodeError:
+                    raise http.malformed_event(self.target.provider) from None
+                if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                    raise http.stream_error(self.target.provider, chunk["error"])
+                yield chunk
         raise http.incomplete_stream(self.target.provider, "[DONE]")
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
@@ -81,9 +84,9 @@ class OpenAIAdapter(ProviderAdapter):
             raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
         deployment = self.target.auth_config.get("deployment_name") or self.target.model_name
         upstream = {**body, "model": deployment if self.is_azure else self.target.model_name}
-        if self.is_azure and api != "openai-responses":
+        if self.is_azure and api != Api.OPENAI_RESPONSES:
             upstream.pop("model")
-        if stream and api == "openai-chat":
+        if stream and api == Api.OPENAI_CHAT:
             # Asked for so the gateway can account for the stream; the OpenAI SDK ignores the extra chunk.
             upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}
         return await http.forward(self.client, self.urls[PASSTHROUGH_OPERATIONS[api]], upstream,

@@ -20,6 +20,7 @@ from providers.base import CallStats, ModelTarget, PassthroughResponse, Provider
 from providers.gemini.adapter import GeminiAdapter
 from providers.vertex import translate
 from providers.vertex.auth import service_account_info, token_source_for
+from providers.wire import Api
 
 EMBEDDING_CONCURRENCY = 8
 
@@ -32,7 +33,7 @@ class _VertexGemini(GeminiAdapter):
 
 class VertexAdapter(ProviderAdapter):
     provider = "vertex_ai"
-    passthrough_apis = frozenset({"gemini-generate", "gemini-stream", "anthropic-messages"})
+    passthrough_apis = frozenset({Api.GEMINI_GENERATE, Api.GEMINI_STREAM, Api.ANTHROPIC_MESSAGES})
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(target, client)
@@ -46,8 +47,8 @@ class VertexAdapter(ProviderAdapter):
             raise ValueError(f"the token_uri of vertex_credentials is blocked by the outbound policy: {problem}")
         self.tokens = token_source_for(info)
         self.headers = {"content-type": "application/json", "accept": "application/json"}
-        self.passthrough_apis = frozenset({"anthropic-messages"} if self.is_claude
-                                          else {"gemini-generate", "gemini-stream"})
+        self.passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES} if self.is_claude
+                                          else {Api.GEMINI_GENERATE, Api.GEMINI_STREAM})
         # Gemini on Vertex is the Gemini API under a longer prefix: the Gemini adapter, pointed at that
         # prefix, serves it; only the credential differs (a fresh OAuth token in place of an API key).
         publisher = self.model_url.rpartition("/models/")[0]
@@ -108,7 +109,7 @@ class VertexAdapter(ProviderAdapter):
             family = "Claude" if self.is_claude else "Gemini"
             raise UnsupportedOperation(f"Provider 'vertex_ai' does not support the '{api}' API for {family} model "
                                        f"'{self.target.model_name}'.")
-        if api != "anthropic-messages":
+        if api != Api.ANTHROPIC_MESSAGES:
             return await (await self._gemini_adapter()).passthrough(api, body, headers, stats, stream=stream)
         method = "streamRawPredict" if stream else "rawPredict"
         # The version is in the body on Vertex; a client's anthropic-version header describes the public API.

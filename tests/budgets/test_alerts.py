@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway.budgets.alerts import AlertSender, claim_alert
-from gateway.budgets.policies import claim_for
+from gateway.budgets.windows import claim_for
 from gateway.config.version import current_config_version
 from gateway.models import BudgetPolicy
 from gateway.config.snapshot import BudgetSpec

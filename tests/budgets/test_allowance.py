@@ -10,9 +10,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway.budgets.allowance import CHUNK_REQUESTS, AllowanceBackend
-from gateway.budgets.backends import MemoryBackend
+from gateway.budgets.memory import MemoryBackend
 from gateway.budgets.database import DatabaseBackend
-from gateway.budgets.policies import claim_for
+from gateway.budgets.windows import claim_for
 from gateway.models import BudgetPolicy
 from gateway.config.snapshot import BudgetSpec
 from tests.clock import this_hour

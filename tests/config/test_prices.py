@@ -15,7 +15,8 @@ from gateway.config import prices
 from gateway.config.version import current_config_version
 from gateway.models import ModelDefinition, PriceEntry
 from gateway.config.snapshot import build_snapshot
-from gateway.usage.records import TokenUsage, cost_of
+from gateway.usage.records import cost_of
+from providers.wire import TokenUsage
 from providers.base import Prices
 
 

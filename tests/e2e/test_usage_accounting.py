@@ -34,6 +34,9 @@ MODELS = [
      "input_cost_per_million": 100, "output_cost_per_million": 1000},
     {"name": "load-gpt", "provider": "openai", "model_name": "gpt-load", "secret": "openai-key",
      "input_cost_per_million": 1, "output_cost_per_million": 1},
+    *({"name": name, "provider": "gemini", "model_name": model_name, "secret": "gemini-key",
+       "input_cost_per_million": 300, "output_cost_per_million": 2500, "cached_input_cost_per_million": 30}
+      for name, model_name in (("tool-gemini", "gemini-tool-usage"), ("inside-gemini", "gemini-thoughts-inside"))),
 ]
 # Built-in price table entries the fakes' model names resolve to (gateway/config/prices.json).
 TABLE = {"claude": (Decimal("1"), Decimal("5"), Decimal("0.1")), "gemini-flash": (Decimal("0.3"), Decimal("2.5"),
@@ -59,7 +62,10 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
                  endpoint("acc-gemini", "gemini-flash"), endpoint("acc-abandon", "abandon-gpt"),
                  endpoint("native-claude", "claude"), endpoint("native-gemini", "gemini-flash"),
                  endpoint("acc-gone", "gone-gpt"), endpoint("acc-stream", "cached-gpt"),
-                 endpoint("abandon-claude", "claude")]
+                 endpoint("abandon-claude", "claude"),
+                 *(endpoint(f"{route}-{model}", model) for route in ("unified", "unified-stream", "native",
+                                                                    "native-stream")
+                   for model in ("tool-gemini", "inside-gemini"))]
     budgets = [{"name": name, "scope": "endpoint", "target": target, "amount_usd": 10,
                 "window": {"unit": "days", "value": 1}}
                for name, target in (("abandon-budget", "acc-abandon"), ("gone-budget", "acc-gone"))]
@@ -132,6 +138,26 @@ def test_native_gemini_stream_is_accounted_from_usage_metadata(gateway):
     assert output_tokens == meta.candidates_token_count + (meta.thoughts_token_count or 0)
     assert (status, estimated) == (200, 0)
     assert Decimal(str(recorded)) == cost(TABLE["gemini-flash"], input_tokens, output_tokens, cached)
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("tool-gemini", (15, 9, 3)),    # tool-use prompt tokens are input; thoughts come on top of the candidates
+    ("inside-gemini", (11, 9, 3)),  # prompt + candidates = total: the candidates already hold the thoughts
+])
+def test_the_same_gemini_call_costs_the_same_on_the_unified_and_the_native_routes(gateway, model, expected):
+    gpt = openai.OpenAI(base_url=f"{gateway.url}/gateway/mlflow/v1", api_key=gateway.keys["default"], max_retries=0)
+    gem = genai.Client(api_key=gateway.keys["default"], http_options=genai_types.HttpOptions(
+        base_url=f"{gateway.url}/gateway/gemini", api_version="v1beta", retry_options=None))
+    messages = [{"role": "user", "content": "hello there"}]
+    gpt.chat.completions.create(model=f"unified-{model}", messages=messages)
+    list(gpt.chat.completions.create(model=f"unified-stream-{model}", messages=messages, stream=True))
+    gem.models.generate_content(model=f"native-{model}", contents="hello there")
+    list(gem.models.generate_content_stream(model=f"native-stream-{model}", contents="hello there"))
+    recorded = [record(gateway, f"{route}-{model}") for route in ("unified", "unified-stream", "native",
+                                                                 "native-stream")]
+    assert {row[:3] for row in recorded} == {expected}
+    assert {Decimal(str(row[3])) for row in recorded} == {cost((Decimal(300), Decimal(2500), Decimal(30)), *expected)}
+    assert all(row[4] == 200 and row[5] == 0 for row in recorded)
 
 
 def test_an_abandoned_stream_is_recorded_and_charged(gateway, fake_openai):

@@ -12,6 +12,14 @@ from tests.fakes.openai import fake_embedding
 
 USAGE = {"promptTokenCount": 11, "candidatesTokenCount": 7, "thoughtsTokenCount": 2, "totalTokenCount": 20,
          "cachedContentTokenCount": 3}
+# Per model, usage in the other shapes Gemini sends: tool-use prompt tokens (input) beside the prompt, and
+# thinking tokens already counted inside the candidates (prompt + candidates = total).
+USAGE_BY_MODEL = {
+    "gemini-tool-usage": {"promptTokenCount": 11, "toolUsePromptTokenCount": 4, "candidatesTokenCount": 7,
+                          "thoughtsTokenCount": 2, "totalTokenCount": 24, "cachedContentTokenCount": 3},
+    "gemini-thoughts-inside": {"promptTokenCount": 11, "candidatesTokenCount": 9, "thoughtsTokenCount": 2,
+                               "totalTokenCount": 20, "cachedContentTokenCount": 3},
+}
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 503: "UNAVAILABLE",
                 504: "DEADLINE_EXCEEDED"}
@@ -95,7 +103,8 @@ class FakeGemini(FakeUpstream):
         if problem:
             return self._error(400, problem)
         count = (body.get("generationConfig") or {}).get("candidateCount", 1)
-        return Reply(body=self._response(model, self._answer(body), count, finish=True, usage=USAGE))
+        usage = USAGE_BY_MODEL.get(model, USAGE)
+        return Reply(body=self._response(model, self._answer(body), count, finish=True, usage=usage))
 
     def _stream(self, body: dict, model: str, *, sse: bool) -> Reply:
         problem = self._problem(body)
@@ -108,9 +117,10 @@ class FakeGemini(FakeUpstream):
             pieces = [[{"text": word if i == 0 else " " + word}] for i, word in enumerate(words)]
         else:
             pieces = [answer]
-        partial = {"promptTokenCount": USAGE["promptTokenCount"], "totalTokenCount": USAGE["promptTokenCount"]}
+        usage = USAGE_BY_MODEL.get(model, USAGE)
+        partial = {"promptTokenCount": usage["promptTokenCount"], "totalTokenCount": usage["promptTokenCount"]}
         events = [self._response(model, parts, count, finish=i == len(pieces) - 1,
-                                 usage=USAGE if i == len(pieces) - 1 else partial)
+                                 usage=usage if i == len(pieces) - 1 else partial)
                   for i, parts in enumerate(pieces)]
         if sse:
             return Reply(chunks=[b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in events],

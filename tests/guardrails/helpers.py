@@ -1,7 +1,7 @@
 """Small builders shared by the guardrail unit tests."""
 from __future__ import annotations
 
-from gateway.pipeline import RequestContext
+from gateway.context import RequestContext
 from gateway.config.snapshot import ClientKey, EndpointConfig, GuardrailSpec
 from guardrails.kinds import build
 

@@ -39,7 +39,7 @@ def test_unreadable_answers_are_errors(answer):
 
 
 def guarded_ctx(action: str = "block", fail_mode: str = "closed", judge: str = "judge"):
-    from gateway.pipeline import RequestContext
+    from gateway.context import RequestContext
 
     guard = spec("politeness", "llm_judge", action=action, fail_mode=fail_mode, endpoint=judge,
                  instruction="The user must be polite.")

@@ -7,9 +7,11 @@ import random
 import orjson
 import pytest
 
+from gateway.envelopes import stream_error
 from gateway.errors import GuardrailBlocked, ServiceUnavailable
 from guardrails import engine
 from guardrails.kinds import build
+from providers.wire import SSEParser
 from tests.guardrails.helpers import context, spec
 
 EMAIL_TEXT = "Please write to jane.doe@example.org today, or call +44 20 7946 0958 after six."
@@ -69,8 +71,8 @@ async def test_keyword_split_across_chunks_blocks_before_any_part_is_released():
     assert "forb" not in orjson.dumps(sent).decode()
     assert ctx.guardrail_results == [{"name": "words", "stage": "after", "passed": False, "action": "block",
                                       "latency_ms": ctx.guardrail_results[0]["latency_ms"]}]
-    assert guard.error_event(caught.value) == {"error": {
-        "message": caught.value.message, "type": "guardrail_blocked", "param": None, "code": None}}
+    assert stream_error(caught.value, "openai-chat") == b"data: " + orjson.dumps({"error": {
+        "message": caught.value.message, "type": "guardrail_blocked", "param": None, "code": None}}) + b"\n\n"
 
 
 async def test_word_boundary_decided_only_once_the_next_character_is_known():
@@ -174,14 +176,14 @@ def parse(raw: bytes) -> list[dict]:
 
 
 async def run_sse(ctx, fmt: str, chunks: list[bytes]) -> bytes:
-    guard = engine.sse_guard(ctx, fmt)
+    guard, parser = engine.sse_guard(ctx, fmt), SSEParser()
     out = b""
     try:
         for raw in chunks:
-            out += guard.feed(raw)
-        out += await guard.finish()
+            out += guard.feed(parser.feed(raw))
+        out += guard.feed(parser.close()) + await guard.finish()
     except GuardrailBlocked as exc:
-        out += guard.error(exc)
+        out += stream_error(exc, fmt)
     return out
 
 

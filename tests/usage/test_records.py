@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from gateway.usage import records as usage
 from gateway.apikeys import api_key_create
-from gateway.budgets.policies import window_for
+from gateway.budgets.windows import window_for
 from gateway.config.version import current_config_version
 from gateway.models import ApiKey, BudgetPolicy, UsageRecord
 from gateway.usage.retention import prune_usage

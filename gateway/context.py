@@ -1,0 +1,72 @@
+"""What the gateway learns about one request, from arrival to its usage record: the one context object the
+views, the pipeline, the native relay and the guardrails all pass around."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+
+from gateway.budgets.policies import Reservation
+from gateway.config.snapshot import ClientKey, EndpointConfig
+from gateway.errors import GatewayError
+from gateway.routing.router import Outcome
+from providers.wire import TokenUsage
+from providers.base import ProviderError
+
+# Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
+_request_ids = map("{}-{:x}".format, itertools.repeat(os.urandom(6).hex()), itertools.count(1))
+
+
+@dataclass
+class RequestContext:
+    """Everything the gateway learns about one request, from arrival to the usage record."""
+
+    route: str
+    endpoint: EndpointConfig
+    key: ClientKey
+    streaming: bool = False
+    internal: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    request_id: str = field(default_factory=lambda: next(_request_ids))
+    outcome: Outcome = field(default_factory=Outcome)
+    tokens: TokenUsage = field(default_factory=TokenUsage)
+    status: int = 200
+    error_type: str = ""
+    first_byte_at: float | None = None
+    finished: bool = False
+    guardrail_results: list = field(default_factory=list)
+    api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets/policies.py)
+    body: dict | None = None
+    reservation: Reservation | None = None
+    relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def overhead_ms(self) -> float:
+        return max(self.elapsed_ms() - self.outcome.stats.upstream_seconds * 1000, 0.0)
+
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, asyncio.CancelledError):  # the client went away
+            self.status, self.error_type = 499, "client_closed"
+        elif isinstance(exc, GatewayError):
+            self.status, self.error_type = exc.status, exc.error_type
+            # Error answers carry the timing and routing headers too; the exception's own (Retry-After) win.
+            exc.headers = {**self.response_headers(), **exc.headers}
+        elif isinstance(exc, ProviderError):
+            self.status, self.error_type = exc.status, exc.error_type
+        else:
+            self.status, self.error_type = 500, type(exc).__name__
+
+    def response_headers(self) -> dict[str, str]:
+        headers = {
+            "X-Gateway-Duration-Ms": f"{self.elapsed_ms():.2f}",
+            "X-Gateway-Overhead-Ms": f"{self.overhead_ms():.2f}",
+            "X-Gateway-Attempts": str(len(self.outcome.attempts)),
+            "X-Request-Id": self.request_id,
+        }
+        if self.outcome.link is not None:
+            headers["X-Gateway-Model"] = self.outcome.link.target.name
+        return headers

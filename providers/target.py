@@ -1,0 +1,58 @@
+"""What one provider call is made for and what it measured: the resolved model (provider, model id,
+credentials, prices), the per-attempt time spent waiting on the upstream, and a native answer."""
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens; None where unknown."""
+
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cached_input: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """A model definition resolved for calling: provider, model id and decrypted credentials."""
+
+    id: int
+    name: str
+    provider: str
+    model_name: str
+    credentials: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    auth_config: Mapping[str, Any] = field(default_factory=dict)
+    prices: Prices = field(default_factory=Prices)
+
+
+@dataclass
+class CallStats:
+    """Per-attempt bookkeeping the adapter fills in: time spent waiting on the provider, for the
+    gateway-overhead headers."""
+
+    upstream_seconds: float = 0.0
+    _started: float = 0.0
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._started:
+            self.upstream_seconds += time.perf_counter() - self._started
+            self._started = 0.0
+
+
+@dataclass
+class PassthroughResponse:
+    """A provider's native answer: a parsed JSON body, or (streaming) the raw byte chunks as they arrive."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: dict | list | None = None
+    stream: AsyncIterator[bytes] | None = None
