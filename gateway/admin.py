@@ -17,21 +17,18 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from gateway import display
 from gateway.config import crypto
 from gateway.config.catalog_admin import CatalogSuggestionsAdmin
 from gateway.usage.admin import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
-    ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Secret, UsageRecord,
+    ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Provider, Secret, UsageRecord,
     validate_endpoint_links,
 )
 from gateway.config.renames import save_keeping_budget_targets
 from gateway.config.secrets import secret_create, secret_update, secret_values
 from guardrails.admin import EndpointGuardrailInline
-
-admin.site.site_header = "AI Gateway administration"
-admin.site.site_title = "AI Gateway"
-admin.site.index_title = "Configuration"
 
 AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
 AUDIT_FIELDSET = ("Audit", {"fields": AUDIT_FIELDS, "classes": ("collapse",)})
@@ -71,7 +68,8 @@ AUTH_CONFIG_HELP = format_html(
 VALUES_HELP = (
     "Paste the API key, or a JSON object when the provider needs several values, e.g. Bedrock "
     '<code>{"aws_access_key_id": "...", "aws_secret_access_key": "..."}</code> or Vertex AI '
-    '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again.'
+    '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again. '
+    "The built-in fake provider needs none."
 )
 
 
@@ -82,11 +80,23 @@ class WriteOnlyTextarea(forms.Textarea):
         return None
 
 
+def _short_column(field: str, label: str):
+    """A changelist column showing `field` under a short heading, still sortable: long verbose names made the
+    usage list scroll sideways."""
+
+    @admin.display(description=label, ordering=field)
+    def column(self, obj: models.Model) -> object:
+        return getattr(obj, field)
+
+    return column
+
+
 class SecretForm(forms.ModelForm):
     values = forms.CharField(
         widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         label="Secret values",
         help_text=VALUES_HELP,
+        required=False,
     )
 
     class Meta:
@@ -98,7 +108,6 @@ class SecretForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["auth_config"].help_text = AUTH_CONFIG_HELP
         if self.instance.pk is not None:
-            self.fields["values"].required = False
             self.fields["values"].help_text = (
                 "Leave empty to keep the stored values; anything entered replaces all of them. " + VALUES_HELP
             )
@@ -127,6 +136,12 @@ class SecretForm(forms.ModelForm):
     def clean(self) -> dict:
         """Refuse, with a form error instead of a server error, a save that cannot be encrypted."""
         cleaned = super().clean()
+        if self.instance.pk is None and cleaned.get("values") is None:
+            # The built-in fake provider has no credentials: it is stored with no values at all.
+            if cleaned.get("provider") != Provider.FAKE:
+                self.add_error("values", "This field is required (only the fake provider needs no values).")
+                return cleaned
+            cleaned["values"] = {}
         renamed = self.instance.pk is not None and "name" in self.changed_data
         if cleaned.get("values") is None and not renamed:
             return cleaned
@@ -251,15 +266,19 @@ class EndpointAdmin(AuditedAdmin):
 
 @admin.register(BudgetPolicy)
 class BudgetPolicyAdmin(BudgetStatusAdmin, AuditedAdmin):
-    list_display = ("name", "scope", "target", "amount_usd", "window", "action", "enabled")
+    list_display = ("name", "scope", "target", "amount", "window", "action", "enabled")
     list_filter = ("scope", "action", "window_unit", "enabled")
     search_fields = ("name", "target")
     readonly_fields = (*AUDIT_FIELDS, "last_alert_window_start")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    @admin.display(description="amount", ordering="amount_usd")
+    def amount(self, obj: BudgetPolicy) -> str:
+        return display.usd(obj.amount_usd)
+
     @admin.display(description="window")
     def window(self, obj: BudgetPolicy) -> str:
-        return f"{obj.window_value} {obj.window_unit}"
+        return display.window(obj.window_value, obj.window_unit)
 
 
 @admin.register(ApiKey)
@@ -302,17 +321,69 @@ class ApiKeyAdmin(admin.ModelAdmin):
         ), messages.SUCCESS)
 
 
+USAGE_DETAIL_FIELDS = (
+    "created_at", "request_id", "endpoint_name", "model_name", "provider", "api_key_name", "route", "streaming",
+    "status_code", "error_type", "attempts", "input_tokens", "output_tokens", "cached_tokens", "usage", "cost",
+    "latency", "time_to_first_byte", "overhead", "guardrails",
+)
+
+
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    """Read-only: rows are written by the gateway itself."""
+    """Read-only: rows are written by the gateway itself. The list fits a 1,400 px screen: tokens, cost and
+    latency are never scrolled out of view."""
 
-    list_display = ("created_at", "endpoint_name", "model_name", "provider", "api_key_name", "route", "status_code",
-                    "streaming", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "overhead_ms")
+    list_display = ("created", "endpoint_column", "model_column", "key_column", "route_and_mode", "status_column",
+                    "tokens", "cost", "latency", "overhead")
+    list_display_links = ("created",)
     list_filter = ("provider", "streaming", "status_code", "route")
     search_fields = ("request_id", "endpoint_name", "model_name", "api_key_name")
     date_hierarchy = "created_at"
+    fields = USAGE_DETAIL_FIELDS
+    readonly_fields = USAGE_DETAIL_FIELDS
     # Counting a large usage table on every page view is the slow part of a changelist.
     show_full_result_count = False
+
+    @admin.display(description="created (UTC)", ordering="created_at")
+    def created(self, obj: UsageRecord) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S}"
+
+    endpoint_column = _short_column("endpoint_name", "endpoint")
+    model_column = _short_column("model_name", "model")
+    key_column = _short_column("api_key_name", "key")
+    status_column = _short_column("status_code", "status")
+
+    @admin.display(description="route", ordering="route")
+    def route_and_mode(self, obj: UsageRecord) -> str:
+        return f"{obj.route} (stream)" if obj.streaming else obj.route
+
+    @admin.display(description="tokens in / out")
+    def tokens(self, obj: UsageRecord) -> str:
+        estimated = " (estimated)" if obj.usage_estimated else ""
+        return f"{obj.input_tokens:,} / {obj.output_tokens:,}{estimated}"
+
+    @admin.display(description="usage")
+    def usage(self, obj: UsageRecord) -> str:
+        if obj.usage_estimated:
+            return ("estimated: the provider never reported usage (the stream was abandoned or cut), so the tokens "
+                    "are estimated")
+        return "reported by the provider"
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, obj: UsageRecord) -> str:
+        return display.usd(obj.cost_usd)
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj: UsageRecord) -> str:
+        return display.ms(obj.latency_ms)
+
+    @admin.display(description="time to first byte")
+    def time_to_first_byte(self, obj: UsageRecord) -> str:
+        return display.ms(obj.ttfb_ms)
+
+    @admin.display(description="overhead", ordering="overhead_ms")
+    def overhead(self, obj: UsageRecord) -> str:
+        return display.ms(obj.overhead_ms)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

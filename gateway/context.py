@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import time
 from dataclasses import dataclass, field
 
 from gateway.budgets.policies import Reservation
@@ -13,7 +12,7 @@ from gateway.config.snapshot import ClientKey, EndpointConfig
 from gateway.errors import GatewayError
 from gateway.routing.router import Outcome
 from providers.wire import TokenUsage
-from providers.base import ProviderError
+from providers.base import ProviderError, clock
 
 # Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
 _request_ids = map("{}-{:x}".format, itertools.repeat(os.urandom(6).hex()), itertools.count(1))
@@ -28,7 +27,7 @@ class RequestContext:
     key: ClientKey
     streaming: bool = False
     internal: bool = False
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=clock)
     request_id: str = field(default_factory=lambda: next(_request_ids))
     outcome: Outcome = field(default_factory=Outcome)
     tokens: TokenUsage = field(default_factory=TokenUsage)
@@ -42,11 +41,13 @@ class RequestContext:
     reservation: Reservation | None = None
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
 
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def overhead_ms(self) -> float:
-        return max(self.elapsed_ms() - self.outcome.stats.upstream_seconds * 1000, 0.0)
+    def timings(self) -> tuple[float, float]:
+        """(duration, overhead) in ms from one reading of the clock: overhead is the duration minus the
+        provider wait inside it, so it never exceeds the duration it is part of."""
+        now = clock()
+        duration = (now - self.started) * 1000
+        waited = min(self.outcome.stats.waited(now) * 1000, duration)
+        return duration, duration - waited
 
     def fail(self, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):  # the client went away
@@ -61,9 +62,10 @@ class RequestContext:
             self.status, self.error_type = 500, type(exc).__name__
 
     def response_headers(self) -> dict[str, str]:
+        duration, overhead = self.timings()
         headers = {
-            "X-Gateway-Duration-Ms": f"{self.elapsed_ms():.2f}",
-            "X-Gateway-Overhead-Ms": f"{self.overhead_ms():.2f}",
+            "X-Gateway-Duration-Ms": f"{duration:.2f}",
+            "X-Gateway-Overhead-Ms": f"{overhead:.2f}",
             "X-Gateway-Attempts": str(len(self.outcome.attempts)),
             "X-Request-Id": self.request_id,
         }

@@ -8,7 +8,6 @@ retries), accounting in pipeline.finish().
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from gateway import pipeline
@@ -22,7 +21,7 @@ from gateway.routing.watchdog import StallWatchdog
 from gateway.relay_watchers import WATCHERS
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
-from providers.base import ProviderError
+from providers.base import ProviderError, clock
 from providers.wire import Api, SSEParser
 
 # Request headers a vendor SDK sends that change the provider's behaviour; nothing else is forwarded
@@ -110,7 +109,7 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
             events = parser.feed(chunk)
             watcher.observe(events)
             if ctx.first_byte_at is None:
-                ctx.first_byte_at = time.perf_counter()
+                ctx.first_byte_at = clock()
             out = guard.feed(events) if guard else chunk
             if out:
                 yield out

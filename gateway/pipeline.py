@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -20,7 +19,7 @@ from gateway.routing.router import router
 from guardrails import engine as guardrails
 from guardrails.kinds import judge
 from guardrails.streams import StreamFilter
-from providers.base import CallStats, ProviderAdapter, ProviderError
+from providers.base import CallStats, ProviderAdapter, ProviderError, clock
 from providers.wire import Api, answer_usage, openai_usage
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ def finish(ctx: RequestContext) -> None:
     try:
         link = ctx.outcome.link
         target = link.target if link is not None else None
-        total_ms = ctx.elapsed_ms()
+        total_ms, overhead_ms = ctx.timings()
         tokens, estimated = ctx.tokens, False
         if ctx.streaming and ctx.first_byte_at is not None and target is not None:
             tokens, estimated = usage.stream_usage(ctx.tokens, ctx.relayed_chars, lambda: _input_estimate(ctx),
@@ -49,7 +48,7 @@ def finish(ctx: RequestContext) -> None:
             output_tokens=tokens.output_tokens, cached_tokens=tokens.cached_tokens,
             cost_usd=cost, latency_ms=total_ms,
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
-            overhead_ms=ctx.overhead_ms(), guardrails=ctx.guardrail_results, usage_estimated=estimated,
+            overhead_ms=overhead_ms, guardrails=ctx.guardrail_results, usage_estimated=estimated,
             user_name=ctx.key.user,
         )
         # With tracking off, a request a budget covers is still recorded: budget windows are re-seeded from
@@ -165,7 +164,7 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
                 ctx.tokens = openai_usage(chunk["usage"])
             if wants_usage or chunk.get("choices") or not chunk.get("usage"):
                 if ctx.first_byte_at is None:
-                    ctx.first_byte_at = time.perf_counter()
+                    ctx.first_byte_at = clock()
                 ctx.relayed_chars += usage.delta_chars(chunk)
                 for out in guard.feed(chunk) if guard else (chunk,):
                     yield _sse(out)

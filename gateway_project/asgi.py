@@ -7,10 +7,15 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django_application = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
 from gateway.fast_asgi import GatewayASGIHandler  # noqa: E402  (needs Django set up)
+from gateway.hosts import HostCheck, refusal  # noqa: E402
 from gateway.lifecycle import lifespan  # noqa: E402
 
 gateway_application = GatewayASGIHandler()
+hosts = HostCheck.from_settings()
+UNCHECKED_PATHS = frozenset(settings.GATEWAY_HOST_CHECK_EXEMPT_PATHS)
 ADMIN_API = "/gateway/admin/v1/"
 
 
@@ -18,6 +23,10 @@ async def application(scope, receive, send):
     # The usage and management APIs accept a staff session, so they keep Django's middleware; every other
     # /gateway/ path, unknown ones included, gets the lean handler and its JSON errors.
     path = scope.get("path", "")
+    if scope["type"] == "http" and path not in UNCHECKED_PATHS:
+        host = hosts.host_of(scope)
+        if not hosts.allows(host):
+            return await gateway_application.send_response(refusal(path, host), send)
     if scope["type"] == "http" and (path.startswith("/gateway/") and not path.startswith(ADMIN_API)
                                     or path == "/health"):
         return await gateway_application(scope, receive, send)

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("GATEWAY_DATA_DIR", BASE_DIR / "data"))
+
+
+def refuse_to_start(problem: str) -> NoReturn:
+    """Stop the process over a missing or wrong setting with one line on stderr, not a 40-line traceback:
+    the interpreter prints a SystemExit's message and exits with status 1 (manage.py and uvicorn alike)."""
+    raise SystemExit(f"Configuration error: {problem}")
+
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -22,17 +29,21 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
+        refuse_to_start(
             "DJANGO_SECRET_KEY is not set. Put it in the environment or in .env "
             "(scripts/start.sh writes one with fresh random values), or set DJANGO_DEBUG=true for local hacking."
         )
     SECRET_KEY = "insecure-debug-only-key"
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# Called by load balancers and scrapers by IP address, often over plain HTTP: no Host check (gateway/hosts.py)
+# and no HTTPS redirect.
+GATEWAY_HOST_CHECK_EXEMPT_PATHS = ("/health", "/ready", "/metrics")
+SECURE_REDIRECT_EXEMPT = [rf"^{path.lstrip('/')}$" for path in GATEWAY_HOST_CHECK_EXEMPT_PATHS]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "gateway.admin_site.GatewayAdminConfig",  # django.contrib.admin with the gateway's index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -48,7 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway_project.static_files.AsgiWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -163,9 +174,24 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Budgets and usage accounting (README: "Budgets", "Usage records").
 GATEWAY_BUDGET_BACKEND = env.str("GATEWAY_BUDGET_BACKEND", default="")
 if GATEWAY_BUDGET_BACKEND not in ("", "memory", "database", "redis"):
-    raise ImproperlyConfigured("GATEWAY_BUDGET_BACKEND must be 'memory', 'database' or 'redis'.")
+    refuse_to_start("GATEWAY_BUDGET_BACKEND must be 'memory', 'database' or 'redis'.")
 if GATEWAY_BUDGET_BACKEND == "redis" and not REDIS_URL:
-    raise ImproperlyConfigured("GATEWAY_BUDGET_BACKEND=redis needs REDIS_URL.")
+    refuse_to_start("GATEWAY_BUDGET_BACKEND=redis needs REDIS_URL.")
 GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS", default=4096)
 GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=900)
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
+
+# --- Production security (README: "Running in production") -----------------------------------------------
+# Off by default so a plain-HTTP local run works; behind TLS, set them and `manage.py check --deploy` is clean.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+# Load balancers and scrapers call these by IP address over plain HTTP: never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^(health|ready|metrics)/?$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
+# Only behind a proxy that sets X-Forwarded-Proto itself (and strips the client's): otherwise clients could
+# claim HTTPS.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -2,14 +2,17 @@
 endpoint's page through `EndpointGuardrailInline`."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from guardrails.models import EndpointGuardrail, Guardrail
+from guardrails.models import EndpointGuardrail, Guardrail, GuardrailKind
 from guardrails.selectors import guardrail_activity
 
 ACTIVITY_WINDOW = timedelta(hours=24)
@@ -20,8 +23,62 @@ def _per_name(values: dict[str, int]) -> Case:
                 default=Value(0), output_field=IntegerField())
 
 
+# Each kind's settings, and an example that passes its validation (tests/test_admin_operator.py checks it).
+KIND_SETTINGS: dict[str, tuple[str, dict]] = {
+    GuardrailKind.KEYWORDS: (
+        "words (required, list), case_sensitive (false), word_boundary (true), replacement ([REDACTED])",
+        {"words": ["forbidden-term", "internal-codename"], "case_sensitive": False},
+    ),
+    GuardrailKind.REGEX: (
+        "patterns (required, list of Python regular expressions), case_sensitive (true), word_boundary (false), "
+        "replacement ([REDACTED]), max_match_length (64)",
+        {"patterns": [r"\bPROJ-\d{4}\b"], "replacement": "[TICKET]"},
+    ),
+    GuardrailKind.PII: (
+        "entities: any of email, phone, card, iban, ip, ssn, secret (default all); stream_window (64)",
+        {"entities": ["email", "phone", "card"]},
+    ),
+    GuardrailKind.LLM_JUDGE: (
+        "endpoint (required: the gateway endpoint that judges), instruction (required), timeout_seconds (30), "
+        "max_tokens",
+        {"endpoint": "judge", "instruction": "The user's message must be polite and on topic."},
+    ),
+    GuardrailKind.MAX_TOKENS: (
+        "max_tokens and/or max_chars (at least one), chars_per_token (4)",
+        {"max_tokens": 2000},
+    ),
+}
+
+
+def settings_help(chosen: str | None) -> str:
+    """Every kind's settings with an example; when a kind is already chosen, the others start hidden (the
+    form's script shows the one matching the kind selected)."""
+    rows = format_html_join("", '<p data-guardrail-kind="{}"{}><b>{}</b>: {}. Example: <code>{}</code></p>', (
+        (kind, " hidden" if chosen and chosen != kind else "", GuardrailKind(kind).label, keys,
+         json.dumps(example))
+        for kind, (keys, example) in KIND_SETTINGS.items()
+    ))
+    return format_html('<span class="guardrail-settings-help">Settings as a JSON object, for the chosen kind:{}'
+                       '</span>', rows)
+
+
+class GuardrailForm(forms.ModelForm):
+    class Meta:
+        model = Guardrail
+        fields = "__all__"
+        widgets = {"settings": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"})}
+
+    class Media:
+        js = ("guardrails/settings_help.js",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["settings"].help_text = settings_help(self.initial.get("kind") or self.instance.kind or None)
+
+
 @admin.register(Guardrail)
 class GuardrailAdmin(admin.ModelAdmin):
+    form = GuardrailForm
     list_display = ("name", "kind", "stage", "action", "fail_mode", "blocks_24h", "updated_at")
     list_filter = ("kind", "stage", "action", "fail_mode")
     search_fields = ("name",)

@@ -13,11 +13,11 @@ import httpx
 
 from providers.errors import ProviderError, TranslationError, UnsupportedOperation, is_retryable_status
 from providers.http import client_for
-from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices
+from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, clock
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
-__all__ = ["CallStats", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter",
+__all__ = ["CallStats", "clock", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter",
            "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 
@@ -37,6 +37,8 @@ class ProviderAdapter:
     def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
         """The native APIs this adapter speaks for `provider` (one adapter may serve several providers)."""
         return cls.passthrough_apis
+    # Why this model cannot be called at all (its configuration is wrong), or None: routing skips it.
+    problem: str | None = None
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         self.target = target

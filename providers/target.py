@@ -31,6 +31,11 @@ class ModelTarget:
     prices: Prices = field(default_factory=Prices)
 
 
+# The one clock for request timings: a request's start, its provider waits and every reading of its
+# duration come from it, so durations and the waits inside them can be subtracted.
+clock = time.perf_counter
+
+
 @dataclass
 class CallStats:
     """Per-attempt bookkeeping the adapter fills in: time spent waiting on the provider, for the
@@ -40,12 +45,17 @@ class CallStats:
     _started: float = 0.0
 
     def start(self) -> None:
-        self._started = time.perf_counter()
+        self._started = clock()
 
     def stop(self) -> None:
         if self._started:
-            self.upstream_seconds += time.perf_counter() - self._started
+            self.upstream_seconds += clock() - self._started
             self._started = 0.0
+
+    def waited(self, now: float) -> float:
+        """Seconds spent waiting on the provider up to `now` (a `clock()` reading), a wait still open
+        included, so a reading taken mid-wait never counts the provider's time as the gateway's."""
+        return self.upstream_seconds + (now - self._started if self._started else 0.0)
 
 
 @dataclass

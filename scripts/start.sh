@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing the gateway and its dependencies"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q -e .
 
 if [ ! -f .env ]; then
   echo "==> writing .env with a fresh DJANGO_SECRET_KEY and GATEWAY_KEK_PASSPHRASE (keep it safe: it unlocks stored secrets)"

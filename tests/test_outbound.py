@@ -62,7 +62,7 @@ async def test_a_model_pointing_at_the_metadata_service_fails_without_calling_it
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         response = await client.post("/gateway/mlflow/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
                                      json={"model": "imds", "messages": [{"role": "user", "content": "hi"}]})
-    assert response.status_code == 502
+    assert response.status_code == 503
     assert "blocked by the outbound policy" in response.json()["error"]["message"]
 
 

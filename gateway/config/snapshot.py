@@ -18,6 +18,7 @@ from django.conf import settings
 from gateway.config import prices
 from gateway.config.version import current_config_version
 from gateway.models import ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RoutingStrategy, Secret
+from gateway.config.crypto import SecretDecryptionError, SecretsUnavailable
 from gateway.config.secrets import secret_values
 from gateway.db import db_task
 from providers import outbound
@@ -101,18 +102,24 @@ class Snapshot:
     endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
     keys_by_hash: dict[str, ClientKey] = field(default_factory=dict)
     budgets: tuple[BudgetSpec, ...] = ()
+    problems: tuple[str, ...] = ()  # configuration errors for the operator's log (names, never values)
 
 
 class BrokenAdapter(ProviderAdapter):
-    """Stands in for a model whose configuration cannot be used (credentials that do not decrypt, a base
-    URL the outbound policy forbids); every call fails with the reason, so fallbacks still get their turn."""
+    """Stands in for a model whose configuration cannot be used (credentials that do not decrypt, a provider
+    GATEWAY_ALLOWED_PROVIDERS forbids, a base URL the outbound policy forbids). Routing skips it without a
+    call, a retry or a breaker verdict (`problem` is set); were it called anyway, it refuses with the reason."""
 
     def __init__(self, target: ModelTarget, reason: str) -> None:
         super().__init__(target)
-        self.reason = reason
+        self.problem = reason
+        try:  # a native route must still find the endpoint, to answer that it is misconfigured
+            self.passthrough_apis = adapter_class(target.provider).passthrough_apis
+        except LookupError:
+            pass
 
     def _fail(self):
-        raise ProviderError(502, f"Model '{self.target.name}' is unusable: {self.reason}", retryable=True,
+        raise ProviderError(503, f"Model '{self.target.name}' cannot be used: {self.problem}", retryable=False,
                             error_type="configuration_error")
 
     async def chat(self, request, stats):
@@ -129,21 +136,33 @@ class BrokenAdapter(ProviderAdapter):
         self._fail()
 
 
+def undecryptable(exc: Exception) -> str:
+    """Why secrets cannot be read, naming the variable to fix (never a value)."""
+    if isinstance(exc, SecretsUnavailable) and not settings.GATEWAY_KEK_PASSPHRASE:
+        return "GATEWAY_KEK_PASSPHRASE is not set"
+    if isinstance(exc, (SecretsUnavailable, SecretDecryptionError)) and "GATEWAY_KEK_OLD_PASSPHRASES" in str(exc):
+        return str(exc)
+    if isinstance(exc, SecretDecryptionError):
+        return "GATEWAY_KEK_PASSPHRASE is not the passphrase they were sealed with, or the rows were altered"
+    return f"{type(exc).__name__} while decrypting"
+
+
 def _build_adapter(model: ModelDefinition, secrets: dict[int, Secret], plain: dict[int, dict | str],
                    price_table: prices.PriceTable) -> ProviderAdapter:
     secret = secrets.get(model.secret_id) if model.secret_id else None
     credentials: dict = {}
     reason = None
-    if secret is not None:
+    if settings.GATEWAY_ALLOWED_PROVIDERS and model.provider not in settings.GATEWAY_ALLOWED_PROVIDERS:
+        reason = f"provider '{model.provider}' is not in GATEWAY_ALLOWED_PROVIDERS"
+    elif secret is not None:
         if secret.id not in plain:
             try:
                 plain[secret.id] = secret_values(secret)
             except Exception as exc:  # noqa: BLE001 - any failure leaves this one model unusable, not the gateway
-                plain[secret.id] = f"its secret '{secret.name}' cannot be decrypted ({type(exc).__name__})"
-                logger.error("secret %s cannot be decrypted: %s", secret.name, type(exc).__name__)
+                plain[secret.id] = undecryptable(exc)
         credentials = plain[secret.id] if isinstance(plain[secret.id], dict) else {}
         if isinstance(plain[secret.id], str):
-            reason = plain[secret.id]
+            reason = f"its secret '{secret.name}' cannot be decrypted: {plain[secret.id]}"
     target = ModelTarget(
         id=model.id, name=model.name, provider=model.provider, model_name=model.model_name,
         credentials=credentials, auth_config=dict(secret.auth_config if secret else {}),
@@ -151,8 +170,6 @@ def _build_adapter(model: ModelDefinition, secrets: dict[int, Secret], plain: di
     )
     if reason:
         return BrokenAdapter(target, reason)
-    if settings.GATEWAY_ALLOWED_PROVIDERS and model.provider not in settings.GATEWAY_ALLOWED_PROVIDERS:
-        return BrokenAdapter(target, f"provider '{model.provider}' is not in GATEWAY_ALLOWED_PROVIDERS")
     api_base = target.auth_config.get("api_base")
     if api_base:
         problem = outbound.url_problem(str(api_base))
@@ -164,6 +181,21 @@ def _build_adapter(model: ModelDefinition, secrets: dict[int, Secret], plain: di
         return BrokenAdapter(target, str(exc))
 
 
+def configuration_problems(secrets: dict[int, Secret], plain: dict[int, dict | str],
+                           adapters: dict[int, ProviderAdapter]) -> tuple[str, ...]:
+    """One line per problem for the operator: the secrets that cannot be read grouped by the variable to fix
+    (names only), then every other model that cannot be used."""
+    unreadable: dict[str, list[str]] = {}
+    for secret_id, value in plain.items():
+        if isinstance(value, str):
+            unreadable.setdefault(value, []).append(secrets[secret_id].name)
+    lines = [f"provider secrets {', '.join(repr(n) for n in sorted(names))} cannot be decrypted ({why}); the "
+             f"models that need them are skipped" for why, names in sorted(unreadable.items())]
+    lines += [f"model '{a.target.name}' cannot be used: {a.problem}" for a in adapters.values()
+              if a.problem is not None and "cannot be decrypted" not in a.problem]
+    return tuple(lines)
+
+
 def build_snapshot() -> Snapshot:
     """Read the whole configuration once. Runs in a worker thread, never on the event loop."""
     version = current_config_version()
@@ -171,6 +203,7 @@ def build_snapshot() -> Snapshot:
     plain: dict[int, dict | str] = {}
     price_table = prices.current_table()
     adapters = {m.id: _build_adapter(m, secrets, plain, price_table) for m in ModelDefinition.objects.all()}
+    problems = configuration_problems(secrets, plain, adapters)
     endpoints = {}
     for ep in Endpoint.objects.prefetch_related("links", "guardrail_links__guardrail"):
         links = list(ep.links.all())
@@ -199,7 +232,7 @@ def build_snapshot() -> Snapshot:
         BudgetSpec(b.id, b.name, b.scope, b.target, b.amount_usd, b.window_unit, b.window_value, b.action, b.webhook_url)
         for b in BudgetPolicy.objects.filter(enabled=True)
     )
-    return Snapshot(version=version, endpoints=endpoints, keys_by_hash=keys, budgets=budgets)
+    return Snapshot(version=version, endpoints=endpoints, keys_by_hash=keys, budgets=budgets, problems=problems)
 
 
 class SnapshotStore:
@@ -227,7 +260,10 @@ class SnapshotStore:
     async def refresh(self) -> None:
         async with self._lock:
             snapshot = await db_task(self._builder)()
-            self.current = snapshot
+            previous, self.current = self.current, snapshot
+        if snapshot.problems != (previous.problems if previous is not None else ()):
+            for problem in snapshot.problems:  # once when it appears (at start-up), not on every rebuild
+                logger.error("configuration error: %s", problem)
         for listener in self._listeners:
             listener(snapshot)
         logger.info("configuration snapshot v%s: %d endpoints, %d keys", snapshot.version,

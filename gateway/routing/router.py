@@ -5,7 +5,8 @@ fallbacks in order, at most `fallback_max_attempts` of them. Each model gets `re
 429/5xx after a backoff (gateway/routing/retry.py). Only retryable failures (connection errors, timeouts, 408, 429,
 5xx) move on; a client error is returned at once, never retried and never masked. The endpoint's total
 timeout bounds the whole sequence: no attempt starts after it and the running one is cut (504). Models
-whose circuit is open (gateway/routing/breaker.py) are skipped. Streams can move on only until their first item
+whose circuit is open (gateway/routing/breaker.py) are skipped, and so are models the configuration makes unusable
+(an undecryptable secret, a forbidden provider): those are never called, retried or counted by a breaker. Streams can move on only until their first item
 has been produced; after that gateway/routing/watchdog.py watches for stalls and reports how the stream ended.
 """
 from __future__ import annotations
@@ -128,12 +129,12 @@ class Router:
         Models with an open circuit are skipped and do not use up `fallback_max_attempts`; the traffic split
         redistributes over the primaries still available. If every candidate's circuit is open, the one
         that failed least recently is tried anyway: answering from a possibly recovered model beats
-        refusing without trying."""
+        refusing without trying. Models the configuration makes unusable are never candidates."""
         if not endpoint.primaries:
             return
-        fallbacks = endpoint.fallbacks
-        healthy = tuple(link for link in endpoint.primaries
-                        if self.breakers.available(link.target.id, policy.cooldown))
+        fallbacks = tuple(link for link in endpoint.fallbacks if link.adapter.problem is None)
+        healthy = tuple(link for link in endpoint.primaries if link.adapter.problem is None
+                        and self.breakers.available(link.target.id, policy.cooldown))
         tried = 0
         if healthy:
             first = pick_weighted(healthy, self.rand) if endpoint.traffic_split else healthy[0]
@@ -148,8 +149,11 @@ class Router:
                 taken += 1
                 tried += 1
                 yield link, trial
-        if not tried:
-            pool = endpoint.primaries + fallbacks[: policy.max_fallbacks]
+        if tried:
+            return
+        pool = tuple(link for link in endpoint.primaries if link.adapter.problem is None)
+        pool += fallbacks[: policy.max_fallbacks]
+        if pool:
             model_id = self.breakers.least_recently_failed(link.target.id for link in pool)
             yield next(link for link in pool if link.target.id == model_id), False
 
@@ -206,6 +210,8 @@ class Router:
                 return value
             if not run.last.retryable or self._expired(run):
                 break
+        if run.last is None:
+            raise unusable_error(endpoint)
         raise final_error(run.last, outcome.attempts)
 
     async def _try_model(self, link: Link, trial: bool, attempt: Callable[[Link, _Run, bool], Awaitable[T]],
@@ -277,6 +283,18 @@ class Router:
             self.breakers.failed(link.target.id, policy.threshold)
         else:
             self.breakers.succeeded(link.target.id)
+
+
+def unusable_error(endpoint: EndpointConfig) -> UpstreamError:
+    """No model could even be tried: the gateway's configuration is wrong (or the endpoint has no model).
+    Refused at once, naming what to fix; retrying cannot help."""
+    broken = [link for link in endpoint.primaries + endpoint.fallbacks if link.adapter.problem is not None]
+    if not broken:
+        return final_error(None, [])
+    reasons = "; ".join(f"model '{link.target.name}' cannot be used: {link.adapter.problem}" for link in broken)
+    return UpstreamError(f"Endpoint '{endpoint.name}' cannot be served until the gateway's configuration is "
+                         f"fixed: {reasons}.", status=503, error_type="configuration_error",
+                         code="gateway_misconfigured")
 
 
 def final_error(last: ProviderError | None, attempts: list[Attempt]) -> UpstreamError:

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from gateway import display
 from gateway.config import prices
 from gateway.budgets.policies import manager
 from gateway.usage.charts import budget_bar
@@ -77,8 +78,8 @@ class BudgetStatusAdmin:
                    and obj.last_alert_window_start.isoformat() == status["window"]["start"])
         mark = mark_safe(' <strong style="color:#ba2121">limit reached</strong>') if alerted else ""
         spent = Decimal(status["spent_usd"]).quantize(Decimal("0.000001"))
-        return format_html("{} ${} of ${}{}", budget_bar(status["fraction"], float(status["reserved_usd"]) / amount),
-                           spent, obj.amount_usd, mark)
+        return format_html("{} {} of {}{}", budget_bar(status["fraction"], float(status["reserved_usd"]) / amount),
+                           display.usd(spent), display.usd(obj.amount_usd), mark)
 
 
 @admin.register(PriceEntry)

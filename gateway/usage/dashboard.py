@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
-from gateway import auth
+from gateway import auth, display
 from gateway.usage.charts import Line, bar_chart, budget_bar, line_chart
 from gateway.envelopes import family_for, render_error
 from gateway.errors import BadRequest, GatewayError, PermissionDenied, Unauthenticated
@@ -68,6 +68,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     for budget in summary["budgets"]:
         amount = float(budget["amount_usd"]) or 1.0
         budget["bar"] = budget_bar(budget["fraction"], float(budget["reserved_usd"]) / amount)
+        budget["limit"] = display.usd(budget["amount_usd"])
+        budget["window_length"] = display.window(budget["window"]["value"], budget["window"]["unit"])
     context = {
         **admin.site.each_context(request), "title": "Usage dashboard", "summary": summary, "charts": charts(summary),
         "ranges": list(RANGES), "tables": [("Endpoint", summary["by_endpoint"]), ("Model", summary["by_model"]),

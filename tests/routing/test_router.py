@@ -473,3 +473,28 @@ async def test_an_abandoned_trial_stream_lets_the_next_request_try(router, clock
     await rest.aclose()  # the client went away mid-stream: no verdict
     assert primary.closed == 1
     assert served(await chat(router, ep)) == "p"
+
+
+def misconfigured(name: str) -> Scripted:
+    adapter = Scripted(name)
+    adapter.problem = f"its secret '{name}-key' cannot be decrypted: GATEWAY_KEK_PASSPHRASE is not set"
+    return adapter
+
+
+async def test_a_misconfigured_model_is_skipped_without_a_call_and_its_fallback_serves(router):
+    broken, backup = misconfigured("broken"), Scripted("backup")
+    for _ in range(10):
+        outcome = await chat(router, endpoint([broken], [backup], breaker_threshold=2))
+        assert served(outcome) == "backup" and len(outcome.attempts) == 1
+    assert broken.calls == 0
+    assert not router.breakers.is_open(broken.target.id)
+
+
+async def test_when_every_model_is_misconfigured_the_answer_is_an_immediate_503_naming_the_cause(router):
+    broken, other = misconfigured("broken"), misconfigured("other")
+    with pytest.raises(UpstreamError) as info:
+        await stream(router, endpoint([broken], [other]))
+    assert info.value.status == 503 and info.value.error_type == "configuration_error"
+    assert "'broken-key'" in info.value.message and "'other-key'" in info.value.message
+    assert "GATEWAY_KEK_PASSPHRASE" in info.value.message
+    assert broken.calls == other.calls == 0
