@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from gateway.budgets.policies import window_for
+from gateway.budgets.windows import window_for
 
 
 def this_hour() -> datetime:

@@ -24,6 +24,7 @@ from gateway.adminapi.errors import exception_handler
 from gateway.adminapi.objects import KINDS, Kind, merged, object_delete, object_write
 from gateway.adminapi.providers import provider_descriptions
 from gateway.config.catalog import catalog_models
+from gateway.envelopes import openai_error
 from gateway.errors import BadRequest, NotFound
 from gateway.models import ApiKey, PriceEntry, Provider
 
@@ -236,5 +237,5 @@ class ReferenceView(SpectacularSwaggerView):
 @schema(None)
 def not_found(request: Request) -> Response:
     """Any other path under /gateway/admin/v1/: a JSON 404, as the gateway's other routes answer."""
-    return Response({"error": {"message": f"No route {request.path}.", "type": "not_found_error", "param": None,
-                               "code": "unknown_route"}}, status=status.HTTP_404_NOT_FOUND)
+    return Response(openai_error(NotFound(f"No route {request.path}.", code="unknown_route")),
+                    status=status.HTTP_404_NOT_FOUND)
