@@ -326,7 +326,7 @@ class UsageRecord(models.Model):
         default=False, help_text="The provider never reported usage (stream abandoned or cut): tokens are estimated.",
     )
     user_name = models.CharField(
-        max_length=150, blank=True, default="", db_index=True,
+        max_length=150, blank=True, default="", db_default="", db_index=True,
         help_text="The staff user who sent the request from the admin's playground (no API key then).",
     )
 

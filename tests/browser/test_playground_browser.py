@@ -3,13 +3,22 @@ list prices from the catalog, an endpoint's "Try it" page streams an answer and 
 it, and the reference page loads nothing from another host."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.server import GatewayServer
+from tests.browser.server import GatewayServer, gateway_server
 from tests.browser.test_admin_browser import _log_in, _save_and_expect_success
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    """A server of this module's own: the playground records usage, which other pages' tests count."""
+    with gateway_server(tmp_path_factory.mktemp("playground-data")) as running:
+        yield running
 
 
 def test_catalog_prices_fill_and_the_playground_streams_an_answer(page: Page, server: GatewayServer) -> None:
