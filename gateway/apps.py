@@ -7,4 +7,10 @@ class GatewayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from gateway.config import signals  # noqa: F401  (connects the invalidation receivers)
+        # Imported once the app registry is ready (these modules use the models): the signals connect the
+        # invalidation receivers; the judge guardrail is handed the pipeline's chat, the call it makes.
+        from gateway import pipeline
+        from gateway.config import signals  # noqa: F401
+        from guardrails.kinds import judge
+
+        judge.connect(pipeline.chat)

@@ -9,7 +9,7 @@ import orjson
 
 from gateway.errors import GatewayError, UpstreamError
 from providers.errors import ProviderError
-from providers.wire import Api
+from providers.wire import Api, sse_event
 
 ANTHROPIC_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
@@ -89,10 +89,14 @@ STREAM_ERRORS = {
 }
 
 
-def stream_error(exc: BaseException, api: str) -> bytes:
-    """The SSE event that ends a stream of `api` with `exc`, each field on its own line: OpenAI chat's
-    `data: {"error": ...}`, Responses' and Anthropic's `event: error` with their data line, Google's error
+def stream_error_event(exc: BaseException, api: str) -> tuple[str | None, bytes]:
+    """The event that ends a stream of `api` with `exc`: its `event:` name (None for unnamed) and its JSON
+    data. OpenAI chat's `{"error": ...}`, Responses' and Anthropic's named `error` event, Google's error
     object."""
     name, payload = STREAM_ERRORS[Api(api)]
-    data = b"data: " + orjson.dumps(payload(as_gateway_error(exc))) + b"\n\n"
-    return f"event: {name}\n".encode() + data if name else data
+    return name, orjson.dumps(payload(as_gateway_error(exc)))
+
+
+def stream_error(exc: BaseException, api: str) -> bytes:
+    """`stream_error_event` as Server-Sent Event bytes, each field on its own line."""
+    return sse_event(*stream_error_event(exc, api))

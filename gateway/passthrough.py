@@ -14,7 +14,7 @@ from gateway import pipeline
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest
 from gateway.context import RequestContext
-from gateway.envelopes import stream_error
+from gateway.envelopes import stream_error_event
 from gateway.pipeline import close_quietly, ended_by, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import StallWatchdog
@@ -22,7 +22,7 @@ from gateway.relay_watchers import WATCHERS
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import ProviderError, clock
-from providers.wire import Api, SSEParser
+from providers.wire import Api, JSONArrayFrames, SSEFrames, SSEParser
 
 # Request headers a vendor SDK sends that change the provider's behaviour; nothing else is forwarded
 # (never the client's gateway key, cookies or forwarding headers).
@@ -76,7 +76,8 @@ async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, 
 async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dict[str, str],
                          watcher_api: str, json_array: bool = False) -> AsyncIterator[bytes]:
     """Open the upstream stream (fallback is possible until its first bytes) and return the relay.
-    `json_array` re-frames Gemini's SSE events as the JSON-array stream its non-SSE clients expect."""
+    `json_array` re-frames Gemini's SSE events as the JSON-array stream its non-SSE clients expect (from
+    the same parse, not a second one)."""
     check_supported(ctx, api, body)
 
     async def open_upstream(adapter, stats) -> AsyncIterator[bytes]:
@@ -87,21 +88,21 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
     try:
         await guardrails.run_before(ctx, body, api)
         await budgets.reserve(ctx, api, body)
-        guard = guardrails.sse_guard(ctx, api)
+        frames = JSONArrayFrames() if json_array else SSEFrames()
+        guard = guardrails.sse_guard(ctx, api, frames)
         first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
     except (Exception, asyncio.CancelledError) as exc:  # a client gone before the first bytes is recorded too
         ctx.fail(exc)
         finish(ctx)
         raise
-    relay = _relay(ctx, watcher_api, first, rest, guard)
-    return _as_json_array(relay) if json_array else relay
+    return _relay(ctx, watcher_api, first, rest, guard, frames)
 
 
-async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdog[bytes],
-                 guard: SSEGuard | None = None) -> AsyncIterator[bytes]:
-    """Relay the upstream bytes, parsing each chunk once: the watcher reads the events on the side, and
+async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdog[bytes], guard: SSEGuard | None,
+                 frames: SSEFrames | JSONArrayFrames) -> AsyncIterator[bytes]:
+    """Relay the upstream stream, parsing each chunk once: the watcher reads the events on the side, and
     after-stage guardrails (`guard`) may rewrite them, and end the stream with the API's error event instead
-    of its terminator. Without guardrails the bytes go out exactly as they came."""
+    of its terminator. Without guardrails, SSE goes out exactly as it came; `frames` may re-frame it."""
     parser, watcher = SSEParser(), WATCHERS[api]()
     try:
         chunk = first
@@ -110,7 +111,7 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
             watcher.observe(events)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = clock()
-            out = guard.feed(events) if guard else chunk
+            out = guard.feed(events) if guard else frames.relay(chunk, events)
             if out:
                 yield out
             try:
@@ -119,14 +120,15 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
                 break
         events = parser.close()
         watcher.observe(events)
-        if guard:
-            yield guard.feed(events) + await guard.finish()
+        out = guard.feed(events) + await guard.finish() if guard else frames.relay(b"", events)
+        if out:
+            yield out
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
                                   error_type="incomplete_stream")
             ctx.fail(error)
             rest.fail(error)
-            yield stream_error(error, api)
+            yield frames.event(*stream_error_event(error, api))
         elif watcher.errored:
             ctx.status, ctx.error_type = 502, "upstream_stream_error"
             rest.fail(ProviderError(502, "The provider reported an error mid-stream.", retryable=True))
@@ -134,27 +136,12 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - guardrails' GatewayErrors, provider errors, and the unexpected
-        yield ended_by(ctx, exc, api)
+        ended_by(ctx, exc)
+        yield frames.event(*stream_error_event(exc, api))
     finally:
         ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
         await close_quietly(rest)
         finish(ctx)
-
-
-async def _as_json_array(sse: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """SSE `data:` events out as one JSON array streamed element by element."""
-    parser = SSEParser()
-    opened = False
-    try:
-        async for chunk in sse:
-            for event in parser.feed(chunk):
-                if event.data is not None:
-                    yield (b",\r\n" if opened else b"[") + event.data.encode()
-                    opened = True
-        for event in parser.close():
-            if event.data is not None:
-                yield (b",\r\n" if opened else b"[") + event.data.encode()
-                opened = True
-        yield b"]" if opened else b"[]"
-    finally:
-        await sse.aclose()
+    closing = frames.end()
+    if closing:
+        yield closing

@@ -17,7 +17,6 @@ from gateway.envelopes import stream_error
 from gateway.errors import GatewayError
 from gateway.routing.router import router
 from guardrails import engine as guardrails
-from guardrails.kinds import judge
 from guardrails.streams import StreamFilter
 from providers.base import CallStats, ProviderAdapter, ProviderError, clock
 from providers.wire import Api, answer_usage, openai_usage
@@ -120,8 +119,6 @@ async def chat(ctx: RequestContext, body: dict) -> dict:
     return await call(ctx, Api.OPENAI_CHAT, body, lambda adapter, stats: adapter.chat(body, stats), _itself)
 
 
-judge.connect(chat)
-
 
 async def embeddings(ctx: RequestContext, body: dict) -> dict:
     return await call(ctx, Api.OPENAI_EMBEDDINGS, body, lambda adapter, stats: adapter.embeddings(body, stats), _itself,
@@ -179,19 +176,19 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
-        yield ended_by(ctx, exc, Api.OPENAI_CHAT)
+        ended_by(ctx, exc)
+        yield stream_error(exc, Api.OPENAI_CHAT)
     finally:
         await close_quietly(rest)
         finish(ctx)
 
 
-def ended_by(ctx: RequestContext, exc: Exception, api: str) -> bytes:
-    """Account for the failure that ends a stream already under way, and return the API's error event to
-    send last. Gateway and provider errors are expected; anything else is logged (call it in the except)."""
+def ended_by(ctx: RequestContext, exc: Exception) -> None:
+    """Account for the failure that ends a stream already under way (the caller sends the API's error
+    event). Gateway and provider errors are expected; anything else is logged (call it in the except)."""
     if not isinstance(exc, (GatewayError, ProviderError)):
         logger.exception("stream failed for request %s", ctx.request_id)
     ctx.fail(exc)
-    return stream_error(exc, api)
 
 
 async def close_quietly(iterator: AsyncIterator) -> None:

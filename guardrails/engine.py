@@ -49,9 +49,9 @@ def stream_filter(ctx: "RequestContext", fmt: str) -> StreamFilter | None:
     return StreamFilter(ctx, guardrails, fmt) if guardrails else None
 
 
-def sse_guard(ctx: "RequestContext", fmt: str) -> SSEGuard | None:
+def sse_guard(ctx: "RequestContext", fmt: str, frames=None) -> SSEGuard | None:
     filtered = stream_filter(ctx, fmt)
-    return SSEGuard(filtered, fmt) if filtered is not None else None
+    return SSEGuard(filtered, fmt, frames) if filtered is not None else None
 
 
 async def _run(ctx: "RequestContext", guardrails: tuple[CompiledGuardrail, ...], slots: list[Slot],

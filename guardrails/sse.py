@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 import orjson
 
 from guardrails.text import canonical
-from providers.wire import Api, SSEEvent
+from providers.wire import Api, SSEEvent, SSEFrames
 
 if TYPE_CHECKING:
     from guardrails.streams import StreamFilter
 
-DONE = b"data: [DONE]\n\n"
 # Formats whose events carry an `event:` line equal to their `type`.
 NAMED_EVENTS = frozenset({Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES})
 
@@ -28,33 +27,33 @@ class SSEGuard:
     Both raise GatewayError (GuardrailBlocked, ServiceUnavailable) when the stream must end with its error
     event."""
 
-    def __init__(self, stream_filter: "StreamFilter", fmt: str) -> None:
+    def __init__(self, stream_filter: "StreamFilter", fmt: str, frames=None) -> None:
         self.filter = stream_filter
         self.fmt = canonical(fmt)
+        self.frames = frames or SSEFrames()  # how events go out: SSE, or Gemini's JSON array
         self.saw_done = False
 
     def encode(self, event: dict) -> bytes:
         name = event.get("type") if self.fmt in NAMED_EVENTS else None
-        prefix = f"event: {name}\n".encode() if isinstance(name, str) else b""
-        return prefix + b"data: " + orjson.dumps(event) + b"\n\n"
+        return self.frames.event(name if isinstance(name, str) else None, orjson.dumps(event))
 
     def feed(self, events: list[SSEEvent]) -> bytes:
         return b"".join(self._filtered(event) for event in events)
 
     async def finish(self) -> bytes:
         out = b"".join(self.encode(event) for event in await self.filter.finish())
-        return out + (DONE if self.saw_done else b"")
+        return out + (self.frames.event(None, b"[DONE]") if self.saw_done else b"")
 
     def _filtered(self, raw: SSEEvent) -> bytes:
         if raw.data == "[DONE]":
             self.saw_done = True
             return b""
         if raw.data is None:
-            return raw.raw
+            return self.frames.relay(raw.raw, [raw])
         try:
             event = orjson.loads(raw.data)
         except orjson.JSONDecodeError:
-            return raw.raw
+            return self.frames.relay(raw.raw, [raw])
         if not isinstance(event, dict):
-            return raw.raw
+            return self.frames.relay(raw.raw, [raw])
         return b"".join(self.encode(out) for out in self.filter.feed(event))

@@ -91,6 +91,46 @@ class SSEParser:
         return event
 
 
+def sse_event(name: str | None, data: bytes) -> bytes:
+    """One Server-Sent Event: an `event:` line when named, the data line, the blank line."""
+    return (f"event: {name}\n".encode() if name else b"") + b"data: " + data + b"\n\n"
+
+
+class SSEFrames:
+    """Events out as Server-Sent Events. Relayed chunks go out exactly as they came."""
+
+    def relay(self, chunk: bytes, events: list[SSEEvent]) -> bytes:
+        return chunk
+
+    def event(self, name: str | None, data: bytes) -> bytes:
+        return sse_event(name, data)
+
+    def end(self) -> bytes:
+        return b""
+
+
+class JSONArrayFrames:
+    """Events out as the JSON array Gemini streams to clients that did not ask for SSE: one element per
+    event's data, sent as it arrives; `end` closes the array."""
+
+    def __init__(self) -> None:
+        self.opened = False
+
+    def _element(self, data: bytes) -> bytes:
+        out = (b",\r\n" if self.opened else b"[") + data
+        self.opened = True
+        return out
+
+    def relay(self, chunk: bytes, events: list[SSEEvent]) -> bytes:
+        return b"".join(self._element(event.data.encode()) for event in events if event.data is not None)
+
+    def event(self, name: str | None, data: bytes) -> bytes:
+        return self._element(data)
+
+    def end(self) -> bytes:
+        return b"]" if self.opened else b"[]"
+
+
 # --- Usage ----------------------------------------------------------------------------------------------
 
 

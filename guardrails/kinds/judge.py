@@ -3,13 +3,13 @@
 Settings: `endpoint` (required: the judge endpoint's name), `instruction` (required: what the text must
 comply with), `timeout_seconds` (default 30), `max_tokens` (optional cap on the judge's answer).
 
-The judge is called in-process through the gateway's own pipeline (routing, fallbacks, usage accounting
-under the judge endpoint), never over HTTP: the pipeline hands its chat function in with `connect`, so this
-module never imports it. The call is made with `internal=True` so the judge endpoint's own guardrails
-are skipped; no header can do that. It is asked for JSON and its answer is parsed leniently (code fences,
-prose around the object, a bare yes/no). With `sanitize` it is also asked for the rewritten texts; a
-failing verdict without a usable rewrite blocks. Reasons are shortened and PII-redacted before a client
-sees them, since a judge may quote what it judged.
+The judge is called in-process through the gateway's own pipeline (routing, fallbacks, usage accounting under
+the judge endpoint), never over HTTP: the gateway app hands the pipeline's chat in with `connect` when it
+starts (gateway/apps.py), so this module never imports the pipeline. The call is made with `internal=True` so
+the judge endpoint's own guardrails are skipped; no header can do that. It is asked for JSON and its answer is
+parsed leniently (code fences, prose around the object, a bare yes/no). With `sanitize` it is also asked for
+the rewritten texts; a failing verdict without a usable rewrite blocks. Reasons are shortened and PII-redacted
+before a client sees them, since a judge may quote what it judged.
 """
 from __future__ import annotations
 

@@ -412,5 +412,4 @@ def embeddings_response(response: dict, model: str, encoding_format: str | None 
         vectors = [item.get("values") or [] for item in response.get("embeddings") or []]
     else:
         vectors = [(response.get("embedding") or {}).get("values") or []]
-    tokens = (response.get("usageMetadata") or {}).get("promptTokenCount", 0)
-    return embeddings_list(vectors, model, tokens, encoding_format)
+    return embeddings_list(vectors, model, gemini_usage(response.get("usageMetadata")).input_tokens, encoding_format)

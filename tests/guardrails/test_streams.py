@@ -11,7 +11,7 @@ from gateway.envelopes import stream_error
 from gateway.errors import GuardrailBlocked, ServiceUnavailable
 from guardrails import engine
 from guardrails.kinds import build
-from providers.wire import SSEParser
+from providers.wire import JSONArrayFrames, SSEParser
 from tests.guardrails.helpers import context, spec
 
 EMAIL_TEXT = "Please write to jane.doe@example.org today, or call +44 20 7946 0958 after six."
@@ -256,6 +256,18 @@ async def test_gemini_stream_appends_the_tail_to_the_finishing_chunk():
     sent = parse(out)
     text = "".join(p["text"] for e in sent for p in e["candidates"][0]["content"]["parts"])
     assert text == "call [PHONE] now" and sent[-1]["candidates"][0]["finishReason"] == "STOP"
+
+
+async def test_gemini_json_array_stream_is_redacted_from_the_same_events():
+    chunks = [sse({"candidates": [{"index": 0, "content": {"parts": [{"text": "call +44 20 79"}]}}]}),
+              sse({"candidates": [{"index": 0, "content": {"parts": [{"text": "46 0958 now"}]},
+                                   "finishReason": "STOP"}]})]
+    frames, parser = JSONArrayFrames(), SSEParser()
+    guard = engine.sse_guard(context(PII), "gemini-stream", frames)
+    out = b"".join(guard.feed(parser.feed(chunk)) for chunk in chunks)
+    out += guard.feed(parser.close()) + await guard.finish() + frames.end()
+    sent = orjson.loads(out)
+    assert "".join(p["text"] for e in sent for p in e["candidates"][0]["content"]["parts"]) == "call [PHONE] now"
 
 
 async def test_gemini_block_uses_the_google_error_shape():

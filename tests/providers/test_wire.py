@@ -1,10 +1,12 @@
-"""The one SSE parser and the per-vendor usage readers every route shares (providers/wire.py)."""
+"""The one SSE parser, the framings of relayed events, and the per-vendor usage readers every route shares
+(providers/wire.py)."""
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from providers.wire import (Api, SSEParser, TokenUsage, anthropic_usage, answer_usage, gemini_usage, merge_usage,
-                            openai_usage, responses_usage)
+from providers.wire import (Api, JSONArrayFrames, SSEFrames, SSEParser, TokenUsage, anthropic_usage, answer_usage,
+                            gemini_usage, merge_usage, openai_usage, responses_usage)
 
 STREAM = (b": keep-alive\r\n\r\n"
           b"event: message_start\r\ndata: {\"a\": 1}\r\n\r\n"
@@ -84,3 +86,18 @@ def test_each_native_answer_is_read_with_its_vendors_reader():
 
 def test_api_names_are_their_strings():
     assert Api.GEMINI_STREAM == "gemini-stream" and Api("openai-chat") is Api.OPENAI_CHAT
+
+
+def test_json_array_frames_turn_the_parsed_events_into_one_streamed_array():
+    frames, parser = JSONArrayFrames(), SSEParser()
+    out = frames.relay(b"ignored", parser.feed(b': ping\n\ndata: {"a": 1}\r\n\r\ndata: {"b"'))
+    out += frames.relay(b"", parser.feed(b": 2}\n\n")) + frames.relay(b"", parser.close())
+    out += frames.event("error", b'{"error": {"code": 502}}') + frames.end()
+    assert orjson.loads(out) == [{"a": 1}, {"b": 2}, {"error": {"code": 502}}]
+    assert JSONArrayFrames().end() == b"[]"
+
+
+def test_sse_frames_relay_chunks_untouched_and_write_events_on_their_own_lines():
+    frames = SSEFrames()
+    assert frames.relay(b"data: x\r\n", []) == b"data: x\r\n"
+    assert frames.event("error", b"{}") == b"event: error\ndata: {}\n\n" and frames.end() == b""
