@@ -17,7 +17,7 @@ from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
-__all__ = ["CallStats", "clock", "ModelTarget", "PassthroughResponse", "Prices", "ProviderAdapter",
+__all__ = ["CallStats", "ModelTarget", "clock", "PassthroughResponse", "Prices", "ProviderAdapter",
            "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 

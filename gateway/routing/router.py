@@ -5,9 +5,10 @@ fallbacks in order, at most `fallback_max_attempts` of them. Each model gets `re
 429/5xx after a backoff (gateway/routing/retry.py). Only retryable failures (connection errors, timeouts, 408, 429,
 5xx) move on; a client error is returned at once, never retried and never masked. The endpoint's total
 timeout bounds the whole sequence: no attempt starts after it and the running one is cut (504). Models
-whose circuit is open (gateway/routing/breaker.py) are skipped, and so are models the configuration makes unusable
-(an undecryptable secret, a forbidden provider): those are never called, retried or counted by a breaker. Streams can move on only until their first item
-has been produced; after that gateway/routing/watchdog.py watches for stalls and reports how the stream ended.
+whose circuit is open (gateway/routing/breaker.py) are skipped, and so are models the configuration makes
+unusable (an undecryptable secret, a forbidden provider): those are never called, retried or counted by a
+breaker. Streams can move on only until their first item has been produced; after that
+gateway/routing/watchdog.py watches for stalls and reports how the stream ended.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,8 +12,11 @@ from django.core.management import call_command
 
 from gateway.models import UsageRecord
 from gateway.usage.retention import prune_usage
+from tests.clock import this_hour
 
-NOW = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)
+pytestmark = [pytest.mark.database, pytest.mark.clock]
+
+NOW = this_hour() + timedelta(minutes=30)
 
 
 @pytest.mark.django_db
@@ -30,7 +33,7 @@ def test_export_writes_csv_and_jsonl_since_a_moment(tmp_path):
     UsageRecord.objects.create(created_at=NOW, endpoint_name="chat", api_key_name="team", input_tokens=11,
                                cost_usd=Decimal("0.0000123"))
     out = tmp_path / "usage.csv"
-    call_command("export_usage", "--since", "2026-11-26", "--output", str(out))
+    call_command("export_usage", "--since", (NOW - timedelta(days=1)).date().isoformat(), "--output", str(out))
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["endpoint_name"], r["input_tokens"], r["cost_usd"]) for r in rows] == [("chat", "11", "0.0000123000")]
     stdout = io.StringIO()

@@ -18,8 +18,11 @@ from gateway.budgets.windows import window_for
 from gateway.models import BudgetPolicy, UsageRecord
 from gateway.config.snapshot import store
 from gateway.usage.stats import GROWTH, MIN_MS, percentile, usage_summary
+from tests.clock import this_hour
 
-NOW = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)
+pytestmark = [pytest.mark.database, pytest.mark.clock]
+
+NOW = this_hour() + timedelta(minutes=30)
 
 
 def test_percentiles_from_the_histogram_are_within_five_percent():
