@@ -1,5 +1,5 @@
-"""Client-facing routes under /gateway/, plus /health, the usage API and the management API (/gateway/admin/v1/,
-served by Django's standard handler: see gateway_project/asgi.py)."""
+"""Client-facing routes under /gateway/, plus /health, /ready, the usage API and the management API
+(/gateway/admin/v1/, served by Django's standard handler: see gateway_project/asgi.py)."""
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -8,6 +8,7 @@ from gateway.views import health, passthrough, unified
 
 urlpatterns = [
     path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
     path("gateway/mlflow/v1/chat/completions", unified.ChatCompletionsView.as_view(), name="unified-chat"),
     path("gateway/mlflow/v1/embeddings", unified.EmbeddingsView.as_view(), name="unified-embeddings"),
     path("gateway/mlflow/v1/models", unified.ModelsView.as_view(), name="unified-models"),

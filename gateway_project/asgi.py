@@ -28,7 +28,7 @@ async def application(scope, receive, send):
         if not hosts.allows(host):
             return await gateway_application.send_response(refusal(path, host), send)
     if scope["type"] == "http" and (path.startswith("/gateway/") and not path.startswith(ADMIN_API)
-                                    or path == "/health"):
+                                    or path in ("/health", "/ready")):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)

@@ -16,12 +16,12 @@ from gateway.adminapi.audit import Caller, record_change
 from gateway.config import items
 from gateway.config.apply import apply_config
 from gateway.config.crypto import SecretDecryptionError, SecretsUnavailable
-from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, MODEL, SECRET, ConfigError
+from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, MODEL, RATE_LIMIT, SECRET, ConfigError
 from gateway.config.schema import Schema
 from gateway.config.secrets import secret_values
 from gateway.config.version import one_config_version
 from gateway.errors import BadRequest, GatewayError, NotFound
-from gateway.models import ApiKey, BudgetPolicy, BudgetScope, Endpoint, ModelDefinition, Secret
+from gateway.models import ApiKey, BudgetPolicy, BudgetScope, Endpoint, ModelDefinition, RateLimit, Secret
 from guardrails.models import Guardrail
 
 
@@ -77,7 +77,9 @@ def _names(queryset: QuerySet, what: str) -> list[str]:
 
 
 def _budgets_on(scope: str, name: str) -> list[str]:
-    return _names(BudgetPolicy.objects.filter(scope=scope, target=name), "budget")
+    """Budgets and rate limits naming an endpoint or key as their target."""
+    return (_names(BudgetPolicy.objects.filter(scope=scope, target=name), "budget")
+            + _names(RateLimit.objects.filter(scope=scope, target=name), "rate limit"))
 
 
 KINDS = {kind.resource: kind for kind in (
@@ -92,6 +94,8 @@ KINDS = {kind.resource: kind for kind in (
          items.endpoint_item,
          lambda obj: _budgets_on(BudgetScope.ENDPOINT, obj.name) + _names(obj.apikey_set.all(), "API key")),
     Kind("budgets", "budgets", "budget", BUDGET, BudgetPolicy.objects.all, items.budget_item, lambda obj: []),
+    Kind("rate-limits", "rate_limits", "rate limit", RATE_LIMIT, RateLimit.objects.all, items.rate_limit_item,
+         lambda obj: []),
 )}
 
 # Keys a read answers that a write ignores, so a read object can be sent back unchanged.

@@ -7,7 +7,7 @@ from django.db import models
 from rest_framework import serializers
 
 from gateway.adminapi.keys import API_KEY
-from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, LINK, MODEL, SECRET
+from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, LINK, MODEL, RATE_LIMIT, SECRET
 from gateway.config.prices import CAPABILITIES
 from gateway.config.schema import Schema
 
@@ -79,6 +79,7 @@ Endpoint = schema_serializer("Endpoint", ENDPOINT, {
                                         help_text="Guardrail names, in the order they run."),
 })
 Budget = schema_serializer("Budget", BUDGET, {})
+RateLimit = schema_serializer("RateLimit", RATE_LIMIT, {})
 ApiKey = schema_serializer("ApiKey", API_KEY, {
     "endpoints": serializers.ListField(child=serializers.CharField(), required=False,
                                        help_text="Endpoint names this key may call; empty: every endpoint."),
@@ -94,7 +95,7 @@ class CreatedApiKey(ApiKey):
 
 
 BY_RESOURCE = {"secrets": Secret, "models": Model, "guardrails": Guardrail, "endpoints": Endpoint,
-               "budgets": Budget, "api-keys": ApiKey}
+               "budgets": Budget, "rate-limits": RateLimit, "api-keys": ApiKey}
 
 
 class ProviderFieldSerializer(serializers.Serializer):

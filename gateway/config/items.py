@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db import models
 
-from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, MODEL, SECRET
+from gateway.config.file import BUDGET, ENDPOINT, GUARDRAIL, MODEL, RATE_LIMIT, SECRET
 from gateway.config.schema import Schema
-from gateway.models import BudgetPolicy, Endpoint, ModelDefinition, Secret
+from gateway.models import BudgetPolicy, Endpoint, ModelDefinition, RateLimit, Secret
 from guardrails.models import Guardrail
 
 
@@ -52,3 +52,7 @@ def endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
 
 def budget_item(budget: BudgetPolicy) -> dict[str, Any]:
     return fields_item(BUDGET, budget)
+
+
+def rate_limit_item(rate_limit: RateLimit) -> dict[str, Any]:
+    return fields_item(RATE_LIMIT, rate_limit)

@@ -263,3 +263,13 @@ def test_an_api_keys_owner_is_set_by_username(api):
     assert created["owner"] == "alice"
     assert api("patch", "api-keys/team", {"owner": None}).json()["owner"] is None
     assert error(api("patch", "api-keys/team", {"owner": "nobody"}))["param"] == "owner"
+
+
+def test_rate_limits_are_served_like_every_other_section(api):
+    create_chat_setup(api)
+    created = api("post", "rate-limits", {"name": "chat-rpm", "scope": "endpoint", "target": "chat",
+                                          "requests_per_minute": 60})
+    assert created.status_code == 201 and created.json()["requests_per_minute"] == 60
+    assert error(api("post", "rate-limits", {"name": "empty", "scope": "global"}))["type"] == "invalid_request_error"
+    answer = api("delete", "endpoints/chat")
+    assert answer.status_code == 409 and "rate limit chat-rpm" in error(answer)["message"]

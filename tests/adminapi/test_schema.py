@@ -12,7 +12,7 @@ from gateway.apikeys import api_key_create
 
 pytestmark = pytest.mark.django_db
 
-RESOURCES = ("secrets", "models", "endpoints", "guardrails", "budgets", "api-keys")
+RESOURCES = ("secrets", "models", "endpoints", "guardrails", "budgets", "rate-limits", "api-keys")
 
 
 @pytest.fixture

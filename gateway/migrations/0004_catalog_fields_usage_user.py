@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0002_prices_budget_windows_usage_estimated'),
+        ('gateway', '0003_rate_limits'),
     ]
 
     operations = [
