@@ -54,12 +54,14 @@ def finish(ctx: RequestContext) -> None:
             cost_usd=cost, latency_ms=total_ms,
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
             overhead_ms=overhead_ms, guardrails=ctx.guardrail_results, usage_estimated=estimated,
+            user_name=ctx.key.user,
         )
         # With tracking off, a request a budget covers is still recorded: budget windows are re-seeded from
         # these rows after a restart, and spend missing there could be spent twice.
         if ctx.endpoint.usage_tracking or ctx.reservation is not None:
             usage.writer.submit(event)
-        usage.writer.touch(ctx.key.id, event.created_at)
+        if ctx.key.id:
+            usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
         limiter.settle(ctx.rate_limit, tokens.input_tokens + tokens.output_tokens)
         scope = requestid.current.get()
