@@ -15,10 +15,12 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from gateway import display
 from gateway.config import crypto
+from gateway.config.catalog_admin import CatalogSuggestionsAdmin
 from gateway.usage.admin import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
@@ -26,6 +28,7 @@ from gateway.models import (
     validate_endpoint_links,
 )
 from gateway.config.renames import save_keeping_budget_targets
+from gateway.requestlogs import admin as requestlog_admin  # noqa: F401  (registers the request log's admin)
 from gateway.config.secrets import secret_create, secret_update, secret_values
 from guardrails.admin import EndpointGuardrailInline
 
@@ -70,7 +73,6 @@ VALUES_HELP = (
     '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again. '
     "The built-in fake provider needs none."
 )
-TIMEOUT_KEYS = {"connect", "read", "total"}
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -89,16 +91,6 @@ def _short_column(field: str, label: str):
         return getattr(obj, field)
 
     return column
-
-
-def _is_seconds(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _is_timeout(value: object) -> bool:
-    if isinstance(value, dict):
-        return bool(value) and set(value) <= TIMEOUT_KEYS and all(map(_is_seconds, value.values()))
-    return _is_seconds(value)
 
 
 class SecretForm(forms.ModelForm):
@@ -141,9 +133,6 @@ class SecretForm(forms.ModelForm):
         config = self.cleaned_data["auth_config"] or {}
         if not isinstance(config, dict):
             raise ValidationError('Enter a JSON object, e.g. {"api_base": "https://api.openai.com/v1"}.')
-        if "timeout" in config and not _is_timeout(config["timeout"]):
-            raise ValidationError('timeout must be seconds (> 0) or {"connect": seconds, "read": seconds, '
-                                  '"total": seconds}.')
         return config
 
     def clean(self) -> dict:
@@ -205,7 +194,7 @@ class SecretAdmin(AuditedAdmin):
 
 
 @admin.register(ModelDefinition)
-class ModelDefinitionAdmin(PriceWarningAdmin, AuditedAdmin):
+class ModelDefinitionAdmin(CatalogSuggestionsAdmin, PriceWarningAdmin, AuditedAdmin):
     list_display = ("name", "provider", "model_name", "secret", "input_cost_per_million", "output_cost_per_million")
     list_filter = ("provider",)
     search_fields = ("name", "model_name", "secret__name")
@@ -251,12 +240,14 @@ class EndpointAdmin(AuditedAdmin):
     def save_model(self, request: HttpRequest, obj: Endpoint, form: forms.ModelForm, change: bool) -> None:
         save_keeping_budget_targets(obj, lambda: super(EndpointAdmin, self).save_model(request, obj, form, change))
 
-    list_display = ("name", "routing_strategy", "linked_models", "usage_tracking", "updated_at")
-    list_filter = ("routing_strategy", "usage_tracking")
+    list_display = ("name", "routing_strategy", "linked_models", "usage_tracking", "log_payloads", "request_log",
+                    "updated_at")
+    list_filter = ("routing_strategy", "usage_tracking", "log_payloads")
     search_fields = ("name", "description", "links__model__name")
     fieldsets = (
         (None, {"fields": ("name", "description")}),
         ("Routing", {"fields": ("routing_strategy", "fallback_strategy", "fallback_max_attempts", "usage_tracking")}),
+        ("Observability", {"fields": ("log_payloads",)}),
         ("Resilience (empty: built-in defaults)", {
             "fields": ("retries", "total_timeout_seconds", "stream_idle_timeout_seconds", "breaker_threshold",
                        "breaker_cooldown_seconds"),
@@ -267,6 +258,11 @@ class EndpointAdmin(AuditedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
         return super().get_queryset(request).prefetch_related("links__model")
+
+    @admin.display(description="request log")
+    def request_log(self, obj: Endpoint) -> str:
+        url = reverse("admin:gateway_requestlog_changelist")
+        return format_html('<a href="{}?endpoint_name={}">requests</a>', url, obj.name)
 
     @admin.display(description="models")
     def linked_models(self, obj: Endpoint) -> str:
