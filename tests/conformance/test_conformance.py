@@ -3,14 +3,14 @@ case citing its source) replayed by a fake upstream on 127.0.0.1 and driven thro
 official SDKs, on the unified route (OpenAI SDK) and on the provider's native route (OpenAI, Anthropic or
 Google GenAI SDK).
 
-A case names the model it calls (`model`, a model of the gateway configured below), the `route`, the `call`
-(`chat`, `stream`, `tool_loop` on either OpenAI route; `messages`, `messages_stream`; `generate`,
-`generate_stream`), the SDK arguments (`request`), the recorded `upstream` replies served in order, and what
-the client must see (`expect`: text, tool calls, finish reason, usage, or an error status and message; status
-null for an error event ending a stream) and
-what the provider must have been sent (`sent`: dotted paths into the upstream body, `"<absent>"` for a
-field that must not be there; `sent_path`; `sigv4`: the call is signed with AWS access keys, checked as AWS
-checks them), and `billed`: the input, output and cached tokens of the usage record the call left.
+A case names the model it calls (`model`, a model of the gateway configured below, each behind its own
+endpoint), the `route`, the `call` (`chat`, `stream`, `tool_loop` on either OpenAI route; `messages`,
+`messages_stream`; `generate`, `generate_stream`), the SDK arguments (`request`), the recorded `upstream`
+replies served in order, and what the client must see (`expect`: text, tool calls, finish reason, usage, or an
+error status and message; status null for an error event ending a stream) and what the provider must have been
+sent (`sent`: dotted paths into the upstream body, `"<absent>"` for a field that must not be there;
+`sent_path`; `sigv4`: the call is signed with AWS access keys, checked as AWS checks them), and `billed`: the
+input, output and cached tokens of the usage record the call left.
 """
 from __future__ import annotations
 
@@ -77,6 +77,11 @@ MODELS = {  # gateway model name -> (provider, upstream model id, secret)
 }
 
 
+def endpoint_of(model: str) -> str:
+    """The endpoint serving one model alone (some names, such as `openai`, are the gateway's own routes)."""
+    return f"conformance-{model}"
+
+
 @pytest.fixture(scope="module")
 def e2e_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("conformance")
@@ -115,7 +120,8 @@ def gateway(e2e_root, replay):
               for name, (provider, model_name, secret) in MODELS.items()]
     # One attempt per model except the same-model retry the 429 cases exercise; no open circuit carries one
     # case's scripted failure into the next.
-    endpoints = [{"name": name, "models": [{"model": name}], "circuit_breaker": {"threshold": 0}} for name in MODELS]
+    endpoints = [{"name": endpoint_of(name), "models": [{"model": name}], "circuit_breaker": {"threshold": 0}}
+                 for name in MODELS]
     server = make_gateway(e2e_root, "conformance", {"secrets": secrets, "models": models, "endpoints": endpoints})
     yield server
     server.stop()
@@ -220,7 +226,7 @@ def _genai_answer(responses: list) -> dict:
 # -- driving one case -------------------------------------------------------------------------------------------
 
 def _run(gateway, case: dict) -> dict:
-    call, model, request = case["call"], case["model"], case.get("request") or {}
+    call, model, request = case["call"], endpoint_of(case["model"]), case.get("request") or {}
     if call in ("chat", "stream", "tool_loop"):
         client = _openai(gateway, case["route"])
         if call == "stream":
