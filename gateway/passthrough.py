@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from gateway import pipeline
+from gateway import pipeline, translated
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest
 from gateway.context import RequestContext
@@ -45,14 +45,18 @@ def forwarded_headers(headers) -> dict[str, str]:
     return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
-def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
-    """Refuse up front when no model of the endpoint speaks this API, naming what would work instead, and
-    refuse what the gateway could not account for."""
+def refuse_unaccountable(api: str, body: dict) -> None:
+    """Refuse what the gateway could not account for, whichever branch would serve it."""
     if api == Api.OPENAI_RESPONSES and body.get("background"):
         # The answer comes later from the provider's store, with usage the gateway never sees: it would be
         # spend outside every budget.
         raise BadRequest("Background responses ('background': true) are not available through the gateway, "
                          "which could not account for their usage.", param="background", code="unsupported_parameter")
+
+
+def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
+    """Refuse up front when no model of the endpoint speaks this API and it cannot be translated, naming
+    what would work instead."""
     links = ctx.endpoint.primaries + ctx.endpoint.fallbacks
     if any(api in link.adapter.passthrough_apis for link in links):
         return
@@ -66,7 +70,11 @@ def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
 
 
 async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, str]) -> dict | list:
-    """Non-streaming call; returns the provider's JSON answer."""
+    """Non-streaming call; returns the provider's JSON answer (or, on the translation branch, the answer
+    translated into the API's shape)."""
+    refuse_unaccountable(api, body)
+    if translated.serves(ctx, api):
+        return await translated.forward(ctx, api, body)
     check_supported(ctx, api, body)
     return await pipeline.call(
         ctx, api, body, lambda adapter, stats: adapter.passthrough(api, body, headers, stats, stream=False),
@@ -78,6 +86,9 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
     """Open the upstream stream (fallback is possible until its first bytes) and return the relay.
     `json_array` re-frames Gemini's SSE events as the JSON-array stream its non-SSE clients expect (from
     the same parse, not a second one)."""
+    refuse_unaccountable(api, body)
+    if translated.serves(ctx, api):
+        return await translated.forward_stream(ctx, api, body, json_array)
     check_supported(ctx, api, body)
 
     async def open_upstream(adapter, stats) -> AsyncIterator[bytes]:

@@ -131,10 +131,31 @@ def _sse(data: dict) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
-    """Open the upstream stream (falling back while nothing was sent) and return the SSE byte iterator.
-    Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+class ChatSSE:
+    """How a unified stream's chunks go out: OpenAI chat's `data:` lines, `[DONE]` at the end, and its error
+    event. The native routes served by translation (gateway/translated.py) pass writers of their own
+    API's events with the same three methods."""
+
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
+
+    def chunk(self, chunk: dict) -> bytes:
+        # The closing usage chunk goes out only to clients that asked for it.
+        return _sse(chunk) if self.wants_usage or chunk.get("choices") or not chunk.get("usage") else b""
+
+    def end(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def error(self, exc: BaseException) -> bytes:
+        return stream_error(exc, Api.OPENAI_CHAT)
+
+
+async def chat_stream(ctx: RequestContext, body: dict, writer=None) -> AsyncIterator[bytes]:
+    """Open the upstream stream (falling back while nothing was sent) and return the byte iterator that
+    `writer` (default: OpenAI chat's SSE) makes of the chunks. Errors before the first chunk raise here, so
+    the view answers with a real HTTP error status."""
+    if writer is None:
+        writer = ChatSSE(bool((body.get("stream_options") or {}).get("include_usage")))
     try:
         await guardrails.run_before(ctx, body, Api.OPENAI_CHAT)
         await budgets.reserve(ctx, Api.OPENAI_CHAT, body)
@@ -145,37 +166,40 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
         ctx.fail(exc)
         finish(ctx)
         raise
-    return _relay_chat(ctx, first, rest, wants_usage, guard)
+    return _relay_chat(ctx, first, rest, writer, guard)
 
 
-async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], wants_usage: bool,
+async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], writer: ChatSSE,
                       guard: StreamFilter | None = None) -> AsyncIterator[bytes]:
-    """Relay the chunks; after-stage guardrails (`guard`) may rewrite them, and end the stream with an
-    error event instead of the terminator."""
+    """Relay the chunks through `writer`; after-stage guardrails (`guard`) may rewrite them, and end the
+    stream with an error event instead of the terminator."""
     try:
         chunk = first
         while True:
             if chunk.get("usage"):
                 ctx.tokens = openai_usage(chunk["usage"])
-            if wants_usage or chunk.get("choices") or not chunk.get("usage"):
-                if ctx.first_byte_at is None:
-                    ctx.first_byte_at = clock()
-                ctx.relayed_chars += usage.delta_chars(chunk)
-                for out in guard.feed(chunk) if guard else (chunk,):
-                    yield _sse(out)
+            if ctx.first_byte_at is None:
+                ctx.first_byte_at = clock()
+            ctx.relayed_chars += usage.delta_chars(chunk)
+            for out in guard.feed(chunk) if guard else (chunk,):
+                data = writer.chunk(out)
+                if data:
+                    yield data
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
         for out in await guard.finish() if guard else ():
-            yield _sse(out)
-        yield b"data: [DONE]\n\n"
+            data = writer.chunk(out)
+            if data:
+                yield data
+        yield writer.end()
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
         ended_by(ctx, exc)
-        yield stream_error(exc, Api.OPENAI_CHAT)
+        yield writer.error(exc)
     finally:
         await close_quietly(rest)
         finish(ctx)

@@ -1,0 +1,103 @@
+"""The native routes' translation branch: a vendor API's request to an endpoint whose models do not all
+speak that API is served through the unified chat pipeline (guardrails, budgets, routing with fallback
+across providers, usage), translated in and out by the pure functions in providers/<vendor>/inbound.py.
+
+Errors keep the route's own envelope: whole answers through the view (envelopes.family_for), stream
+failures as the API's own error event."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from gateway import pipeline
+from gateway.budgets.policies import input_tokens_estimate
+from gateway.context import RequestContext
+from gateway.envelopes import stream_error_event
+from gateway.errors import BadRequest
+from providers.anthropic import inbound as anthropic
+from providers.base import TranslationError
+from providers.wire import Api, JSONArrayFrames, SSEFrames
+
+
+@dataclass(frozen=True)
+class Translation:
+    """How one vendor API rides on unified chat: its request in (`to_chat`, raising TranslationError for
+    what cannot be expressed), the answer out (`from_chat`), and a factory of stream event translators
+    (`events`: an object with `feed(chunk)` and `end()` returning (event name or None, data) pairs)."""
+
+    to_chat: Callable[[dict], dict]
+    from_chat: Callable[[dict], dict]
+    events: Callable[[], object]
+
+
+TRANSLATIONS: dict[str, Translation] = {
+    Api.ANTHROPIC_MESSAGES: Translation(anthropic.messages_to_chat, anthropic.chat_to_message,
+                                        anthropic.MessageEvents),
+}
+# APIs a translated endpoint answers without a provider call.
+ESTIMATED = {Api.ANTHROPIC_COUNT_TOKENS: Api.ANTHROPIC_MESSAGES}
+
+
+def serves(ctx: RequestContext, api: str) -> bool:
+    """True when this request takes the translation branch: some model of the endpoint does not speak
+    `api` natively and the API can be translated. An endpoint all of whose models speak it keeps the
+    untouched passthrough."""
+    if api not in TRANSLATIONS and api not in ESTIMATED:
+        return False
+    links = ctx.endpoint.primaries + ctx.endpoint.fallbacks
+    return not all(api in link.adapter.passthrough_apis for link in links)
+
+
+def _chat_request(api: str, body: dict) -> dict:
+    try:
+        return TRANSLATIONS[api].to_chat(body)
+    except TranslationError as exc:
+        raise BadRequest(exc.message, code="unsupported_for_model") from None
+
+
+async def forward(ctx: RequestContext, api: str, body: dict) -> dict:
+    """A non-streaming native request answered through unified chat, in the API's own shape."""
+    if api in ESTIMATED:
+        return count_tokens(ctx, ESTIMATED[api], body)
+    chat = _chat_request(api, body)
+    chat.pop("stream", None)
+    answer = await pipeline.chat(ctx, chat)
+    return TRANSLATIONS[api].from_chat(answer)
+
+
+def count_tokens(ctx: RequestContext, api: str, body: dict) -> dict:
+    """Anthropic's token count for a model without a counter: the gateway's own estimate (the one budgets
+    reserve with) of the request as the model would receive it. No provider is called."""
+    estimate = input_tokens_estimate(_chat_request(api, {**body, "max_tokens": 1}))
+    pipeline.finish(ctx)
+    return {"input_tokens": estimate}
+
+
+class EventWriter:
+    """Writes a translated stream for pipeline.chat_stream: each chunk's events framed as the API expects
+    (SSE, or Gemini's JSON array), the closing events at the end, the API's error event on failure."""
+
+    def __init__(self, api: str, events, frames: SSEFrames | JSONArrayFrames) -> None:
+        self.api, self.events, self.frames = api, events, frames
+
+    def _out(self, pairs) -> bytes:
+        return b"".join(self.frames.event(name, orjson.dumps(data)) for name, data in pairs)
+
+    def chunk(self, chunk: dict) -> bytes:
+        return self._out(self.events.feed(chunk))
+
+    def end(self) -> bytes:
+        return self._out(self.events.end()) + self.frames.end()
+
+    def error(self, exc: BaseException) -> bytes:
+        return self.frames.event(*stream_error_event(exc, self.api)) + self.frames.end()
+
+
+async def forward_stream(ctx: RequestContext, api: str, body: dict, json_array: bool = False) -> AsyncIterator[bytes]:
+    """A streaming native request served through unified chat, relayed as the API's own events."""
+    chat = _chat_request(api, body)
+    chat["stream"] = True
+    frames = JSONArrayFrames() if json_array else SSEFrames()
+    return await pipeline.chat_stream(ctx, chat, EventWriter(api, TRANSLATIONS[api].events(), frames))

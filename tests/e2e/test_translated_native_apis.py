@@ -1,0 +1,147 @@
+"""Each vendor's official SDK against endpoints on the other provider families: the native routes served
+by translation through the unified model (gateway/translated.py), streaming, tools, usage and errors in the
+route's own envelope."""
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from tests.e2e.conftest import endpoint, provider_config
+from tests.e2e.harness import make_gateway
+from tests.e2e.test_passthrough_sdks import usage_rows
+from tests.fakes.base import Behaviour
+from tests.fakes.bedrock import FakeBedrock
+
+WEATHER_TOOL = {"name": "get_weather", "description": "Weather in a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+@pytest.fixture(scope="module")
+def fake_bedrock():
+    with FakeBedrock() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
+    config = provider_config(fake_openai, fake_anthropic, fake_gemini)
+    config["secrets"].append({"name": "bedrock-key", "provider": "bedrock", "values": {"api_key": "bedrock-0123456789"},
+                              "auth_config": {"api_base": fake_bedrock.url}})
+    config["models"].append({"name": "nova", "provider": "bedrock", "model_name": "amazon.nova-lite-v1:0",
+                             "secret": "bedrock-key", "input_cost_per_million": 1, "output_cost_per_million": 2})
+    config["endpoints"] = [
+        endpoint("on-openai", "gpt"), endpoint("on-gemini", "gemini-flash"), endpoint("on-bedrock", "nova"),
+        endpoint("on-groq", "groq-llama"), endpoint("on-anthropic", "claude"),
+        {"name": "gpt-then-gemini", "models": [{"model": "gpt"}, {"model": "gemini-flash", "linkage": "fallback"}]},
+    ]
+    for item in config["endpoints"]:
+        item["circuit_breaker"] = {"threshold": 0}
+    server = make_gateway(e2e_root, "translated", config, keys={"default": None})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def claude(gateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"],
+                               max_retries=0)
+
+
+NOT_ANTHROPIC = ["on-openai", "on-gemini", "on-bedrock", "on-groq"]
+
+
+# -- Anthropic Messages on other providers -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NOT_ANTHROPIC)
+def test_anthropic_sdk_message_on_any_provider(claude, name):
+    message = claude.messages.create(model=name, max_tokens=64, system="Be brief.",
+                                     messages=[{"role": "user", "content": "bonjour"}])
+    assert message.content[0].type == "text" and message.content[0].text == "echo: bonjour"
+    assert message.stop_reason == "end_turn" and message.role == "assistant"
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("name", NOT_ANTHROPIC)
+def test_anthropic_sdk_stream_on_any_provider(claude, name):
+    with claude.messages.stream(model=name, max_tokens=64,
+                                messages=[{"role": "user", "content": "stream please"}]) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert final.content[0].text == "echo: stream please"
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert "content_block_start" in kinds and "content_block_stop" in kinds and "message_delta" in kinds
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("name", NOT_ANTHROPIC)
+@pytest.mark.parametrize("streaming", [False, True])
+def test_anthropic_sdk_tool_loop_on_any_provider(claude, name, streaming):
+    ask = [{"role": "user", "content": "weather in Paris?"}]
+    if streaming:
+        with claude.messages.stream(model=name, max_tokens=64, tools=[WEATHER_TOOL], messages=ask) as stream:
+            first = stream.get_final_message()
+    else:
+        first = claude.messages.create(model=name, max_tokens=64, tools=[WEATHER_TOOL], messages=ask)
+    [call] = [block for block in first.content if block.type == "tool_use"]
+    assert first.stop_reason == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
+    answer = claude.messages.create(model=name, max_tokens=64, tools=[WEATHER_TOOL], messages=[
+        *ask, {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]}])
+    assert answer.stop_reason == "end_turn" and answer.content[0].text.startswith("echo:")
+
+
+def test_anthropic_sdk_image_and_stop_sequences_reach_an_openai_model(claude, fake_openai):
+    claude.messages.create(model="on-openai", max_tokens=10, stop_sequences=["END"], extra_body={"temperature": 0.5}, messages=[
+        {"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+            {"type": "text", "text": "what is it?"}]}])
+    sent = fake_openai.requests_for("gpt-4o-mini")[-1].json
+    assert sent["stop"] == ["END"] and sent["temperature"] == 1.0 and sent["max_tokens"] == 10
+    assert sent["messages"][0]["content"][0] == {"type": "image_url",
+                                                 "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+def test_anthropic_count_tokens_is_estimated_without_a_provider_call(claude, fake_openai):
+    result = claude.messages.count_tokens(model="on-openai", messages=[{"role": "user", "content": "x" * 400}])
+    assert 100 <= result.input_tokens < 120
+    assert fake_openai.requests_for("gpt-4o-mini") == []
+
+
+def test_anthropic_endpoint_keeps_the_untouched_passthrough(claude, fake_anthropic):
+    claude.messages.create(model="on-anthropic", max_tokens=64, messages=[{"role": "user", "content": "hi"}],
+                           extra_body={"future_option": "on"})
+    assert fake_anthropic.requests[-1].json["future_option"] == "on"
+
+
+def test_anthropic_usage_is_recorded_as_on_the_unified_route(claude, gateway):
+    with claude.messages.stream(model="on-openai", max_tokens=64,
+                                messages=[{"role": "user", "content": "count me"}]) as stream:
+        stream.get_final_message()
+    rows = usage_rows(gateway, "passthrough/anthropic-messages", lambda rows: any(r[4] for r in rows))
+    assert (11, 7, 3, 200, 1) in rows  # the fake OpenAI's usage: 11 in (3 cached), 7 out
+
+
+def test_anthropic_fallback_crosses_providers(claude, fake_openai, fake_gemini):
+    fake_openai.fail("gpt-4o-mini", 503, times=2)
+    message = claude.messages.create(model="gpt-then-gemini", max_tokens=64,
+                                     messages=[{"role": "user", "content": "anyone?"}])
+    assert message.content[0].text == "echo: anyone?"
+    assert fake_gemini.requests
+
+
+def test_anthropic_errors_keep_anthropic_envelope(claude, fake_openai):
+    fake_openai.fail("gpt-4o-mini", 429, times=2)
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(model="on-openai", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.BadRequestError) as info:
+        claude.messages.create(model="on-openai", max_tokens=5, messages=[{"role": "user", "content": "x"}],
+                               tools=[{"type": "web_search_20250305", "name": "web_search"}])
+    assert info.value.body["type"] == "error" and "web_search" in info.value.body["error"]["message"]
+
+
+def test_anthropic_stream_cut_ends_with_an_anthropic_error_event(claude, fake_openai):
+    fake_openai.behave("gpt-4o-mini", Behaviour(cut_after=2), times=1)
+    with pytest.raises(anthropic.APIStatusError):
+        with claude.messages.stream(model="on-openai", max_tokens=64,
+                                    messages=[{"role": "user", "content": "one two three four"}]) as stream:
+            stream.get_final_text()
