@@ -18,6 +18,7 @@ from gateway.envelopes import stream_error_event
 from gateway.errors import BadRequest
 from providers.anthropic import inbound as anthropic
 from providers.base import TranslationError
+from providers.gemini import inbound as gemini
 from providers.wire import Api, JSONArrayFrames, SSEFrames
 
 
@@ -35,6 +36,8 @@ class Translation:
 TRANSLATIONS: dict[str, Translation] = {
     Api.ANTHROPIC_MESSAGES: Translation(anthropic.messages_to_chat, anthropic.chat_to_message,
                                         anthropic.MessageEvents),
+    Api.GEMINI_GENERATE: Translation(gemini.generate_to_chat, gemini.chat_to_generate, gemini.GenerateChunks),
+    Api.GEMINI_STREAM: Translation(gemini.generate_to_chat, gemini.chat_to_generate, gemini.GenerateChunks),
 }
 # APIs a translated endpoint answers without a provider call.
 ESTIMATED = {Api.ANTHROPIC_COUNT_TOKENS: Api.ANTHROPIC_MESSAGES}

@@ -4,7 +4,11 @@ route's own envelope."""
 from __future__ import annotations
 
 import anthropic
+import httpx
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from tests.e2e.conftest import endpoint, provider_config
 from tests.e2e.harness import make_gateway
@@ -145,3 +149,84 @@ def test_anthropic_stream_cut_ends_with_an_anthropic_error_event(claude, fake_op
         with claude.messages.stream(model="on-openai", max_tokens=64,
                                     messages=[{"role": "user", "content": "one two three four"}]) as stream:
             stream.get_final_text()
+
+
+# -- Gemini API on other providers ---------------------------------------------------------------------
+
+NOT_GEMINI = ["on-openai", "on-anthropic", "on-bedrock", "on-groq"]
+
+
+@pytest.fixture
+def gem(gateway) -> genai.Client:
+    return genai.Client(api_key=gateway.keys["default"], http_options=genai_types.HttpOptions(
+        base_url=f"{gateway.url}/gateway/gemini", api_version="v1beta", retry_options=None))
+
+
+def weather(city: str) -> str:
+    """Weather in a city."""
+    return "sunny"
+
+
+@pytest.mark.parametrize("name", NOT_GEMINI)
+def test_gemini_sdk_generate_on_any_provider(gem, name):
+    response = gem.models.generate_content(model=name, contents="hola", config=genai_types.GenerateContentConfig(
+        system_instruction="Be brief.", temperature=0.2, max_output_tokens=50))
+    assert response.text == "echo: hola"
+    assert response.candidates[0].finish_reason == genai_types.FinishReason.STOP
+    usage = response.usage_metadata
+    assert usage.prompt_token_count > 0 and usage.candidates_token_count > 0
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+
+
+@pytest.mark.parametrize("name", NOT_GEMINI)
+def test_gemini_sdk_stream_on_any_provider(gem, name):
+    chunks = list(gem.models.generate_content_stream(model=name, contents="stream me"))
+    assert "".join(chunk.text or "" for chunk in chunks) == "echo: stream me"
+    assert chunks[-1].candidates[0].finish_reason == genai_types.FinishReason.STOP
+    assert chunks[-1].usage_metadata.candidates_token_count > 0
+
+
+@pytest.mark.parametrize("name", NOT_GEMINI)
+@pytest.mark.parametrize("streaming", [False, True])
+def test_gemini_sdk_function_call_loop_on_any_provider(gem, name, streaming):
+    config = genai_types.GenerateContentConfig(
+        tools=[weather], automatic_function_calling=genai_types.AutomaticFunctionCallingConfig(disable=True))
+    if streaming:
+        calls = [c for chunk in gem.models.generate_content_stream(model=name, contents="weather in Paris?",
+                                                                   config=config) for c in chunk.function_calls or ()]
+    else:
+        calls = gem.models.generate_content(model=name, contents="weather in Paris?", config=config).function_calls
+    [call] = calls
+    assert call.name == "weather" and call.args == {"city": "Paris"}
+    turns = [genai_types.Content(role="user", parts=[genai_types.Part(text="weather in Paris?")]),
+             genai_types.Content(role="model", parts=[genai_types.Part(function_call=call)]),
+             genai_types.Content(role="user", parts=[genai_types.Part.from_function_response(
+                 name="weather", response={"result": "sunny"})])]
+    answer = gem.models.generate_content(model=name, contents=turns, config=config)
+    assert answer.text.startswith("echo:")
+
+
+def test_gemini_json_array_stream_on_an_openai_model(gateway):
+    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/on-openai:streamGenerateContent",
+                          headers={"x-goog-api-key": gateway.keys["default"]},
+                          json={"contents": [{"role": "user", "parts": [{"text": "array"}]}]})
+    chunks = response.json()
+    assert isinstance(chunks, list) and chunks[-1]["usageMetadata"]["promptTokenCount"] == 11
+    assert "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]) == "echo: array"
+
+
+def test_gemini_errors_keep_google_envelope(gem, fake_openai):
+    fake_openai.fail("gpt-4o-mini", 503, times=2)
+    with pytest.raises(genai_errors.ServerError) as info:
+        gem.models.generate_content(model="on-openai", contents="x")
+    assert info.value.code == 503 and info.value.status == "UNAVAILABLE"
+    with pytest.raises(genai_errors.ClientError) as info:
+        gem.models.generate_content(model="on-openai", contents="x", config=genai_types.GenerateContentConfig(
+            tools=[genai_types.Tool(google_search=genai_types.GoogleSearch())]))
+    assert info.value.code == 400 and "googleSearch" in info.value.message
+
+
+def test_gemini_stream_cut_raises_in_sdk(gem, fake_openai):
+    fake_openai.behave("gpt-4o-mini", Behaviour(cut_after=2), times=1)
+    with pytest.raises(genai_errors.APIError):
+        list(gem.models.generate_content_stream(model="on-openai", contents="one two three"))
