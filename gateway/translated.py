@@ -19,25 +19,31 @@ from gateway.errors import BadRequest
 from providers.anthropic import inbound as anthropic
 from providers.base import TranslationError
 from providers.gemini import inbound as gemini
+from providers.openai import responses_inbound as responses
 from providers.wire import Api, JSONArrayFrames, SSEFrames
 
 
 @dataclass(frozen=True)
 class Translation:
     """How one vendor API rides on unified chat: its request in (`to_chat`, raising TranslationError for
-    what cannot be expressed), the answer out (`from_chat`), and a factory of stream event translators
-    (`events`: an object with `feed(chunk)` and `end()` returning (event name or None, data) pairs)."""
+    what cannot be expressed), the answer out (`from_chat(answer, request)`), and a factory of stream event
+    translators (`events(request)`: an object with `feed(chunk)` and `end()` returning (event name or None,
+    data) pairs)."""
 
     to_chat: Callable[[dict], dict]
-    from_chat: Callable[[dict], dict]
-    events: Callable[[], object]
+    from_chat: Callable[[dict, dict], dict]
+    events: Callable[[dict], object]
 
 
+_GEMINI = Translation(gemini.generate_to_chat, lambda answer, _: gemini.chat_to_generate(answer),
+                      lambda _: gemini.GenerateChunks())
 TRANSLATIONS: dict[str, Translation] = {
-    Api.ANTHROPIC_MESSAGES: Translation(anthropic.messages_to_chat, anthropic.chat_to_message,
-                                        anthropic.MessageEvents),
-    Api.GEMINI_GENERATE: Translation(gemini.generate_to_chat, gemini.chat_to_generate, gemini.GenerateChunks),
-    Api.GEMINI_STREAM: Translation(gemini.generate_to_chat, gemini.chat_to_generate, gemini.GenerateChunks),
+    Api.ANTHROPIC_MESSAGES: Translation(anthropic.messages_to_chat, lambda answer, _: anthropic.chat_to_message(answer),
+                                        lambda _: anthropic.MessageEvents()),
+    Api.GEMINI_GENERATE: _GEMINI,
+    Api.GEMINI_STREAM: _GEMINI,
+    Api.OPENAI_RESPONSES: Translation(responses.responses_to_chat, responses.chat_to_response,
+                                      responses.ResponseEvents),
 }
 # APIs a translated endpoint answers without a provider call.
 ESTIMATED = {Api.ANTHROPIC_COUNT_TOKENS: Api.ANTHROPIC_MESSAGES}
@@ -67,7 +73,7 @@ async def forward(ctx: RequestContext, api: str, body: dict) -> dict:
     chat = _chat_request(api, body)
     chat.pop("stream", None)
     answer = await pipeline.chat(ctx, chat)
-    return TRANSLATIONS[api].from_chat(answer)
+    return TRANSLATIONS[api].from_chat(answer, body)
 
 
 def count_tokens(ctx: RequestContext, api: str, body: dict) -> dict:
@@ -103,4 +109,4 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, json_array: 
     chat = _chat_request(api, body)
     chat["stream"] = True
     frames = JSONArrayFrames() if json_array else SSEFrames()
-    return await pipeline.chat_stream(ctx, chat, EventWriter(api, TRANSLATIONS[api].events(), frames))
+    return await pipeline.chat_stream(ctx, chat, EventWriter(api, TRANSLATIONS[api].events(body), frames))

@@ -3,8 +3,11 @@ by translation through the unified model (gateway/translated.py), streaming, too
 route's own envelope."""
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
+import openai
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
@@ -230,3 +233,74 @@ def test_gemini_stream_cut_raises_in_sdk(gem, fake_openai):
     fake_openai.behave("gpt-4o-mini", Behaviour(cut_after=2), times=1)
     with pytest.raises(genai_errors.APIError):
         list(gem.models.generate_content_stream(model="on-openai", contents="one two three"))
+
+
+# -- OpenAI Responses API on chat-only providers ---------------------------------------------------------
+
+CHAT_ONLY = ["on-anthropic", "on-gemini", "on-bedrock", "on-groq"]
+RESPONSE_TOOL = {"type": "function", "name": "get_weather", "description": "Weather in a city",
+                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+@pytest.fixture
+def oai(gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/gateway/openai/v1", api_key=gateway.keys["default"], max_retries=0)
+
+
+@pytest.mark.parametrize("name", CHAT_ONLY)
+def test_openai_sdk_responses_on_chat_only_providers(oai, name):
+    response = oai.responses.create(model=name, input="tell me", instructions="Be brief.", max_output_tokens=50)
+    assert response.output_text == "echo: tell me" and response.status == "completed"
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("name", CHAT_ONLY)
+def test_openai_sdk_responses_stream_on_chat_only_providers(oai, name):
+    events = list(oai.responses.create(model=name, input="stream me", stream=True))
+    kinds = [event.type for event in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "echo: stream me"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].response.output_text == "echo: stream me" and events[-1].response.usage.output_tokens > 0
+    with oai.responses.stream(model=name, input="helper too") as stream:
+        assert stream.get_final_response().output_text == "echo: helper too"
+
+
+@pytest.mark.parametrize("name", CHAT_ONLY)
+@pytest.mark.parametrize("streaming", [False, True])
+def test_openai_sdk_responses_tool_loop_on_chat_only_providers(oai, name, streaming):
+    ask = [{"role": "user", "content": "weather in Paris?"}]
+    if streaming:
+        with oai.responses.stream(model=name, input=ask, tools=[RESPONSE_TOOL]) as stream:
+            first = stream.get_final_response()
+    else:
+        first = oai.responses.create(model=name, input=ask, tools=[RESPONSE_TOOL])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    answer = oai.responses.create(model=name, tools=[RESPONSE_TOOL], input=[
+        *ask, {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert answer.output_text.startswith("echo:")
+
+
+def test_openai_responses_stateful_features_are_refused(oai, fake_anthropic):
+    for extra in ({"previous_response_id": "resp_123"}, {"store": True}, {"background": True}):
+        with pytest.raises(openai.BadRequestError) as info:
+            oai.responses.create(model="on-anthropic", input="x", **extra)
+        assert next(iter(extra)) in info.value.message
+    assert fake_anthropic.requests == []
+
+
+def test_openai_responses_usage_and_errors_on_a_gemini_model(oai, gateway, fake_gemini):
+    fake_gemini.fail("gemini-2.5-flash", 429, times=2)
+    with pytest.raises(openai.RateLimitError):
+        oai.responses.create(model="on-gemini", input="x")
+    fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=2), times=1)
+    events = list(oai.responses.create(model="on-gemini", input="one two three", stream=True))
+    assert events[-1].type == "error" and events[-1].code == "incomplete_stream"  # the SDK yields it, as OpenAI's
+    assert any(r[3] == 429 for r in usage_rows(gateway, "passthrough/openai-responses"))
+
+
+def test_openai_responses_on_openai_keeps_the_untouched_passthrough(oai, fake_openai):
+    oai.responses.create(model="on-openai", input="hi", extra_body={"brand_new_flag": True})
+    assert fake_openai.requests_for("gpt-4o-mini")[-1].path.endswith("/responses")
