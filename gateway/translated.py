@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway import pipeline
+from gateway import pipeline, validation
 from gateway.budgets.policies import input_tokens_estimate
 from gateway.context import RequestContext
 from gateway.envelopes import stream_error_event
@@ -35,9 +35,22 @@ class Translation:
     events: Callable[[dict], object]
 
 
+def _unified(body: dict) -> dict:
+    """An OpenAI body for the unified pipeline: the same shape, without the endpoint's name."""
+    return {key: value for key, value in body.items() if key != "model"}
+
+
+def _unified_chat(body: dict) -> dict:
+    request = _unified(body)
+    validation.check_chat(request)
+    return request
+
+
 _GEMINI = Translation(gemini.generate_to_chat, lambda answer, _: gemini.chat_to_generate(answer),
                       lambda _: gemini.GenerateChunks())
+# OpenAI chat needs no translation, only the unified pipeline; its stream keeps pipeline.ChatSSE (events None).
 TRANSLATIONS: dict[str, Translation] = {
+    Api.OPENAI_CHAT: Translation(_unified_chat, lambda answer, _: answer, lambda _: None),
     Api.ANTHROPIC_MESSAGES: Translation(anthropic.messages_to_chat, lambda answer, _: anthropic.chat_to_message(answer),
                                         lambda _: anthropic.MessageEvents()),
     Api.GEMINI_GENERATE: _GEMINI,
@@ -45,16 +58,11 @@ TRANSLATIONS: dict[str, Translation] = {
     Api.OPENAI_RESPONSES: Translation(responses.responses_to_chat, responses.chat_to_response,
                                       responses.ResponseEvents),
 }
-# APIs a translated endpoint answers without a provider call.
-ESTIMATED = {Api.ANTHROPIC_COUNT_TOKENS: Api.ANTHROPIC_MESSAGES}
 
 
 def serves(ctx: RequestContext, api: str) -> bool:
     """True when this request takes the translation branch: some model of the endpoint does not speak
-    `api` natively and the API can be translated. An endpoint all of whose models speak it keeps the
-    untouched passthrough."""
-    if api not in TRANSLATIONS and api not in ESTIMATED:
-        return False
+    `api` natively. An endpoint all of whose models speak it keeps the untouched passthrough."""
     links = ctx.endpoint.primaries + ctx.endpoint.fallbacks
     return not all(api in link.adapter.passthrough_apis for link in links)
 
@@ -68,18 +76,22 @@ def _chat_request(api: str, body: dict) -> dict:
 
 async def forward(ctx: RequestContext, api: str, body: dict) -> dict:
     """A non-streaming native request answered through unified chat, in the API's own shape."""
-    if api in ESTIMATED:
-        return count_tokens(ctx, ESTIMATED[api], body)
+    if api == Api.ANTHROPIC_COUNT_TOKENS:
+        return count_tokens(ctx, body)
+    if api == Api.OPENAI_EMBEDDINGS:
+        request = _unified(body)
+        validation.check_embeddings(request)
+        return await pipeline.embeddings(ctx, request)
     chat = _chat_request(api, body)
     chat.pop("stream", None)
     answer = await pipeline.chat(ctx, chat)
     return TRANSLATIONS[api].from_chat(answer, body)
 
 
-def count_tokens(ctx: RequestContext, api: str, body: dict) -> dict:
+def count_tokens(ctx: RequestContext, body: dict) -> dict:
     """Anthropic's token count for a model without a counter: the gateway's own estimate (the one budgets
     reserve with) of the request as the model would receive it. No provider is called."""
-    estimate = input_tokens_estimate(_chat_request(api, {**body, "max_tokens": 1}))
+    estimate = input_tokens_estimate(_chat_request(Api.ANTHROPIC_MESSAGES, {**body, "max_tokens": 1}))
     pipeline.finish(ctx)
     return {"input_tokens": estimate}
 
@@ -108,5 +120,6 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, json_array: 
     """A streaming native request served through unified chat, relayed as the API's own events."""
     chat = _chat_request(api, body)
     chat["stream"] = True
+    events = TRANSLATIONS[api].events(body)
     frames = JSONArrayFrames() if json_array else SSEFrames()
-    return await pipeline.chat_stream(ctx, chat, EventWriter(api, TRANSLATIONS[api].events(body), frames))
+    return await pipeline.chat_stream(ctx, chat, EventWriter(api, events, frames) if events else None)

@@ -38,7 +38,7 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
                              "secret": "bedrock-key", "input_cost_per_million": 1, "output_cost_per_million": 2})
     config["endpoints"] = [
         endpoint("on-openai", "gpt"), endpoint("on-gemini", "gemini-flash"), endpoint("on-bedrock", "nova"),
-        endpoint("on-groq", "groq-llama"), endpoint("on-anthropic", "claude"),
+        endpoint("on-groq", "groq-llama"), endpoint("on-anthropic", "claude"), endpoint("embed-gemini", "gemini-embed"),
         {"name": "gpt-then-gemini", "models": [{"model": "gpt"}, {"model": "gemini-flash", "linkage": "fallback"}]},
     ]
     for item in config["endpoints"]:
@@ -298,9 +298,27 @@ def test_openai_responses_usage_and_errors_on_a_gemini_model(oai, gateway, fake_
     fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=2), times=1)
     events = list(oai.responses.create(model="on-gemini", input="one two three", stream=True))
     assert events[-1].type == "error" and events[-1].code == "incomplete_stream"  # the SDK yields it, as OpenAI's
-    assert any(r[3] == 429 for r in usage_rows(gateway, "passthrough/openai-responses"))
+    rows = usage_rows(gateway, "passthrough/openai-responses", lambda rows: any(r[3] == 429 for r in rows))
+    assert any(r[3] == 429 for r in rows)
 
 
 def test_openai_responses_on_openai_keeps_the_untouched_passthrough(oai, fake_openai):
     oai.responses.create(model="on-openai", input="hi", extra_body={"brand_new_flag": True})
     assert fake_openai.requests_for("gpt-4o-mini")[-1].path.endswith("/responses")
+
+
+# -- OpenAI chat and embeddings on the other providers ---------------------------------------------------
+
+@pytest.mark.parametrize("name", ["on-anthropic", "on-gemini", "on-bedrock"])
+def test_openai_sdk_native_chat_on_other_providers(oai, name):
+    answer = oai.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content == "echo: hi"
+    chunks = list(oai.chat.completions.create(model=name, stream=True, stream_options={"include_usage": True},
+                                              messages=[{"role": "user", "content": "stream it"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: stream it"
+    assert chunks[-1].usage.completion_tokens > 0
+
+
+def test_openai_sdk_native_embeddings_on_gemini(gateway, oai):
+    result = oai.embeddings.create(model="embed-gemini", input=["a", "b"])
+    assert len(result.data) == 2 and result.usage.prompt_tokens >= 0
