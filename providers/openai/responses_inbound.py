@@ -186,7 +186,7 @@ def _response(body: dict, response_id: str, model: str, created: int, output: li
     reason = INCOMPLETE.get(finish or "")
     return {"id": response_id, "object": "response", "created_at": created,
             "status": "incomplete" if reason and status == "completed" else status,
-            "incomplete_details": {"reason": reason} if reason else None, "error": None, "model": model,
+            "incomplete_details": {"reason": reason} if reason else None, "model": model,
             "output": output, "instructions": body.get("instructions"),
             "max_output_tokens": body.get("max_output_tokens"), "metadata": body.get("metadata") or {},
             "parallel_tool_calls": body.get("parallel_tool_calls", True), "previous_response_id": None,
