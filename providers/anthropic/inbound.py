@@ -60,12 +60,25 @@ def messages_to_chat(body: dict) -> dict:
     if body.get("tools"):
         request["tools"] = [_tool(tool, f"tools.{i}") for i, tool in enumerate(body["tools"])]
     _tool_choice(body.get("tool_choice"), request)
+    _output_format(body, request)
     user = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
     if user:
         request["user"] = str(user)
     if body.get("stream") is True:
         request["stream"] = True
     return request
+
+
+def _output_format(body: dict, request: dict) -> None:
+    """Structured outputs (`output_config.format`, or the older `output_format`) as OpenAI's json_schema."""
+    config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    fmt = config.get("format") or body.get("output_format")
+    if not fmt:
+        return
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        raise TranslationError("output_config.format: must be {'type': 'json_schema', 'schema': {...}}.")
+    request["response_format"] = {"type": "json_schema",
+                                  "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True}}
 
 
 def _system(system: object) -> str | list[dict] | None:
@@ -149,16 +162,17 @@ def _tool_result(block: dict, where: str) -> dict:
         raise TranslationError(f"{where}.tool_use_id: required.")
     content = block.get("content")
     if isinstance(content, list):
-        texts = []
         for k, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "text":
                 raise TranslationError(f"{where}.content.{k}: tool results may hold only text for this model.")
-            texts.append(part.get("text") or "")
-        content = "\n".join(texts)
-    text = content if isinstance(content, str) else ""
+        content = [_text_part(part) for part in content]
+    elif not isinstance(content, str):
+        content = ""
     if block.get("is_error"):
-        text = f"Error: {text}" if text else "Error"
-    return {"role": "tool", "tool_call_id": block["tool_use_id"], "content": text}
+        # OpenAI's tool messages have no error flag: the model reads that the call failed.
+        text = content if isinstance(content, str) else "\n".join(part["text"] for part in content)
+        content = f"Error: {text}" if text else "Error"
+    return {"role": "tool", "tool_call_id": block["tool_use_id"], "content": content}
 
 
 def _tool(tool: object, where: str) -> dict:

@@ -43,8 +43,10 @@ def generate_to_chat(body: dict) -> dict:
     messages: list[dict] = []
     system = body.get("systemInstruction")
     if system:
-        parts = [{"parts": [{"text": system}]}] if isinstance(system, str) else [system]
-        messages.append({"role": "system", "content": _texts(parts[0], "systemInstruction")})
+        content = {"parts": [{"text": system}]} if isinstance(system, str) else system
+        texts = _texts(content, "systemInstruction")
+        messages.append({"role": "system", "content": texts[0] if len(texts) == 1 else
+                         [{"type": "text", "text": text} for text in texts]})
     contents = body.get("contents")
     if isinstance(contents, dict):
         contents = [contents]
@@ -68,12 +70,11 @@ def generate_to_chat(body: dict) -> dict:
     return request
 
 
-def _texts(content: object, where: str) -> str:
+def _texts(content: object, where: str) -> list[str]:
     parts = content.get("parts") if isinstance(content, dict) else None
     if not isinstance(parts, list):
         raise TranslationError(f"{where}.parts: must be an array.")
-    return "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
-                     and not p.get("thought"))
+    return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")]
 
 
 def _content(content: object, where: str, pending: list[tuple[str, str]], turn: int) -> list[dict]:
@@ -157,9 +158,10 @@ def _declarations(tool: object, index: int) -> list:
 def _declaration(declaration: object, where: str) -> dict:
     if not isinstance(declaration, dict) or not declaration.get("name"):
         raise TranslationError(f"{where}.name: required.")
-    schema = declaration.get("parametersJsonSchema") or json_schema(declaration.get("parameters")) \
-        or {"type": "object", "properties": {}}
-    function = {"name": declaration["name"], "parameters": schema}
+    function: dict[str, Any] = {"name": declaration["name"]}
+    schema = declaration.get("parametersJsonSchema") or json_schema(declaration.get("parameters"))
+    if schema:
+        function["parameters"] = schema
     if declaration.get("description"):
         function["description"] = declaration["description"]
     return {"type": "function", "function": function}

@@ -175,7 +175,8 @@ def usage_block(usage: dict | None) -> dict:
     """Responses' `usage` for OpenAI chat's (the same counts, named as Responses names them)."""
     tokens = openai_usage(usage)
     reasoning = ((usage or {}).get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {"input_tokens": tokens.input_tokens, "input_tokens_details": {"cached_tokens": tokens.cached_tokens},
+    details = {"cached_tokens": tokens.cached_tokens, "cache_write_tokens": 0}
+    return {"input_tokens": tokens.input_tokens, "input_tokens_details": details,
             "output_tokens": tokens.output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": tokens.input_tokens + tokens.output_tokens}
 

@@ -98,7 +98,8 @@ def test_anthropic_sdk_tool_loop_on_any_provider(claude, name, streaming):
 
 
 def test_anthropic_sdk_image_and_stop_sequences_reach_an_openai_model(claude, fake_openai):
-    claude.messages.create(model="on-openai", max_tokens=10, stop_sequences=["END"], extra_body={"temperature": 0.5}, messages=[
+    claude.messages.create(model="on-openai", max_tokens=10, stop_sequences=["END"], extra_body={"temperature": 0.5},
+                           messages=[
         {"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
             {"type": "text", "text": "what is it?"}]}])
