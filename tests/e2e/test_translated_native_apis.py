@@ -40,7 +40,18 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
         endpoint("on-openai", "gpt"), endpoint("on-gemini", "gemini-flash"), endpoint("on-bedrock", "nova"),
         endpoint("on-groq", "groq-llama"), endpoint("on-anthropic", "claude"), endpoint("embed-gemini", "gemini-embed"),
         {"name": "gpt-then-gemini", "models": [{"model": "gpt"}, {"model": "gemini-flash", "linkage": "fallback"}]},
+        endpoint("guarded", "gpt", guardrails=["redact-pii", "banned-words"]),
+        endpoint("redacting", "gpt", guardrails=["redact-words"]), endpoint("broke", "gpt"),
     ]
+    config["guardrails"] = [
+        {"name": "redact-pii", "kind": "pii", "stage": "before", "action": "sanitize"},
+        {"name": "banned-words", "kind": "keywords", "stage": "after", "action": "block",
+         "settings": {"words": ["forbidden-term"]}},
+        {"name": "redact-words", "kind": "keywords", "stage": "after", "action": "sanitize",
+         "settings": {"words": ["secret plan"]}},
+    ]
+    config["budgets"] = [{"name": "broke-zero", "scope": "endpoint", "target": "broke", "amount_usd": 0,
+                          "window": {"unit": "days", "value": 1}, "action": "reject"}]
     for item in config["endpoints"]:
         item["circuit_breaker"] = {"threshold": 0}
     server = make_gateway(e2e_root, "translated", config, keys={"default": None})
@@ -323,3 +334,43 @@ def test_openai_sdk_native_chat_on_other_providers(oai, name):
 def test_openai_sdk_native_embeddings_on_gemini(gateway, oai):
     result = oai.embeddings.create(model="embed-gemini", input=["a", "b"])
     assert len(result.data) == 2 and result.usage.prompt_tokens >= 0
+
+
+# -- guardrails and budgets on translated routes, in each route's envelope ---------------------------------
+
+EMAIL = "jane.doe@example.org"
+
+
+def test_guardrails_on_translated_anthropic_route(claude, fake_openai):
+    message = claude.messages.create(model="guarded", max_tokens=64,
+                                     messages=[{"role": "user", "content": f"reach {EMAIL}"}])
+    assert message.content[0].text == "echo: reach [EMAIL]"
+    assert EMAIL not in str(fake_openai.requests_for("gpt-4o-mini")[-1].json)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(model="guarded", max_tokens=64,
+                               messages=[{"role": "user", "content": "forbidden-term"}])
+    assert caught.value.body["type"] == "error" and "banned-words" in caught.value.body["error"]["message"]
+    with claude.messages.stream(model="redacting", max_tokens=64,
+                                messages=[{"role": "user", "content": "our secret plan"}]) as stream:
+        assert stream.get_final_text() == "echo: our [REDACTED]"
+
+
+def test_guardrails_on_translated_gemini_and_responses_streams(gem, oai):
+    chunks = gem.models.generate_content_stream(model="redacting", contents="the secret plan")
+    assert "".join(c.text or "" for c in chunks) == "echo: the [REDACTED]"
+    events = list(oai.responses.create(model="guarded", input="say forbidden-term", stream=True))
+    assert events[-1].type == "error" and "banned-words" in events[-1].message
+
+
+def test_budgets_refuse_translated_routes_in_their_envelopes(claude, gem, oai, fake_openai):
+    with pytest.raises(anthropic.RateLimitError, match="broke-zero"):
+        claude.messages.create(model="broke", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(anthropic.RateLimitError, match="broke-zero"):
+        with claude.messages.stream(model="broke", max_tokens=10, messages=[{"role": "user", "content": "hi"}]):
+            pass
+    with pytest.raises(genai_errors.ClientError) as caught:
+        list(gem.models.generate_content_stream(model="broke", contents="hi"))
+    assert caught.value.code == 429 and caught.value.status == "RESOURCE_EXHAUSTED"
+    with pytest.raises(openai.RateLimitError, match="broke-zero"):
+        oai.responses.create(model="broke", input="hi")
+    assert fake_openai.requests_for("gpt-4o-mini") == []
