@@ -9,6 +9,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
@@ -18,6 +20,7 @@ from tests.e2e.harness import make_gateway
 from tests.e2e.test_passthrough_sdks import usage_rows
 from tests.fakes.base import Behaviour
 from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.vertex import FakeVertex
 
 WEATHER_TOOL = {"name": "get_weather", "description": "Weather in a city",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
@@ -30,8 +33,32 @@ def fake_bedrock():
 
 
 @pytest.fixture(scope="module")
-def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
+def fake_vertex():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with FakeVertex() as server:
+        server.public_key = key.public_key()
+        server.private_key = key
+        yield server
+
+
+def vertex_account(fake: FakeVertex) -> dict:
+    pem = fake.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+    return {"type": "service_account", "project_id": "my-project", "private_key_id": "k1",
+            "private_key": pem.decode(), "client_email": "gateway@my-project.iam.gserviceaccount.com",
+            "client_id": "1234567890", "token_uri": f"{fake.url}/token"}
+
+
+@pytest.fixture(scope="module")
+def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock, fake_vertex):
     config = provider_config(fake_openai, fake_anthropic, fake_gemini)
+    config["secrets"].append({"name": "vertex-key", "provider": "vertex_ai",
+                              "values": {"vertex_credentials": vertex_account(fake_vertex)},
+                              "auth_config": {"vertex_project": "my-project", "api_base": f"{fake_vertex.url}/v1"}})
+    config["models"] += [
+        {"name": "vertex-gemini", "provider": "vertex_ai", "model_name": "gemini-2.5-flash", "secret": "vertex-key"},
+        {"name": "vertex-claude", "provider": "vertex_ai", "model_name": "claude-sonnet-4-5", "secret": "vertex-key"},
+    ]
     config["secrets"].append({"name": "bedrock-key", "provider": "bedrock", "values": {"api_key": "bedrock-0123456789"},
                               "auth_config": {"api_base": fake_bedrock.url}})
     config["models"].append({"name": "nova", "provider": "bedrock", "model_name": "amazon.nova-lite-v1:0",
@@ -39,6 +66,7 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
     config["endpoints"] = [
         endpoint("on-openai", "gpt"), endpoint("on-gemini", "gemini-flash"), endpoint("on-bedrock", "nova"),
         endpoint("on-groq", "groq-llama"), endpoint("on-anthropic", "claude"), endpoint("embed-gemini", "gemini-embed"),
+        endpoint("on-vertex-gemini", "vertex-gemini"), endpoint("on-vertex-claude", "vertex-claude"),
         {"name": "gpt-then-gemini", "models": [{"model": "gpt"}, {"model": "gemini-flash", "linkage": "fallback"}]},
         endpoint("guarded", "gpt", guardrails=["redact-pii", "banned-words"]),
         endpoint("redacting", "gpt", guardrails=["redact-words"]), endpoint("broke", "gpt"),
@@ -65,7 +93,7 @@ def claude(gateway) -> anthropic.Anthropic:
                                max_retries=0)
 
 
-NOT_ANTHROPIC = ["on-openai", "on-gemini", "on-bedrock", "on-groq"]
+NOT_ANTHROPIC = ["on-openai", "on-gemini", "on-bedrock", "on-groq", "on-vertex-gemini"]
 
 
 # -- Anthropic Messages on other providers -------------------------------------------------------------
@@ -168,7 +196,7 @@ def test_anthropic_stream_cut_ends_with_an_anthropic_error_event(claude, fake_op
 
 # -- Gemini API on other providers ---------------------------------------------------------------------
 
-NOT_GEMINI = ["on-openai", "on-anthropic", "on-bedrock", "on-groq"]
+NOT_GEMINI = ["on-openai", "on-anthropic", "on-bedrock", "on-groq", "on-vertex-claude"]
 
 
 @pytest.fixture
@@ -249,7 +277,7 @@ def test_gemini_stream_cut_raises_in_sdk(gem, fake_openai):
 
 # -- OpenAI Responses API on chat-only providers ---------------------------------------------------------
 
-CHAT_ONLY = ["on-anthropic", "on-gemini", "on-bedrock", "on-groq"]
+CHAT_ONLY = ["on-anthropic", "on-gemini", "on-bedrock", "on-groq", "on-vertex-gemini", "on-vertex-claude"]
 RESPONSE_TOOL = {"type": "function", "name": "get_weather", "description": "Weather in a city",
                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
 
