@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -131,10 +131,20 @@ def _sse(data: dict) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
+class StreamWriter(Protocol):
+    """How a relayed chat stream goes out: the bytes for each chunk (maybe none), for its normal end, and
+    for the failure that ends it."""
+
+    def chunk(self, chunk: dict) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def error(self, exc: BaseException) -> bytes: ...
+
+
 class ChatSSE:
-    """How a unified stream's chunks go out: OpenAI chat's `data:` lines, `[DONE]` at the end, and its error
-    event. The native routes served by translation (gateway/translated.py) pass writers of their own
-    API's events with the same three methods."""
+    """The unified routes' StreamWriter: OpenAI chat's `data:` lines, `[DONE]` at the end, its error event.
+    The native routes served by translation (gateway/translated.py) pass writers of their own API's events."""
 
     def __init__(self, wants_usage: bool) -> None:
         self.wants_usage = wants_usage
@@ -150,7 +160,7 @@ class ChatSSE:
         return stream_error(exc, Api.OPENAI_CHAT)
 
 
-async def chat_stream(ctx: RequestContext, body: dict, writer=None) -> AsyncIterator[bytes]:
+async def chat_stream(ctx: RequestContext, body: dict, writer: StreamWriter | None = None) -> AsyncIterator[bytes]:
     """Open the upstream stream (falling back while nothing was sent) and return the byte iterator that
     `writer` (default: OpenAI chat's SSE) makes of the chunks. Errors before the first chunk raise here, so
     the view answers with a real HTTP error status."""
@@ -169,7 +179,7 @@ async def chat_stream(ctx: RequestContext, body: dict, writer=None) -> AsyncIter
     return _relay_chat(ctx, first, rest, writer, guard)
 
 
-async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], writer: ChatSSE,
+async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], writer: StreamWriter,
                       guard: StreamFilter | None = None) -> AsyncIterator[bytes]:
     """Relay the chunks through `writer`; after-stage guardrails (`guard`) may rewrite them, and end the
     stream with an error event instead of the terminator."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -23,16 +24,23 @@ from providers.openai import responses_inbound as responses
 from providers.wire import Api, JSONArrayFrames, SSEFrames
 
 
+class EventTranslator(Protocol):
+    """Unified chunks in, the API's stream events out as (event name or None, data) pairs."""
+
+    def feed(self, chunk: dict) -> list[tuple[str | None, dict]]: ...
+
+    def end(self) -> list[tuple[str | None, dict]]: ...
+
+
 @dataclass(frozen=True)
 class Translation:
     """How one vendor API rides on unified chat: its request in (`to_chat`, raising TranslationError for
     what cannot be expressed), the answer out (`from_chat(answer, request)`), and a factory of stream event
-    translators (`events(request)`: an object with `feed(chunk)` and `end()` returning (event name or None,
-    data) pairs)."""
+    translators (`events(request)`; None keeps OpenAI chat's own stream)."""
 
     to_chat: Callable[[dict], dict]
     from_chat: Callable[[dict, dict], dict]
-    events: Callable[[dict], object]
+    events: Callable[[dict], EventTranslator | None]
 
 
 def _unified(body: dict) -> dict:
@@ -100,10 +108,10 @@ class EventWriter:
     """Writes a translated stream for pipeline.chat_stream: each chunk's events framed as the API expects
     (SSE, or Gemini's JSON array), the closing events at the end, the API's error event on failure."""
 
-    def __init__(self, api: str, events, frames: SSEFrames | JSONArrayFrames) -> None:
+    def __init__(self, api: str, events: EventTranslator, frames: SSEFrames | JSONArrayFrames) -> None:
         self.api, self.events, self.frames = api, events, frames
 
-    def _out(self, pairs) -> bytes:
+    def _out(self, pairs: list[tuple[str | None, dict]]) -> bytes:
         return b"".join(self.frames.event(name, orjson.dumps(data)) for name, data in pairs)
 
     def chunk(self, chunk: dict) -> bytes:
