@@ -258,6 +258,16 @@ def test_gemini_json_array_stream_on_an_openai_model(gateway):
     assert "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]) == "echo: array"
 
 
+def test_gemini_json_array_stream_cut_ends_with_a_google_error(gateway, fake_openai):
+    fake_openai.behave("gpt-4o-mini", Behaviour(cut_after=2), times=1)
+    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/on-openai:streamGenerateContent",
+                          headers={"x-goog-api-key": gateway.keys["default"]},
+                          json={"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]})
+    items = response.json()
+    assert "candidates" in items[0]
+    assert items[-1]["error"]["code"] == 502 and items[-1]["error"]["status"] == "UNAVAILABLE"
+
+
 def test_gemini_errors_keep_google_envelope(gem, fake_openai):
     fake_openai.fail("gpt-4o-mini", 503, times=2)
     with pytest.raises(genai_errors.ServerError) as info:
