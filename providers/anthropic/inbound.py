@@ -25,11 +25,12 @@ _REFUSED = {"mcp_servers": "MCP servers", "container": "code-execution container
 def messages_to_chat(body: dict) -> dict:
     """The unified chat request (without `model`) for a Messages request.
 
-    `system` becomes a system message; `tool_result` blocks become tool messages placed before the rest of
-    their user turn, as OpenAI orders them; `thinking` and `redacted_thinking` blocks of earlier turns are
-    left out (other models cannot read them), and so is the request's `thinking` switch, since the model
-    that answers has its own reasoning or none. Temperature goes from Anthropic's 0..1 scale to OpenAI's
-    0..2 (translate.py halves it the other way).
+    `system` becomes a system message (its blocks' text joined, as translate.py joins them); `tool_result`
+    blocks become tool messages placed before the rest of their user turn, as OpenAI orders them; `thinking`
+    and `redacted_thinking` blocks of earlier turns are left out (other models cannot read them), and so is
+    the request's `thinking` switch, since the model that answers has its own reasoning or none; so is
+    `cache_control` (see `_text_part`). Temperature goes from Anthropic's 0..1 scale to OpenAI's 0..2
+    (translate.py halves it the other way).
     """
     for name, what in _REFUSED.items():
         if body.get(name):
@@ -81,24 +82,23 @@ def _output_format(body: dict, request: dict) -> None:
                                   "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True}}
 
 
-def _system(system: object) -> str | list[dict] | None:
+def _system(system: object) -> str | None:
     if system is None or isinstance(system, str):
         return system or None
     if not isinstance(system, list):
         raise TranslationError("system: must be a string or an array of text blocks.")
-    parts = []
+    texts = []
     for i, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
             raise TranslationError(f"system.{i}: only text blocks are supported.")
-        parts.append(_text_part(block))
-    return parts or None
+        texts.append(block.get("text") or "")
+    return "\n".join(texts) or None
 
 
 def _text_part(block: dict) -> dict:
-    part = {"type": "text", "text": block.get("text") or ""}
-    if block.get("cache_control"):
-        part["cache_control"] = block["cache_control"]
-    return part
+    """A text part without Anthropic's `cache_control`: it cannot change the answer, and strict
+    OpenAI-compatible providers refuse fields they do not know."""
+    return {"type": "text", "text": block.get("text") or ""}
 
 
 def _message(message: object, where: str) -> list[dict]:

@@ -30,7 +30,8 @@ def test_request_fields_map_to_unified_ones():
     chat = messages_to_chat({
         "model": "x", "max_tokens": 10, "temperature": 0.5, "top_p": 0.9, "top_k": 5, "stop_sequences": ["END"],
         "metadata": {"user_id": "u-1"}, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 2048},
-        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}},
+                   {"type": "text", "text": "No jokes."}],
         "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
         "tools": [{"name": "f", "input_schema": {"type": "object"}}],
         "messages": [{"role": "user", "content": [
@@ -40,7 +41,7 @@ def test_request_fields_map_to_unified_ones():
                                               {"type": "tool_use", "id": "t2", "name": "f", "input": {}}]}]})
     assert chat == {
         "messages": [
-            {"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "Be brief.\nNo jokes."},
             {"role": "tool", "tool_call_id": "t1", "content": "Error: oops"},
             {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
             {"role": "assistant", "content": None, "tool_calls": [
