@@ -54,7 +54,10 @@ def responses_to_chat(body: dict) -> dict:
     request: dict[str, Any] = {"messages": messages}
     if body.get("max_output_tokens") is not None:
         request["max_tokens"] = body["max_output_tokens"]
-    for name in ("temperature", "top_p", "parallel_tool_calls", "top_logprobs"):
+    if body.get("top_logprobs"):
+        raise TranslationError("top_logprobs: log probabilities are not returned by responses served by this "
+                               "model.")
+    for name in ("temperature", "top_p", "parallel_tool_calls"):
         if body.get(name) is not None:
             request[name] = body[name]
     user = body.get("safety_identifier") or body.get("user")

@@ -53,6 +53,7 @@ def test_items_become_chat_messages():
     pytest.param({"tools": [{"type": "web_search"}]}, "web_search", id="built-in-tool"),
     pytest.param({"input": [{"type": "item_reference", "id": "msg_1"}]}, "item_reference", id="item-reference"),
     pytest.param({"input": []}, "input", id="no-input"),
+    pytest.param({"top_logprobs": 3}, "top_logprobs", id="logprobs"),
 ])
 def test_what_needs_openai_state_or_tools_is_refused_naming_it(extra, named):
     with pytest.raises(TranslationError) as caught:
