@@ -68,6 +68,7 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock, fa
         endpoint("on-groq", "groq-llama"), endpoint("on-anthropic", "claude"), endpoint("embed-gemini", "gemini-embed"),
         endpoint("on-vertex-gemini", "vertex-gemini"), endpoint("on-vertex-claude", "vertex-claude"),
         {"name": "gpt-then-gemini", "models": [{"model": "gpt"}, {"model": "gemini-flash", "linkage": "fallback"}]},
+        {"name": "claude-then-gpt", "models": [{"model": "claude"}, {"model": "gpt", "linkage": "fallback"}]},
         endpoint("guarded", "gpt", guardrails=["redact-pii", "banned-words"]),
         endpoint("redacting", "gpt", guardrails=["redact-words"]), endpoint("broke", "gpt"),
     ]
@@ -174,6 +175,14 @@ def test_anthropic_fallback_crosses_providers(claude, fake_openai, fake_gemini):
                                      messages=[{"role": "user", "content": "anyone?"}])
     assert message.content[0].text == "echo: anyone?"
     assert fake_gemini.requests
+
+
+def test_anthropic_route_falls_back_from_claude_to_gpt_within_one_stream(claude, fake_anthropic, fake_openai):
+    fake_anthropic.fail("claude-haiku-4-5", 529)
+    with claude.messages.stream(model="claude-then-gpt", max_tokens=64,
+                                messages=[{"role": "user", "content": "who answers?"}]) as stream:
+        assert stream.get_final_text() == "echo: who answers?"
+    assert len(fake_anthropic.requests) == 1 and fake_openai.requests_for("gpt-4o-mini")
 
 
 def test_anthropic_errors_keep_anthropic_envelope(claude, fake_openai):
