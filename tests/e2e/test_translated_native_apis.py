@@ -117,7 +117,7 @@ def test_anthropic_sdk_stream_on_any_provider(claude, name):
     assert final.content[0].text == "echo: stream please"
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert "content_block_start" in kinds and "content_block_stop" in kinds and "message_delta" in kinds
-    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0 and final.usage.input_tokens > 0
 
 
 @pytest.mark.parametrize("name", NOT_ANTHROPIC)
