@@ -6,6 +6,7 @@ Errors keep the route's own envelope: whole answers through the view (envelopes.
 failures as the API's own error event."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -85,7 +86,7 @@ def _chat_request(api: str, body: dict) -> dict:
 async def forward(ctx: RequestContext, api: str, body: dict) -> dict:
     """A non-streaming native request answered through unified chat, in the API's own shape."""
     if api == Api.ANTHROPIC_COUNT_TOKENS:
-        return count_tokens(ctx, body)
+        return await count_tokens(ctx, body)
     if api == Api.OPENAI_EMBEDDINGS:
         request = _unified(body)
         validation.check_embeddings(request)
@@ -96,11 +97,19 @@ async def forward(ctx: RequestContext, api: str, body: dict) -> dict:
     return TRANSLATIONS[api].from_chat(answer, body)
 
 
-def count_tokens(ctx: RequestContext, body: dict) -> dict:
+async def count_tokens(ctx: RequestContext, body: dict) -> dict:
     """Anthropic's token count for a model without a counter: the gateway's own estimate (the one budgets
-    reserve with) of the request as the model would receive it. No provider is called."""
-    estimate = input_tokens_estimate(_chat_request(Api.ANTHROPIC_MESSAGES, {**body, "max_tokens": 1}))
-    pipeline.finish(ctx)
+    reserve with) of the request as the model would receive it. No provider is called, but rate limits
+    apply and the request is recorded, as for a counted one."""
+    ctx.body = body
+    try:
+        await pipeline.admit(ctx, Api.ANTHROPIC_COUNT_TOKENS, body)
+        estimate = input_tokens_estimate(_chat_request(Api.ANTHROPIC_MESSAGES, {**body, "max_tokens": 1}))
+    except (Exception, asyncio.CancelledError) as exc:
+        ctx.fail(exc)
+        raise
+    finally:
+        pipeline.finish(ctx)
     return {"input_tokens": estimate}
 
 
