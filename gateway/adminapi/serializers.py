@@ -128,6 +128,9 @@ class ProviderSerializer(serializers.Serializer):
     operations = serializers.ListField(child=serializers.CharField(),
                                        help_text="chat, chat_stream, embeddings and the native APIs spoken.")
     routes = serializers.ListField(child=serializers.CharField(), help_text="Gateway routes that reach it.")
+    passthrough_routes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Native routes relayed to it untouched; its other native routes are translated through unified chat.")
 
 
 class CatalogModelSerializer(serializers.Serializer):

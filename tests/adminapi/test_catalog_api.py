@@ -39,7 +39,10 @@ def test_every_provider_is_listed_with_what_its_secret_holds_and_what_it_serves(
     assert "embeddings" not in anthropic["operations"]
     assert "/gateway/anthropic/v1/messages" in anthropic["routes"]
     assert "/gateway/openai/v1/responses" in providers["openai"]["routes"]
-    assert "/gateway/openai/v1/responses" not in providers["groq"]["routes"]
+    # Groq speaks no Responses API of its own: the route is served by translation, not relayed untouched.
+    assert "/gateway/openai/v1/responses" in providers["groq"]["routes"]
+    assert "/gateway/openai/v1/responses" not in providers["groq"]["passthrough_routes"]
+    assert "/gateway/anthropic/v1/messages" in providers["anthropic"]["passthrough_routes"]
     assert by_name(providers["azure"]["auth_config_fields"], "name")["api_base"]["required"] is True
 
 
