@@ -4,6 +4,8 @@ Checked when a configuration snapshot is built (api_base, Vertex AI token_uri) a
 webhook is called; never per model request.
 Link-local and cloud metadata addresses are refused unless GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS is on;
 private and loopback ranges (self-hosted Ollama, vLLM) unless GATEWAY_ALLOW_PRIVATE_UPSTREAMS is off.
+The one exception is credential fetching: the AWS and Google SDKs' credential providers may reach the
+clouds' own metadata services (`credential_endpoint_problem`), and nothing else on a link-local address.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from django.conf import settings
 
 METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data", "metadata.azure.internal"}
 METADATA_IPS = {ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")}
+# Where credentials come from on AWS (EC2 instance metadata over IPv4 and IPv6, the ECS and EKS Pod
+# Identity container endpoints) and on Google Cloud (the GCE metadata server, by address and by name).
+CREDENTIAL_METADATA_HOSTS = {"169.254.169.254", "fd00:ec2::254", "169.254.170.2", "169.254.170.23",
+                             "fd00:ec2::23", "metadata.google.internal"}
 
 
 def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -61,3 +67,16 @@ def url_problem(url: str, *, resolve: bool = True) -> str | None:
         if problem:
             return f"host '{host}' resolves to a forbidden address ({problem})"
     return None
+
+
+def credential_endpoint_problem(url: str) -> str | None:
+    """Why a cloud SDK may not fetch credentials from `url`, or None when it may: the AWS and Google
+    metadata services always may (that is how workloads on those clouds get credentials); any other
+    endpoint (an STS or token override) answers to the same policy as an api_base."""
+    try:
+        host = (urlsplit(url if "//" in url else f"http://{url}").hostname or "").lower().rstrip(".")
+    except ValueError:
+        return "it is not a valid URL"
+    if host in CREDENTIAL_METADATA_HOSTS:
+        return None
+    return url_problem(url if "//" in url else f"http://{url}")

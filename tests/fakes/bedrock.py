@@ -5,10 +5,12 @@ Messages bodies, with errors in Bedrock's `{"message"}` envelope. Requests witho
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import uuid
 import zlib
 from collections import defaultdict, deque
+from datetime import datetime
 from urllib.parse import unquote
 
 import orjson
@@ -16,6 +18,13 @@ import orjson
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import FakeUpstream, Recorded, Reply
 from tests.fakes.openai import fake_embedding
+from tests.fakes.sigv4 import AwsCredentials, sign
+
+CREDENTIAL_SCOPE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                              r"SignedHeaders=([^,]+), Signature=[0-9a-f]{64}")
+# Bedrock's answer to a signature it cannot verify (AWS's common SignatureDoesNotMatch error).
+BAD_SIGNATURE = ("The request signature we calculated does not match the signature you provided. Check your AWS "
+                 "Secret Access Key and signing method. Consult the service documentation for details.")
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 USAGE = {"inputTokens": 8, "outputTokens": 7, "cacheReadInputTokens": 3, "cacheWriteInputTokens": 2,
@@ -69,7 +78,8 @@ class FakeBedrock(FakeUpstream):
     """Answers `echo: <last user text>`; with tools offered and a user text turn last, calls the tool that
     toolChoice names (else the first) with `tool_input`. `split_size` re-cuts streamed bytes into pieces of
     that many bytes, so frames arrive split at arbitrary boundaries. With `api_key` set, bearer requests
-    must carry it."""
+    must carry it. With `aws_keys` set (access key id -> (secret key, session token or None)), SigV4 requests
+    must be signed by one of those keys, checked by recomputing the signature; `signed_by` lists who signed."""
 
     tool_input = {"city": "Paris"}
     tool_use_id = "tooluse_fake01"
@@ -78,6 +88,8 @@ class FakeBedrock(FakeUpstream):
 
     def __init__(self) -> None:
         super().__init__()
+        self.aws_keys: dict[str, tuple[str, str | None]] = {}
+        self.signed_by: list[str] = []
         self.raw_paths: list[bytes] = []
         self._claude = FakeAnthropic()
         self._stream_errors: dict[str, deque[str]] = defaultdict(deque)
@@ -92,6 +104,8 @@ class FakeBedrock(FakeUpstream):
         self._stream_errors.clear()
         self.split_size = None
         self.api_key = None
+        self.aws_keys = {}
+        self.signed_by.clear()
 
     async def app(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -114,6 +128,10 @@ class FakeBedrock(FakeUpstream):
             return self._error(403, "Missing Authentication Token")
         if self.api_key is not None and authorization.startswith("Bearer ") and authorization[7:] != self.api_key:
             return self._error(403, "Invalid API Key format: Must start with pre-defined prefix")
+        if self.aws_keys and authorization.startswith("AWS4-HMAC-SHA256 "):
+            problem = self._signature_problem(request, authorization)
+            if problem:
+                return self._error(403, problem)
         body = request.json if isinstance(request.json, dict) else None
         if request.method != "POST" or body is None:
             return self._error(400, "Malformed input request, please reformat your input and try again.")
@@ -136,6 +154,26 @@ class FakeBedrock(FakeUpstream):
                 return Reply(body=self._claude.message({**body, "model": model}).body)
             return self._anthropic_stream({**body, "model": model})
         return self._error(404, f"no operation {operation} for model {model}")
+
+    def _signature_problem(self, request: Recorded, authorization: str) -> str | None:
+        match = CREDENTIAL_SCOPE.fullmatch(authorization)
+        if match is None:
+            return "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters."
+        key_id, _, region, service, signed = match.groups()
+        if key_id not in self.aws_keys:
+            return "The security token included in the request is invalid."
+        secret, token = self.aws_keys[key_id]
+        if request.headers.get("x-amz-security-token") != token:
+            return "The security token included in the request is invalid."
+        when = datetime.strptime(request.headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
+        headers = {name: request.headers.get(name, "") for name in signed.split(";")
+                   if name not in ("x-amz-date", "x-amz-security-token")}
+        expected = sign(request.method, request.raw_path, request.query, headers, request.body,
+                        AwsCredentials(key_id, secret, token), region, service, when)
+        if expected["authorization"] != authorization:
+            return BAD_SIGNATURE
+        self.signed_by.append(key_id)
+        return None
 
     # -- Converse ---------------------------------------------------------------------------------
     @staticmethod
