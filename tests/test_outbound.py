@@ -10,7 +10,7 @@ from gateway.apikeys import api_key_create
 from gateway.models import Endpoint, EndpointModel, ModelDefinition, Secret
 from gateway.config.secrets import secret_create
 from gateway.config.snapshot import BrokenAdapter, store
-from providers.outbound import url_problem
+from providers.outbound import credential_endpoint_problem, url_problem
 
 
 @pytest.mark.parametrize("url,problem", [
@@ -26,6 +26,20 @@ from providers.outbound import url_problem
 ])
 def test_forbidden_base_urls_are_refused_with_the_reason(url, problem):
     assert problem in (url_problem(url, resolve=False) or "")
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254", "http://[fd00:ec2::254]", "http://169.254.170.2/v2/credentials/abc",
+    "http://169.254.170.23/v1/credentials", "metadata.google.internal", "http://metadata.google.internal",
+])
+def test_cloud_metadata_services_are_allowed_for_credential_fetching_only(url):
+    assert credential_endpoint_problem(url) is None
+    assert url_problem(url if "//" in url else f"http://{url}", resolve=False) is not None
+
+
+@pytest.mark.parametrize("url", ["http://169.254.10.10", "http://100.100.100.200", "http://metadata.azure.internal"])
+def test_other_link_local_credential_endpoints_are_refused(url):
+    assert credential_endpoint_problem(url) is not None
 
 
 def test_public_and_by_default_private_upstreams_are_allowed():

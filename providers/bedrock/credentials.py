@@ -98,8 +98,11 @@ class CredentialSource:
                                         retryable=False, error_type="upstream_auth_error")
             frozen = self._credentials.get_frozen_credentials()
         except (BotoCoreError, ClientError) as exc:
+            # A refusal (STS AccessDenied, a malformed role ARN) will not change on retry; an outage may.
+            refused = isinstance(exc, ClientError) and exc.response.get("ResponseMetadata", {}).get(
+                "HTTPStatusCode", 500) < 500
             raise ProviderError(502, f"Could not obtain AWS credentials ({self.description}): {_reason(exc)}",
-                                retryable=True, error_type="upstream_auth_error") from None
+                                retryable=not refused, error_type="upstream_auth_error") from None
         if not frozen.access_key or not frozen.secret_key:
             raise ProviderError(502, f"AWS credentials are incomplete ({self.description}).", retryable=False,
                                 error_type="upstream_auth_error")
@@ -151,14 +154,17 @@ def static_credentials(values: Mapping) -> Credentials:
                        method="explicit")
 
 
-def _chain(profile: str | None) -> Callable[[], Credentials | None]:
+def _chain(profile: str | None, region: str) -> Callable[[], Credentials | None]:
     def resolve() -> Credentials | None:
-        return _session(profile).get_credentials()
+        return _session(profile, region).get_credentials()
     return resolve
 
 
-def _session(profile: str | None) -> botocore.session.Session:
+def _session(profile: str | None, region: str) -> botocore.session.Session:
+    """A botocore session for the profile; STS calls the chain makes (role profiles, web identity) go to
+    the Bedrock region's STS unless AWS_ENDPOINT_URL_STS says otherwise."""
     session = botocore.session.Session(profile=profile or None)
+    session.set_config_variable("region", region)
     return session
 
 
@@ -174,7 +180,7 @@ def _assume_role(base: Callable[[], Credentials | None], profile: str | None, re
         source = base()
         if source is None:
             return None
-        session = _session(profile)
+        session = _session(profile, region)
         fetcher = AssumeRoleCredentialFetcher(
             lambda *args, **kwargs: session.create_client(*args, region_name=region, **kwargs),
             source, str(auth_config["aws_role_arn"]), extra_args=extra)
@@ -199,7 +205,7 @@ def source_for(mode: str, values: Mapping, auth_config: Mapping, region: str) ->
         identity = (static.access_key, hashlib.sha256(static.secret_key.encode()).hexdigest())
     else:
         check_endpoint_overrides()
-        base = _chain(profile)
+        base = _chain(profile, region)
         identity = ("default_chain", profile)
     resolve = _assume_role(base, profile, region, auth_config) if role else base
     key = (*identity, role, str(auth_config.get("aws_role_session_name") or ""),
