@@ -34,6 +34,10 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 SIGNING_NAME = "bedrock"
 # Titan embeds one text per call; a large batch is spread over this many concurrent calls, not thousands.
 EMBEDDING_CONCURRENCY = 8
+# The model id is a path segment: characters RFC 3986 allows in one (`:` of `...-v1:0`, those of ARNs) stay
+# as they are, since the aiohttp transport re-parses the URL and decodes `%3A`; a percent-encoding would be
+# signed but not sent, and AWS would answer SignatureDoesNotMatch. `/` (in ARNs) is still encoded.
+PATH_SEGMENT_SAFE = ":@!$&'()*+,;="
 
 
 def _credentials(target: ModelTarget, region: str) -> tuple[str | None, credentials.Source | None]:
@@ -62,7 +66,7 @@ class BedrockAdapter(ProviderAdapter):
             raise ValueError(f"aws_region_name '{self.region}' is not an AWS region name.")
         self.base = str(target.auth_config.get("api_base")
                         or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/")
-        prefix = f"{self.base}/model/{quote(target.model_name, safe='')}"
+        prefix = f"{self.base}/model/{quote(target.model_name, safe=PATH_SEGMENT_SAFE)}"
         self.urls = {op: f"{prefix}/{op}" for op in ("converse", "converse-stream", "invoke",
                                                      "invoke-with-response-stream")}
         self.api_key, self.aws_credentials = _credentials(target, self.region)

@@ -1,0 +1,78 @@
+"""Cloud providers with the credentials the workload already has, through the real gateway and the official
+SDKs: Bedrock signing with instance-metadata credentials (IMDSv2) and with a role assumed on top of them,
+the fake Bedrock verifying each signature against the keys the fake metadata service and STS issued."""
+from __future__ import annotations
+
+import anthropic
+import openai
+import pytest
+
+from tests.e2e.harness import make_gateway
+from tests.fakes.aws_credentials import FakeAwsCredentials
+from tests.fakes.bedrock import FakeBedrock
+
+ROLE = "arn:aws:iam::123456789012:role/bedrock-invoker"
+CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+@pytest.fixture(scope="module")
+def aws():
+    with FakeAwsCredentials() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bedrock(aws):
+    with FakeBedrock() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def gateway(e2e_root, aws, bedrock, tmp_path_factory):
+    home = tmp_path_factory.mktemp("aws-home")
+    env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": aws.url, "AWS_ENDPOINT_URL_STS": aws.url,
+           "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"), "AWS_CONFIG_FILE": str(home / "config"),
+           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": ""}
+    config = {
+        "secrets": [
+            {"name": "instance", "provider": "bedrock", "values": {},
+             "auth_config": {"auth_mode": "default_chain", "api_base": bedrock.url}},
+            {"name": "invoker", "provider": "bedrock", "values": {},
+             "auth_config": {"auth_mode": "default_chain", "aws_role_arn": ROLE, "api_base": bedrock.url}},
+        ],
+        "models": [{"name": "claude-instance", "provider": "bedrock", "model_name": CLAUDE, "secret": "instance"},
+                   {"name": "claude-role", "provider": "bedrock", "model_name": CLAUDE, "secret": "invoker"}],
+        "endpoints": [{"name": "instance", "models": [{"model": "claude-instance"}]},
+                      {"name": "role", "models": [{"model": "claude-role"}]}],
+    }
+    server = make_gateway(e2e_root, "cloud-credentials", config, env=env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _verified_signatures(aws, bedrock):
+    bedrock.reset()
+    bedrock.aws_keys = aws.issued
+
+
+def test_openai_sdk_through_instance_metadata_credentials(gateway, aws, bedrock):
+    client = openai.OpenAI(base_url=f"{gateway.url}/gateway/mlflow/v1", api_key=gateway.keys["default"])
+    answer = client.chat.completions.create(model="instance", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content == "echo: hi"
+    stream = client.chat.completions.create(model="instance", messages=[{"role": "user", "content": "again"}],
+                                            stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "echo: again"
+    assert {aws.issued_for[key] for key in bedrock.signed_by} == {"imds"} and len(bedrock.signed_by) == 2
+    assert len(set(bedrock.signed_by)) == 1  # fetched once, cached
+
+
+def test_anthropic_sdk_through_a_role_assumed_from_the_instance(gateway, aws, bedrock):
+    client = anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"])
+    with client.messages.stream(model="role", max_tokens=50, messages=[{"role": "user", "content": "hello"}]) as stream:
+        text = "".join(stream.text_stream)
+    assert "hello" in text
+    [signer] = set(bedrock.signed_by)
+    assert aws.issued_for[signer] == "AssumeRole"
+    [assume] = [r for r in aws.requests if r.path == "/" and b"Action=AssumeRole" in r.body]
+    assert aws.issued_for[assume.headers["authorization"].split("Credential=")[1].split("/")[0]] == "imds"
