@@ -3,8 +3,9 @@ Anthropic's Messages API as Vertex publishes it (`:rawPredict` / `:streamRawPred
 
 `auth_config`: `vertex_project` (required), `vertex_location` (default `global`), `api_base` (default
 https://aiplatform.googleapis.com/v1, or https://<location>-aiplatform.googleapis.com/v1), `timeout`.
-Credentials: `vertex_credentials`, a service-account key (JSON object or its text), exchanged for an
-OAuth token that is cached and renewed off the event loop (providers/vertex/auth.py).
+Credentials (`auth_mode`): `service_account`, the secret's `vertex_credentials` (a key as a JSON object or
+its text), or `adc`, Application Default Credentials (google.auth.default), exchanged for an OAuth token
+that is cached and renewed off the event loop (providers/vertex/auth.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from providers.anthropic.adapter import messages_chunks
 from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 from providers.gemini.adapter import GeminiAdapter
 from providers.vertex import translate
-from providers.vertex.auth import service_account_info, token_source_for
+from providers.vertex.auth import (TokenSource, application_default_source, check_metadata_override,
+                                   service_account_info, token_source_for)
 from providers.wire import Api
 
 EMBEDDING_CONCURRENCY = 8
@@ -31,6 +33,26 @@ class _VertexGemini(GeminiAdapter):
     provider = "vertex_ai"
 
 
+def _token_source(target: ModelTarget) -> TokenSource:
+    """`auth_mode`: `service_account` (the secret's `vertex_credentials`; the default when it is set) or
+    `adc` (Application Default Credentials; the default otherwise). Raises ValueError for a configuration
+    that cannot work."""
+    values = target.credentials
+    mode = target.auth_config.get("auth_mode") or ("service_account" if values.get("vertex_credentials") else "adc")
+    if mode == "adc":
+        check_metadata_override()
+        return application_default_source()
+    if mode != "service_account":
+        raise ValueError(f"Vertex AI auth_mode '{mode}' is not supported; use 'service_account' or 'adc'.")
+    info = service_account_info(values.get("vertex_credentials"))
+    # The key names the token endpoint the gateway will call, so it answers to the outbound policy like
+    # any api_base.
+    problem = outbound.url_problem(str(info["token_uri"]))
+    if problem:
+        raise ValueError(f"the token_uri of vertex_credentials is blocked by the outbound policy: {problem}")
+    return token_source_for(info)
+
+
 class VertexAdapter(ProviderAdapter):
     provider = "vertex_ai"
     passthrough_apis = frozenset({Api.GEMINI_GENERATE, Api.GEMINI_STREAM, Api.ANTHROPIC_MESSAGES})
@@ -39,13 +61,7 @@ class VertexAdapter(ProviderAdapter):
         super().__init__(target, client)
         self.model_url = translate.model_url(target.auth_config, target.model_name)
         self.is_claude = translate.publisher_of(target.model_name) == "anthropic"
-        info = service_account_info(target.credentials.get("vertex_credentials"))
-        # The key names the token endpoint the gateway will call, so it answers to the outbound policy
-        # like any api_base.
-        problem = outbound.url_problem(str(info["token_uri"]))
-        if problem:
-            raise ValueError(f"the token_uri of vertex_credentials is blocked by the outbound policy: {problem}")
-        self.tokens = token_source_for(info)
+        self.tokens = _token_source(target)
         self.headers = {"content-type": "application/json", "accept": "application/json"}
         self.passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES} if self.is_claude
                                           else {Api.GEMINI_GENERATE, Api.GEMINI_STREAM})

@@ -6,6 +6,12 @@ Model calls must carry a token it issued. Gemini models answer as FakeGemini doe
 (`/v1/projects/<p>/locations/<l>/publishers/google/models/<m>:<method>`, plus `:predict` embeddings);
 Claude models (`publishers/anthropic`, `:rawPredict` / `:streamRawPredict`) as FakeAnthropic, once the body
 has Vertex's `anthropic_version` and no `model`.
+
+It also plays the GCE metadata server (for `GCE_METADATA_HOST` / `GCE_METADATA_IP`): `GET /` answers the
+ping with `Metadata-Flavor: Google`; `/computeMetadata/v1/instance/service-accounts/default/` (the account's
+email and scopes, `?recursive=true`), `.../token` (an access token), `/computeMetadata/v1/project/project-id`,
+each only with the `Metadata-Flavor: Google` request header, as Google's metadata server documentation
+("About VM metadata", "Authenticate workloads using service accounts") describes.
 """
 from __future__ import annotations
 
@@ -48,11 +54,14 @@ class FakeVertex(FakeGemini):
 
     @property
     def api_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path != "/token"]
+        return [r for r in self.requests if r.path != "/token" and "/computeMetadata/" not in r.path
+                and r.path != "/"]
 
     def respond(self, request: Recorded) -> Reply:
         if request.path == "/token":
             return self._token(request)
+        if request.path == "/" or request.path.startswith("/computeMetadata/"):
+            return self._metadata(request)
         if request.headers.get("authorization", "").removeprefix("Bearer ") not in self.issued:
             return self._error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
         method = request.path.rpartition(":")[2]
@@ -69,6 +78,25 @@ class FakeVertex(FakeGemini):
         token = f"ya29.fake-{len(self.issued) + 1}"
         self.issued.append(token)
         return Reply(body={"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"})
+
+    def _metadata(self, request: Recorded) -> Reply:
+        flavor = {"metadata-flavor": "Google"}
+        if request.headers.get("metadata-flavor") != "Google":
+            return Reply(status=403, body=b"Missing Metadata-Flavor:Google header.", content_type="text/html")
+        account = "/computeMetadata/v1/instance/service-accounts/default/"
+        if request.path == "/":
+            return Reply(body=b"computeMetadata/", content_type="application/text", headers=flavor)
+        if request.path == account:
+            return Reply(body={"aliases": ["default"], "email": "vm@my-project.iam.gserviceaccount.com",
+                               "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}, headers=flavor)
+        if request.path == account + "token":
+            token = f"ya29.metadata-{len(self.issued) + 1}"
+            self.issued.append(token)
+            return Reply(body={"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"},
+                         headers=flavor)
+        if request.path == "/computeMetadata/v1/project/project-id":
+            return Reply(body=b"my-project", content_type="application/text", headers=flavor)
+        return Reply(status=404, body=b"Not Found", content_type="text/html", headers=flavor)
 
     def _signed_by_key(self, assertion: str) -> bool:
         try:
