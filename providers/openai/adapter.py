@@ -19,6 +19,23 @@ PASSTHROUGH_OPERATIONS = {Api.OPENAI_CHAT: "chat/completions", Api.OPENAI_EMBEDD
 RESPONSES_PROVIDERS = {"openai", "azure", "xai", "openrouter", "openai_compatible", "vllm"}
 
 
+async def chat_chunks(stream: http.OpenStream, provider: str) -> AsyncIterator[dict]:
+    """The `chat.completion.chunk` dicts of an OpenAI-format stream, up to `[DONE]`; an error event or a
+    stream cut before `[DONE]` raises ProviderError. Shared by every host of OpenAI's chat format."""
+    async with aclosing(stream.events()) as events:
+        async for event in events:
+            if event.data == "[DONE]":
+                return
+            try:
+                chunk = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                raise http.malformed_event(provider) from None
+            if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                raise http.stream_error(provider, chunk["error"])
+            yield chunk
+    raise http.incomplete_stream(provider, "[DONE]")
+
+
 class OpenAIAdapter(ProviderAdapter):
     provider = "openai"
     passthrough_apis = frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS, Api.OPENAI_RESPONSES})
@@ -55,18 +72,9 @@ class OpenAIAdapter(ProviderAdapter):
         stream = await http.open_stream(self.client, "POST", self.urls["chat/completions"], body,
                                         {**self.headers, "accept": "text/event-stream"}, stats,
                                         self.target.provider, self.params)
-        async with aclosing(stream.events()) as events:
-            async for event in events:
-                if event.data == "[DONE]":
-                    return
-                try:
-                    chunk = orjson.loads(event.data)
-                except orjson.JSONDecodeError:
-                    raise http.malformed_event(self.target.provider) from None
-                if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                    raise http.stream_error(self.target.provider, chunk["error"])
+        async with aclosing(chat_chunks(stream, self.target.provider)) as chunks:
+            async for chunk in chunks:
                 yield chunk
-        raise http.incomplete_stream(self.target.provider, "[DONE]")
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
         body = translate.build_embeddings_body(request, self.target.model_name, include_model=not self.is_azure)

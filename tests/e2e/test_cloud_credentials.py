@@ -57,9 +57,14 @@ def gateway(e2e_root, aws, bedrock, vertex, tmp_path_factory):
         ],
         "models": [{"name": "claude-instance", "provider": "bedrock", "model_name": CLAUDE, "secret": "instance"},
                    {"name": "claude-role", "provider": "bedrock", "model_name": CLAUDE, "secret": "invoker"},
-                   {"name": "gemini-gce", "provider": "vertex_ai", "model_name": "gemini-2.5-flash", "secret": "gce"}],
+                   {"name": "gemini-gce", "provider": "vertex_ai", "model_name": "gemini-2.5-flash", "secret": "gce"},
+                   {"name": "mistral-gce", "provider": "vertex_ai", "model_name": "mistral-small-2503", "secret": "gce"},
+                   {"name": "llama-gce", "provider": "vertex_ai", "model_name": "llama-3.3-70b-instruct-maas",
+                    "secret": "gce"}],
         "endpoints": [{"name": "instance", "models": [{"model": "claude-instance"}]},
                       {"name": "gce", "models": [{"model": "gemini-gce"}]},
+                      {"name": "mistral", "models": [{"model": "mistral-gce"}]},
+                      {"name": "llama", "models": [{"model": "llama-gce"}]},
                       {"name": "role", "models": [{"model": "claude-role"}]}],
     }
     server = make_gateway(e2e_root, "cloud-credentials", config, env=env)
@@ -105,3 +110,16 @@ def test_genai_sdk_through_vertex_with_gce_metadata_credentials(gateway, vertex)
     tokens = [r for r in vertex.requests if r.path.endswith("/service-accounts/default/token")]
     assert len(tokens) == 1 and tokens[0].headers["metadata-flavor"] == "Google"
     assert {r.headers["authorization"] for r in vertex.api_requests} == {"Bearer ya29.metadata-1"}
+
+
+@pytest.mark.parametrize("route", ["mlflow/v1", "openai/v1"])
+@pytest.mark.parametrize("endpoint", ["mistral", "llama"])
+def test_openai_sdk_on_mistral_and_llama_hosted_on_vertex(gateway, vertex, route, endpoint):
+    client = openai.OpenAI(base_url=f"{gateway.url}/gateway/{route}", api_key=gateway.keys["default"], max_retries=0)
+    answer = client.chat.completions.create(model=endpoint, messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content == "echo: hi" and answer.usage.total_tokens > 0
+    stream = client.chat.completions.create(model=endpoint, messages=[{"role": "user", "content": "more"}],
+                                            stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: more"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0

@@ -7,6 +7,11 @@ Model calls must carry a token it issued. Gemini models answer as FakeGemini doe
 Claude models (`publishers/anthropic`, `:rawPredict` / `:streamRawPredict`) as FakeAnthropic, once the body
 has Vertex's `anthropic_version` and no `model`.
 
+Partner models: Mistral (`publishers/mistralai/models/<m>:rawPredict` / `:streamRawPredict`) answers as
+FakeOpenAI does but, like Mistral's API, refuses `stream_options` with a 422 `extra_forbidden` and ends
+every stream with a usage chunk; Llama answers on the OpenAI-compatible
+`endpoints/openapi/chat/completions`, for `meta/`-prefixed model ids only.
+
 It also plays the GCE metadata server (for `GCE_METADATA_HOST` / `GCE_METADATA_IP`): `GET /` answers the
 ping with `Metadata-Flavor: Google`; `/computeMetadata/v1/instance/service-accounts/default/` (the account's
 email and scopes, `?recursive=true`), `.../token` (an access token), `/computeMetadata/v1/project/project-id`,
@@ -25,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Recorded, Reply
 from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai import fake_embedding
+from tests.fakes.openai import FakeOpenAI, fake_embedding
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -41,6 +46,7 @@ class FakeVertex(FakeGemini):
     def __init__(self) -> None:
         super().__init__()
         self._claude = FakeAnthropic()
+        self._openai = FakeOpenAI()
         self.issued: list[str] = []
 
     def reset(self) -> None:
@@ -67,6 +73,13 @@ class FakeVertex(FakeGemini):
         method = request.path.rpartition(":")[2]
         if "/publishers/anthropic/" in request.path:
             return self._claude_call(request, method)
+        if "/publishers/mistralai/" in request.path:
+            return self._mistral_call(request, method)
+        if request.path.endswith("/endpoints/openapi/chat/completions"):
+            body = request.json if isinstance(request.json, dict) else {}
+            if not str(body.get("model", "")).startswith("meta/"):
+                return self._error(400, "model must be <publisher>/<model>, e.g. meta/llama-3.3-70b-instruct-maas")
+            return self._openai.chat(body)
         if method == "predict":
             return self._predict(request.json or {})
         return super().respond(request)
@@ -117,6 +130,17 @@ class FakeVertex(FakeGemini):
         if method == "streamRawPredict" and body.get("stream"):
             return self._claude.stream({**body, "model": model})
         return self._error(400, f"{method} does not match stream={body.get('stream')}")
+
+    def _mistral_call(self, request: Recorded, method: str) -> Reply:
+        body = request.json if isinstance(request.json, dict) else {}
+        if "stream_options" in body:
+            # Mistral's validation error, as its API returns it for a field it does not know.
+            return Reply(status=422, body={"object": "error", "message": {"detail": [{
+                "type": "extra_forbidden", "loc": ["body", "stream_options"], "msg": "Extra inputs are not permitted",
+                "input": body["stream_options"]}]}, "type": "invalid_request_error", "param": None, "code": None})
+        if not body.get("model") or (method == "streamRawPredict") != bool(body.get("stream")):
+            return self._error(400, f"{method} needs model, and stream={method == 'streamRawPredict'}")
+        return self._openai.chat({**body, "stream_options": {"include_usage": True}} if body.get("stream") else body)
 
     def _predict(self, body: dict) -> Reply:
         instances = body.get("instances")

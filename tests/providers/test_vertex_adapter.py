@@ -295,3 +295,36 @@ def test_a_metadata_override_to_another_link_local_address_makes_the_model_unusa
     with pytest.raises(ValueError, match="GCE_METADATA_HOST is blocked by the outbound policy"):
         VertexAdapter(ModelTarget(id=1, name="v", provider="vertex_ai", model_name=GEMINI, credentials={},
                                   auth_config={"vertex_project": "p", "auth_mode": "adc"}))
+
+
+@pytest.mark.parametrize(("model", "path", "stream_path", "sent_model"), [
+    ("mistral-small-2503", f"{PREFIX}/mistralai/models/mistral-small-2503:rawPredict",
+     f"{PREFIX}/mistralai/models/mistral-small-2503:streamRawPredict", "mistral-small-2503"),
+    ("meta/llama-3.3-70b-instruct-maas", "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
+     "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions", "meta/llama-3.3-70b-instruct-maas"),
+    ("llama-4-maverick-17b-128e-instruct-maas", "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
+     "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
+     "meta/llama-4-maverick-17b-128e-instruct-maas"),
+])
+async def test_partner_models_speak_openai_chat_at_their_vertex_urls(make, fake, model, path, stream_path, sent_model):
+    adapter = make(model)
+    answer = await adapter.chat(HELLO, CallStats())
+    assert answer["choices"][0]["message"]["content"] == "echo: Hello there" and answer["usage"]["total_tokens"] > 0
+    chunks = await collect(adapter, HELLO)
+    assert text_of(chunks) == "echo: Hello there" and chunks[-1]["usage"]["total_tokens"] > 0
+    plain, streamed = fake.api_requests
+    assert (plain.path, streamed.path) == (path, stream_path)
+    assert plain.json["model"] == streamed.json["model"] == sent_model and streamed.json["stream"] is True
+    assert plain.headers["authorization"].startswith("Bearer ya29.fake-")
+    assert adapter.passthrough_apis == {"openai-chat"}
+
+
+async def test_mistral_streams_never_carry_stream_options(make, fake):
+    """Mistral refuses stream_options with a 422; its streams report usage unasked."""
+    chunks = await collect(make("mistral-small-2503"), {**HELLO, "stream_options": {"include_usage": True}})
+    assert "stream_options" not in fake.api_requests[0].json and chunks[-1]["usage"]["prompt_tokens"] > 0
+
+
+async def test_partner_models_have_no_embeddings(make):
+    with pytest.raises(UnsupportedOperation, match="has no embeddings API on Vertex AI"):
+        await make("mistral-small-2503").embeddings({"input": "x"}, CallStats())
