@@ -14,6 +14,7 @@ ADAPTERS: dict[str, str] = {
     "gemini": "providers.gemini.adapter:GeminiAdapter",
     "bedrock": "providers.bedrock.adapter:BedrockAdapter",
     "vertex_ai": "providers.vertex.adapter:VertexAdapter",
+    "cohere": "providers.cohere.adapter:CohereAdapter",
     "fake": "providers.fake.adapter:FakeAdapter",
 }
 

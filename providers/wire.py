@@ -209,6 +209,18 @@ def gemini_usage(meta: dict | None) -> TokenUsage:
     return TokenUsage(prompt, output, _int(meta.get("cachedContentTokenCount")))
 
 
+def cohere_usage(usage: dict | None) -> TokenUsage:
+    """Cohere v2 `usage`: `billed_units` (what Cohere charges for, without the tokens it adds itself), else
+    `tokens`; `cached_tokens` are input read from its cache."""
+    if not isinstance(usage, dict):
+        return TokenUsage()
+    counts = usage.get("billed_units") if isinstance(usage.get("billed_units"), dict) else usage.get("tokens")
+    if not isinstance(counts, dict):
+        return TokenUsage()
+    return TokenUsage(_int(counts.get("input_tokens")), _int(counts.get("output_tokens")),
+                      _int(usage.get("cached_tokens")))
+
+
 def answer_usage(api: str, body: dict | list | None) -> TokenUsage:
     """Token usage from a native non-streaming answer of `api`."""
     if not isinstance(body, dict):
