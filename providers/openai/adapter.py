@@ -1,5 +1,6 @@
-"""Adapter for OpenAI and every provider that speaks OpenAI's wire format (Azure, Groq, DeepSeek, xAI,
-OpenRouter, Ollama, Mistral, Together, Fireworks, Databricks, vLLM, Portkey, any custom api_base)."""
+"""Adapter for OpenAI and every provider that speaks OpenAI's wire format (Azure OpenAI, Azure AI Foundry's
+model inference API, Groq, DeepSeek, xAI, OpenRouter, Ollama, Mistral, Together, Fireworks, Databricks,
+vLLM, Portkey, any custom api_base)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -47,6 +48,8 @@ class OpenAIAdapter(ProviderAdapter):
         provider = "azure" if self.is_azure else target.provider
         self.headers = translate.auth_headers(provider, dict(target.credentials), config)
         self.params = {"api-version": config.get("api_version", "2024-10-21")} if self.is_azure else None
+        if target.provider == "azure_ai":
+            self.params = {"api-version": str(config.get("api_version") or translate.AZURE_AI_API_VERSION)}
         if self.is_azure:
             deployment = config.get("deployment_name") or target.model_name
             self.urls = {op: translate.azure_url(config, deployment, op) for op in ("chat/completions", "embeddings")}
