@@ -19,6 +19,13 @@ ADAPTERS: dict[str, str] = {
     "fake": "providers.fake.adapter:FakeAdapter",
 }
 
+# The credential modes (`auth_config.auth_mode`) of providers that have several; `gateway_apply` and the
+# adapters check a secret's mode against this one list.
+AUTH_MODES: dict[str, tuple[str, ...]] = {
+    "bedrock": ("api_key", "access_keys", "default_chain"),
+    "vertex_ai": ("service_account", "adc"),
+}
+
 
 def adapter_class(provider: str) -> type[ProviderAdapter]:
     """Imported on first use so a provider's module loads only where it is configured."""

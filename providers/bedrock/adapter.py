@@ -26,6 +26,7 @@ from providers import http
 from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
                             UnsupportedOperation)
 from providers.bedrock import credentials, invoke, translate
+from providers.registry import AUTH_MODES
 from providers.bedrock.eventstream import EventStreamDecoder, event_of, malformed
 from providers.wire import Api
 
@@ -50,8 +51,8 @@ def _credentials(target: ModelTarget, region: str) -> tuple[str | None, credenti
         if not values.get("api_key"):
             raise ValueError("Bedrock auth_mode 'api_key' needs the secret value 'api_key' (a Bedrock API key).")
         return str(values["api_key"]), None
-    if mode not in credentials.MODES:
-        raise ValueError(f"Bedrock auth_mode '{mode}' is not supported; use one of {', '.join(credentials.MODES)}.")
+    if mode not in AUTH_MODES["bedrock"]:
+        raise ValueError(f"Bedrock auth_mode '{mode}' is not supported; use one of {', '.join(AUTH_MODES['bedrock'])}.")
     return None, credentials.source_for(mode, values, config, region)
 
 

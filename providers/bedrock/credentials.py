@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 # botocore.auth logs each canonical request at DEBUG, session token included: never let that reach a log.
 logging.getLogger("botocore.auth").setLevel(logging.INFO)
 
-MODES = ("api_key", "access_keys", "default_chain")
 # botocore's own advisory and mandatory refresh windows for temporary credentials.
 REFRESH_AHEAD = 15 * 60
 MIN_VALIDITY = 10 * 60

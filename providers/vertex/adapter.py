@@ -20,6 +20,7 @@ from providers.anthropic import translate as anthropic
 from providers.anthropic.adapter import messages_chunks
 from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
 from providers.gemini.adapter import GeminiAdapter
+from providers.registry import AUTH_MODES
 from providers.vertex import translate
 from providers.vertex.partners import OpenAIFormatModel
 from providers.vertex.auth import (TokenSource, application_default_source, check_metadata_override,
@@ -44,8 +45,9 @@ def _token_source(target: ModelTarget) -> TokenSource:
     if mode == "adc":
         check_metadata_override()
         return application_default_source()
-    if mode != "service_account":
-        raise ValueError(f"Vertex AI auth_mode '{mode}' is not supported; use 'service_account' or 'adc'.")
+    if mode not in AUTH_MODES["vertex_ai"]:
+        raise ValueError(f"Vertex AI auth_mode '{mode}' is not supported; use one of "
+                         f"{', '.join(AUTH_MODES['vertex_ai'])}.")
     info = service_account_info(values.get("vertex_credentials"))
     # The key names the token endpoint the gateway will call, so it answers to the outbound policy like
     # any api_base.
