@@ -16,6 +16,7 @@ ADAPTERS: dict[str, str] = {
     "vertex_ai": "providers.vertex.adapter:VertexAdapter",
     "cohere": "providers.cohere.adapter:CohereAdapter",
     "databricks": "providers.databricks.adapter:DatabricksAdapter",
+    "litellm": "providers.litellm.adapter:LiteLLMAdapter",
     "fake": "providers.fake.adapter:FakeAdapter",
 }
 
