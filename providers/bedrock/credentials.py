@@ -200,6 +200,7 @@ def source_for(mode: str, values: Mapping, auth_config: Mapping, region: str) ->
         static = static_credentials(values)
         if not role:
             return StaticSource(static)
+        check_endpoint_overrides()
         base: Callable[[], Credentials | None] = lambda: static  # noqa: E731
         identity = (static.access_key, hashlib.sha256(static.secret_key.encode()).hexdigest())
     else:

@@ -161,8 +161,18 @@ async def test_sts_refusal_names_the_error_not_the_keys(aws, fake, client, monke
     assert not caught.value.retryable and not fake.requests
 
 
-@pytest.mark.parametrize("variable", ["AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS"])
-def test_an_override_to_another_link_local_address_makes_the_model_unusable(aws, fake, monkeypatch, variable):
+@pytest.mark.parametrize(("variable", "values", "auth_config"), [
+    ("AWS_EC2_METADATA_SERVICE_ENDPOINT", {}, {"auth_mode": "default_chain"}),
+    ("AWS_ENDPOINT_URL_STS", {}, {"auth_mode": "default_chain"}),
+    ("AWS_ENDPOINT_URL_STS", STATIC, {"aws_role_arn": ROLE}),
+])
+def test_an_override_to_another_link_local_address_makes_the_model_unusable(aws, fake, monkeypatch, variable,
+                                                                            values, auth_config):
     monkeypatch.setenv(variable, "http://169.254.10.10")
     with pytest.raises(ValueError, match=f"{variable} is blocked by the outbound policy"):
-        adapter_for(fake, None, auth_mode="default_chain")
+        adapter_for(fake, None, values, **auth_config)
+
+
+def test_the_instance_metadata_address_itself_is_allowed_for_credentials(aws, fake, monkeypatch):
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254")
+    assert adapter_for(fake, None, auth_mode="default_chain").problem is None
