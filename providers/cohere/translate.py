@@ -21,8 +21,12 @@ FINISH_REASONS = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "le
 # Unified field -> Cohere field, copied as they are.
 RENAMED = {"temperature": "temperature", "top_p": "p", "seed": "seed", "frequency_penalty": "frequency_penalty",
            "presence_penalty": "presence_penalty"}
+# Fields that would change the answer and have no Cohere equivalent; fields that cannot (`user`,
+# `metadata`, `store`, `stream_options`) are left out.
 REFUSED = {"logprobs": "log probabilities", "top_logprobs": "log probabilities", "logit_bias": "logit_bias",
-           "reasoning_effort": "reasoning effort"}
+           "reasoning_effort": "reasoning effort", "audio": "audio output", "modalities": "output modalities",
+           "prediction": "predicted outputs", "web_search_options": "web search", "functions": "legacy functions",
+           "function_call": "legacy functions"}
 DEFAULT_INPUT_TYPE = "search_document"
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 
