@@ -14,6 +14,7 @@ from providers.base import CallStats, ModelTarget, ProviderError
 from providers.bedrock import credentials
 from providers.bedrock.adapter import BedrockAdapter
 from tests.fakes.aws_credentials import CONTAINER_TOKEN, FakeAwsCredentials
+from tests.fakes.base import Behaviour
 from tests.fakes.bedrock import FakeBedrock
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -176,3 +177,24 @@ def test_an_override_to_another_link_local_address_makes_the_model_unusable(aws,
 def test_the_instance_metadata_address_itself_is_allowed_for_credentials(aws, fake, monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254")
     assert adapter_for(fake, None, auth_mode="default_chain").problem is None
+
+
+async def test_a_slow_credential_service_does_not_block_the_event_loop(aws, fake, client, monkeypatch):
+    """botocore's fetch is blocking HTTP; it runs in a worker thread, so other requests keep being served."""
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"{aws.url}/container-credentials")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN)
+    aws.behave("/container-credentials", Behaviour(delay=0.5), times=1)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    running = asyncio.get_running_loop().create_task(ticker())
+    try:
+        await adapter_for(fake, client, auth_mode="default_chain").chat(HELLO, CallStats())
+    finally:
+        running.cancel()
+    assert ticks >= 10  # a blocked loop would not have ticked at all during the half-second fetch
