@@ -30,7 +30,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import (AssumeRoleCredentialFetcher, Credentials, DeferredRefreshableCredentials,
                                   ReadOnlyCredentials, RefreshableCredentials)
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from providers import outbound
 from providers.errors import ProviderError
@@ -96,7 +96,9 @@ class CredentialSource:
                     raise ProviderError(502, f"No AWS credentials were found ({self.description}).",
                                         retryable=False, error_type="upstream_auth_error")
             frozen = self._credentials.get_frozen_credentials()
-        except (BotoCoreError, ClientError) as exc:
+        except ProviderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - botocore raises more than BotoCoreError (config parsing, OSError)
             # A refusal (STS AccessDenied, a malformed role ARN) will not change on retry; an outage may.
             refused = isinstance(exc, ClientError) and exc.response.get("ResponseMetadata", {}).get(
                 "HTTPStatusCode", 500) < 500
