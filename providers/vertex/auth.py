@@ -126,6 +126,9 @@ class TokenSource:
             reason = exc.args[0] if exc.args else type(exc).__name__
             raise ProviderError(502, f"Google refused the Vertex AI credentials: {reason}",
                                 retryable=False, error_type="upstream_auth_error") from None
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise ProviderError(502, f"Could not obtain Google credentials for Vertex AI: {type(exc).__name__}.",
+                                retryable=False, error_type="upstream_auth_error") from None
         expiry = self._credentials.expiry
         utc_now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         lifetime = (expiry - utc_now).total_seconds() if expiry else DEFAULT_LIFETIME
