@@ -22,9 +22,9 @@ from providers.base import CallStats, ModelTarget, PassthroughResponse, Provider
 from providers.gemini.adapter import GeminiAdapter
 from providers.registry import AUTH_MODES
 from providers.vertex import translate
-from providers.vertex.partners import OpenAIFormatModel
-from providers.vertex.auth import (TokenSource, application_default_source, check_metadata_override,
+from providers.vertex.auth import (TokenSource, application_default_source, check_credential_endpoints,
                                    service_account_info, token_source_for)
+from providers.vertex.partners import OpenAIFormatModel
 from providers.wire import Api
 
 EMBEDDING_CONCURRENCY = 8
@@ -43,7 +43,7 @@ def _token_source(target: ModelTarget) -> TokenSource:
     values = target.credentials
     mode = target.auth_config.get("auth_mode") or ("service_account" if values.get("vertex_credentials") else "adc")
     if mode == "adc":
-        check_metadata_override()
+        check_credential_endpoints()
         return application_default_source()
     if mode not in AUTH_MODES["vertex_ai"]:
         raise ValueError(f"Vertex AI auth_mode '{mode}' is not supported; use one of "

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import google.auth
 import google.auth.credentials
@@ -74,13 +75,24 @@ def _application_default() -> google.auth.credentials.Credentials:
     return credentials
 
 
-def check_metadata_override(environ: Mapping[str, str] = os.environ) -> None:
-    """Raises ValueError when GCE_METADATA_HOST / GCE_METADATA_IP point where credential fetching may not go."""
+def check_credential_endpoints(environ: Mapping[str, str] = os.environ) -> None:
+    """Raises ValueError when Application Default Credentials would be fetched from where the outbound policy
+    forbids: GCE_METADATA_HOST / GCE_METADATA_IP, or the `token_uri` of the key GOOGLE_APPLICATION_CREDENTIALS
+    names (an unreadable file is left for google.auth.default to report)."""
     for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):
         if environ.get(name):
             problem = outbound.credential_endpoint_problem(environ[name])
             if problem:
                 raise ValueError(f"{name} is blocked by the outbound policy: {problem}")
+    path = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    try:
+        key = orjson.loads(Path(path).read_bytes()) if path else None
+    except (OSError, orjson.JSONDecodeError):
+        return
+    token_uri = key.get("token_uri") if isinstance(key, dict) else None
+    problem = outbound.url_problem(str(token_uri)) if token_uri else None
+    if problem:
+        raise ValueError(f"the token_uri of GOOGLE_APPLICATION_CREDENTIALS is blocked by the outbound policy: {problem}")
 
 
 class TokenSource:

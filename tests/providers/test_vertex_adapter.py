@@ -328,3 +328,12 @@ async def test_mistral_streams_never_carry_stream_options(make, fake):
 async def test_partner_models_have_no_embeddings(make):
     with pytest.raises(UnsupportedOperation, match="has no embeddings API on Vertex AI"):
         await make("mistral-small-2503").embeddings({"input": "x"}, CallStats())
+
+
+def test_an_adc_key_whose_token_uri_breaks_the_outbound_policy_makes_the_model_unusable(tmp_path, monkeypatch):
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps({"type": "service_account", "token_uri": "http://169.254.169.254/token"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    with pytest.raises(ValueError, match="token_uri of GOOGLE_APPLICATION_CREDENTIALS is blocked"):
+        VertexAdapter(ModelTarget(id=1, name="v", provider="vertex_ai", model_name=GEMINI, credentials={},
+                                  auth_config={"vertex_project": "p"}))
