@@ -145,6 +145,8 @@ class Endpoint(Audited):
         null=True, blank=True, help_text="How many fallback models to try at most (empty = all)."
     )
     usage_tracking = models.BooleanField(default=True)
+    log_payloads = models.BooleanField(
+        default=False, help_text="Keep each request's body and answer (after guardrails) in the request log.")
     # Resilience (all optional; empty means the built-in default).
     retries = models.PositiveIntegerField(
         null=True, blank=True, help_text="Retries on the same model for 429/5xx (empty: 0 with fallbacks, else 1)."
@@ -256,6 +258,45 @@ class BudgetPolicy(Audited):
             raise ValidationError({"target": f"No API key named '{self.target}'."})
 
 
+class RateLimit(Audited):
+    """Requests per minute, tokens per minute and concurrent requests allowed to everything (global), an
+    endpoint or an API key. Target "*" gives each endpoint or key its own count (gateway/ratelimits/)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    scope = models.CharField(max_length=16, choices=BudgetScope.choices, default=BudgetScope.GLOBAL)
+    target = models.CharField(max_length=255, blank=True, default="",
+                              help_text='Endpoint name or API key name, or "*" for each one separately; empty for global.')
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(requests_per_minute__isnull=False) | models.Q(tokens_per_minute__isnull=False)
+                | models.Q(max_concurrent__isnull=False), name="rate_limit_has_a_limit"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.requests_per_minute is None and self.tokens_per_minute is None and self.max_concurrent is None:
+            raise ValidationError("Set at least one of requests per minute, tokens per minute, max concurrent.")
+        if self.scope == BudgetScope.GLOBAL and self.target:
+            raise ValidationError({"target": "A global rate limit has no target."})
+        if self.scope != BudgetScope.GLOBAL and not self.target:
+            raise ValidationError({"target": f"A rate limit with scope '{self.scope}' needs a target name or \"*\"."})
+        if self.scope == BudgetScope.ENDPOINT and self.target not in ("", "*") \
+                and not Endpoint.objects.filter(name=self.target).exists():
+            raise ValidationError({"target": f"No endpoint named '{self.target}'."})
+        if self.scope == BudgetScope.API_KEY and self.target not in ("", "*") \
+                and not ApiKey.objects.filter(name=self.target).exists():
+            raise ValidationError({"target": f"No API key named '{self.target}'."})
+
+
 class ApiKey(models.Model):
     """A client key for the /gateway/ routes. Only a hash is stored; the key is shown once at creation."""
 
@@ -290,7 +331,7 @@ class UsageRecord(models.Model):
     """One row per gateway request, written in batches off the request path."""
 
     created_at = models.DateTimeField(db_index=True)
-    request_id = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     endpoint_name = models.CharField(max_length=255, db_index=True)
     model_name = models.CharField(max_length=255, blank=True, default="", help_text="Model definition used.")
     provider = models.CharField(max_length=64, blank=True, default="")
@@ -318,6 +359,41 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.endpoint_name} {self.status_code}"
+
+
+class RequestLog(models.Model):
+    """A request's payloads, for endpoints with `log_payloads`: the body and the answer as the gateway passed
+    them on (after guardrails), each capped at GATEWAY_REQUEST_LOG_MAX_BYTES; written in batches off the
+    request path (gateway/requestlogs/)."""
+
+    created_at = models.DateTimeField()
+    request_id = models.CharField(max_length=64, db_index=True)
+    endpoint_name = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=255, blank=True, default="")
+    api_key_name = models.CharField(max_length=255, blank=True, default="")
+    route = models.CharField(max_length=64, blank=True, default="")
+    streaming = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(default=200)
+    error_type = models.CharField(max_length=64, blank=True, default="")
+    latency_ms = models.FloatField(default=0)
+    request_body = models.TextField(blank=True, default="")
+    response_body = models.TextField(blank=True, default="")
+    truncated = models.BooleanField(default=False, help_text="A body was longer than the cap and was cut.")
+    attempts = models.JSONField(default=list, blank=True)
+    guardrails = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at"], name="requestlog_created"),
+            models.Index(fields=["endpoint_name", "created_at"], name="requestlog_endpoint_created"),
+            models.Index(fields=["api_key_name", "created_at"], name="requestlog_key_created"),
+            models.Index(fields=["model_name", "created_at"], name="requestlog_model_created"),
+            models.Index(fields=["status_code", "created_at"], name="requestlog_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.endpoint_name} {self.status_code} {self.request_id}"
 
 
 class PriceEntry(models.Model):

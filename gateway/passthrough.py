@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from django.conf import settings
+
 from gateway import pipeline
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest
 from gateway.context import RequestContext
 from gateway.envelopes import stream_error_event
-from gateway.pipeline import close_quietly, ended_by, finish
+from gateway.pipeline import admit, close_quietly, ended_by, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import StallWatchdog
 from gateway.relay_watchers import WATCHERS
+from gateway.requestlogs.capture import RawCapture
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import ProviderError, clock
@@ -85,9 +88,12 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
         async for chunk in response.stream:
             yield chunk
 
+    ctx.body = body
+    if ctx.endpoint.log_payloads:
+        ctx.capture = RawCapture(settings.GATEWAY_REQUEST_LOG_MAX_BYTES)
     try:
         await guardrails.run_before(ctx, body, api)
-        await budgets.reserve(ctx, api, body)
+        await admit(ctx, api, body)
         frames = JSONArrayFrames() if json_array else SSEFrames()
         guard = guardrails.sse_guard(ctx, api, frames)
         first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
@@ -113,6 +119,8 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
                 ctx.first_byte_at = clock()
             out = guard.feed(events) if guard else frames.relay(chunk, events)
             if out:
+                if ctx.capture is not None:
+                    ctx.capture.feed(out)
                 yield out
             try:
                 chunk = await rest.__anext__()
@@ -122,6 +130,8 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
         watcher.observe(events)
         out = guard.feed(events) + await guard.finish() if guard else frames.relay(b"", events)
         if out:
+            if ctx.capture is not None:
+                ctx.capture.feed(out)
             yield out
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,
@@ -142,6 +152,8 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
         ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
         await close_quietly(rest)
         finish(ctx)
+        if ctx.status < 400:
+            await budgets.settled(ctx)
     closing = frames.end()
     if closing:
         yield closing

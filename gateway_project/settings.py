@@ -128,11 +128,20 @@ REST_FRAMEWORK = {
 }
 
 LOG_LEVEL = env.str("GATEWAY_LOG_LEVEL", default="INFO")
+# `plain` lines, or `json`: one JSON object per line (gateway/observability/logs.py). Both name the request.
+GATEWAY_LOG_FORMAT = env.str("GATEWAY_LOG_FORMAT", default="plain")
+if GATEWAY_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("GATEWAY_LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "gateway.observability.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "gateway.observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": GATEWAY_LOG_FORMAT,
+                             "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "gateway": {"level": LOG_LEVEL},
@@ -164,7 +173,18 @@ if GATEWAY_BUDGET_BACKEND == "redis" and not REDIS_URL:
     refuse_to_start("GATEWAY_BUDGET_BACKEND=redis needs REDIS_URL.")
 GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS", default=4096)
 GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=900)
+# How long a request waits for the budget store before the policy's failure mode applies.
+GATEWAY_BUDGET_TIMEOUT_SECONDS = env.float("GATEWAY_BUDGET_TIMEOUT_SECONDS", default=5.0)
+# Rate limits (README: "Rate limits"): what happens when Redis cannot be reached.
+GATEWAY_RATE_LIMIT_FAILURE = env.str("GATEWAY_RATE_LIMIT_FAILURE", default="open")
+if GATEWAY_RATE_LIMIT_FAILURE not in ("open", "closed"):
+    raise ImproperlyConfigured("GATEWAY_RATE_LIMIT_FAILURE must be 'open' or 'closed'.")
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
+# Observability (README: "Observability"): a bearer token for GET /metrics (empty: open).
+GATEWAY_METRICS_TOKEN = env.str("GATEWAY_METRICS_TOKEN", default="")
+# Request logs of endpoints with `log_payloads`: each body capped at this size, kept this many days (0: forever).
+GATEWAY_REQUEST_LOG_MAX_BYTES = env.int("GATEWAY_REQUEST_LOG_MAX_BYTES", default=64 * 1024)
+GATEWAY_REQUEST_LOG_RETENTION_DAYS = env.int("GATEWAY_REQUEST_LOG_RETENTION_DAYS", default=30)
 
 # --- Production security (README: "Running in production") -----------------------------------------------
 # Off by default so a plain-HTTP local run works; behind TLS, set them and `manage.py check --deploy` is clean.
