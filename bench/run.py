@@ -143,8 +143,10 @@ def targets(scenario: Scenario, upstream_port: int, gateway: Gateway) -> tuple[c
     direct = client.Target("127.0.0.1", upstream_port, f"/v1/{scenario.api}",
                            orjson.dumps(scenario.request_body(scenario.upstream_model)),
                            {"Authorization": "Bearer sk-bench-0123456789"}, scenario.stream)
-    through = client.Target("127.0.0.1", gateway.port, f"{GATEWAY_API_PREFIX}{scenario.api}",
-                            orjson.dumps(scenario.request_body(scenario.name)),
+    path = scenario.gateway_path.format(name=scenario.name) or f"{GATEWAY_API_PREFIX}{scenario.api}"
+    # The raw proxy forwards the body as it is, so it carries the upstream model.
+    model = scenario.upstream_model if scenario.gateway_path else scenario.name
+    through = client.Target("127.0.0.1", gateway.port, path, orjson.dumps(scenario.request_body(model)),
                             {"Authorization": f"Bearer {gateway.key}"}, scenario.stream)
     return direct, through
 

@@ -3,7 +3,9 @@ views, the pipeline, the native relay and the guardrails all pass around."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from gateway.budgets.policies import Reservation
 from gateway.config.snapshot import ClientKey, EndpointConfig
@@ -12,7 +14,7 @@ from gateway.ratelimits.limiter import Admission
 from gateway.observability import requestid
 from gateway.routing.router import Outcome
 from providers.wire import TokenUsage
-from providers.base import ProviderError, clock
+from providers.base import Prices, ProviderError, clock
 
 
 @dataclass
@@ -38,6 +40,7 @@ class RequestContext:
     reservation: Reservation | None = None
     rate_limit: Admission | None = None  # the rate limits it was admitted under (gateway/ratelimits/limiter.py)
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
+    pricing: Callable[[Prices], Decimal | None] | None = None  # a cost rule other than tokens x prices (realtime audio)
     answer: object = None  # a complete (non-streamed) answer, for its trace and request log
     capture: object = None  # a streamed answer as relayed, when the endpoint logs payloads (gateway/requestlogs/)
 

@@ -19,6 +19,7 @@ from gateway.requestlogs.writer import writer as requestlog_writer
 from gateway.usage import retention
 from gateway.usage import records as usage
 from gateway.config.snapshot import store
+from gateway.realtime import shutdown as realtime_shutdown
 from providers.http import close_clients
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ async def startup() -> None:
     warn_if_counting_per_process()
     tracing.configure()
     await store.refresh()
+    realtime_shutdown.install()
     _tasks.append(asyncio.create_task(store.watch(), name="config-watcher"))
     _tasks.append(asyncio.create_task(sampler.run(), name="metrics-sampler"))
     _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")

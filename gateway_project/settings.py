@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "gateway.apps.GatewayConfig",
     "guardrails.apps.GuardrailsConfig",
@@ -125,6 +127,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["gateway.views.renderers.OrjsonRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The management API's OpenAPI schema and reference page (gateway/adminapi/), with Swagger UI served locally.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI Gateway management API",
+    "DESCRIPTION": "Configuration objects by name, as in `gateway_apply` files.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/gateway/admin/v1",
+    "PREPROCESSING_HOOKS": ["gateway.adminapi.schema.management_paths_only"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOG_LEVEL = env.str("GATEWAY_LOG_LEVEL", default="INFO")
@@ -164,6 +179,14 @@ GATEWAY_ALLOWED_SCHEMES = env.list("GATEWAY_ALLOWED_SCHEMES", default=["https", 
 GATEWAY_ALLOW_PRIVATE_UPSTREAMS = env.bool("GATEWAY_ALLOW_PRIVATE_UPSTREAMS", default=True)
 GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS = env.bool("GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS", default=False)
 GATEWAY_ALLOWED_PROVIDERS = env.list("GATEWAY_ALLOWED_PROVIDERS", default=[])
+# Raw proxy and realtime routes (README: "Raw proxy route", "Realtime").
+GATEWAY_PROXY_ALLOWED_PATHS = env.json("GATEWAY_PROXY_ALLOWED_PATHS", default={})
+if not isinstance(GATEWAY_PROXY_ALLOWED_PATHS, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in GATEWAY_PROXY_ALLOWED_PATHS.values()):
+    raise ImproperlyConfigured('GATEWAY_PROXY_ALLOWED_PATHS must be a JSON object of provider -> list of path '
+                               'prefixes, e.g. {"openai": ["models", "files"]}.')
+GATEWAY_PROXY_MAX_REQUEST_BYTES = env.int("GATEWAY_PROXY_MAX_REQUEST_BYTES", default=100 * 1024 * 1024)
+GATEWAY_REALTIME_DRAIN_SECONDS = env.float("GATEWAY_REALTIME_DRAIN_SECONDS", default=30.0)
 REDIS_URL = env.str("REDIS_URL", default="")
 # Budgets and usage accounting (README: "Budgets", "Usage records").
 GATEWAY_BUDGET_BACKEND = env.str("GATEWAY_BUDGET_BACKEND", default="")

@@ -13,12 +13,12 @@ import httpx
 
 from providers.errors import ProviderError, TranslationError, UnsupportedOperation, is_retryable_status
 from providers.http import client_for
-from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, clock
+from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, RawUpstream, clock
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
 __all__ = ["CallStats", "ModelTarget", "clock", "PassthroughResponse", "Prices", "ProviderAdapter",
-           "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
+           "RawUpstream", "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 
 class ProviderAdapter:
@@ -31,6 +31,12 @@ class ProviderAdapter:
 
     provider: ClassVar[str] = ""
     passthrough_apis: ClassVar[frozenset[str]] = frozenset()
+    unified_operations: ClassVar[frozenset[str]] = frozenset({"chat", "chat_stream", "embeddings"})
+
+    @classmethod
+    def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
+        """The native APIs this adapter speaks for `provider` (one adapter may serve several providers)."""
+        return cls.passthrough_apis
     # Why this model cannot be called at all (its configuration is wrong), or None: routing skips it.
     problem: str | None = None
 
@@ -67,3 +73,11 @@ class ProviderAdapter:
                           *, stream: bool) -> PassthroughResponse:
         """Forward a native body for `api` with this model's name and credentials."""
         raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
+
+    def raw_upstream(self) -> RawUpstream:
+        """This model's `api_base` and credentials, for the raw proxy route."""
+        raise UnsupportedOperation(f"Provider '{self.target.provider}' cannot be reached through the raw proxy.")
+
+    def realtime_upstream(self) -> RawUpstream:
+        """The full WebSocket URL (ws/wss) of this model's realtime API, with its credentials."""
+        raise UnsupportedOperation(f"Provider '{self.target.provider}' does not serve the realtime API.")

@@ -80,7 +80,7 @@ def _positive_int(value) -> int | None:
 
 def output_tokens_cap(api: str, body: dict) -> int:
     """The most output tokens the request allows, from its own limit or GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS."""
-    if api == Api.OPENAI_EMBEDDINGS or api in FREE_APIS:
+    if api in (Api.OPENAI_EMBEDDINGS, Api.PROXY) or api in FREE_APIS:
         return 0
     choices = 1
     if api == Api.OPENAI_CHAT:
@@ -88,6 +88,9 @@ def output_tokens_cap(api: str, body: dict) -> int:
         choices = _positive_int(body.get("n")) or 1
     elif api == Api.OPENAI_RESPONSES:
         cap = _positive_int(body.get("max_output_tokens"))
+    elif api == Api.OPENAI_REALTIME:  # a `response.create` event
+        response = body.get("response") if isinstance(body.get("response"), dict) else {}
+        cap = _positive_int(response.get("max_output_tokens"))
     elif api in (Api.GEMINI_GENERATE, Api.GEMINI_STREAM):
         config = body.get("generationConfig") or body.get("generation_config") or {}
         config = config if isinstance(config, dict) else {}

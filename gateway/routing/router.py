@@ -290,6 +290,15 @@ class Router:
             self.breakers.succeeded(link.target.id)
 
 
+def first_usable(endpoint: EndpointConfig) -> Link:
+    """The endpoint's first model that can be called (primaries first), for routes that reach one provider
+    without routing (the raw proxy, realtime sessions); raises `unusable_error` when there is none."""
+    for link in endpoint.primaries + endpoint.fallbacks:
+        if link.adapter.problem is None:
+            return link
+    raise unusable_error(endpoint)
+
+
 def unusable_error(endpoint: EndpointConfig) -> UpstreamError:
     """No model could even be tried: the gateway's configuration is wrong (or the endpoint has no model).
     Refused at once, naming what to fix; retrying cannot help."""

@@ -12,7 +12,8 @@ import httpx
 
 from providers import http
 from providers.anthropic import translate
-from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, RawUpstream,
+                            UnsupportedOperation)
 from providers.wire import Api
 
 DEFAULT_API_BASE = "https://api.anthropic.com/v1"
@@ -22,6 +23,7 @@ DEFAULT_VERSION = "2023-06-01"
 class AnthropicAdapter(ProviderAdapter):
     provider = "anthropic"
     passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES, Api.ANTHROPIC_COUNT_TOKENS})
+    unified_operations = frozenset({"chat", "chat_stream"})
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(target, client)
@@ -36,6 +38,9 @@ class AnthropicAdapter(ProviderAdapter):
 
     def upstream_url(self) -> str:
         return self.base_url
+
+    def raw_upstream(self) -> RawUpstream:
+        return RawUpstream.of(self.base_url, self.headers)
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         body = translate.chat_request_to_anthropic(request, self.target.model_name)
