@@ -32,6 +32,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of every process below it (uvicorn's workers under --workers N)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:
+            continue
+        todo.extend(children.get(current, ()))
+    return total
+
+
+def start_redis() -> tuple[subprocess.Popen, str]:
+    """A throw-away redis-server on a free loopback port, for budgets and rate limits counted in Redis."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
 def busy_seconds() -> float:
     """User and system CPU time of every process on the machine so far, all cores. Interrupt time is left
     out: loopback traffic is processed there and belongs to no process."""
@@ -74,11 +112,13 @@ def start_upstream(latency_ms: float) -> tuple[subprocess.Popen, int]:
 
 
 class Gateway:
-    """A configured gateway in `workdir` (its own SQLite database and secrets), served by one uvicorn
-    process on uvloop and httptools without access logs, as the issue's targets assume."""
+    """A configured gateway in `workdir` (its own SQLite database and secrets), served by uvicorn on uvloop
+    and httptools without access logs: one process, as the issue's targets assume, or `workers` of them;
+    budgets and rate limits count in Redis when `redis_url` is given."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 1, redis_url: str = "") -> None:
         self.workdir = workdir
+        self.workers = workers
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "gateway_project.settings",
@@ -88,7 +128,7 @@ class Gateway:
             "DATABASE_URL": f"sqlite:///{workdir / 'gateway.sqlite3'}",
             "GATEWAY_DATA_DIR": str(workdir),
             "GATEWAY_LOG_LEVEL": "WARNING",
-            "REDIS_URL": "",
+            "REDIS_URL": redis_url,
         }
         self.process: subprocess.Popen | None = None
         self.port = 0
@@ -117,7 +157,7 @@ class Gateway:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "gateway_project.asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", str(self.workers)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 60

@@ -25,7 +25,9 @@ import uvloop
 
 from bench import client, profile, wrk
 from bench.machine import describe_machine
-from bench.processes import Gateway, busy_seconds, cpu_seconds, own_seconds, refused_url, start_upstream, stop
+from bench.processes import (
+    Gateway, busy_seconds, cpu_seconds, own_seconds, refused_url, start_redis, start_upstream, stop, tree_cpu_seconds,
+)
 from bench.report import check_targets, render_table
 from bench.scenarios import REGISTRY, Scenario, Upstreams, gateway_config
 
@@ -108,7 +110,7 @@ async def measure(target: client.Target, concurrency: int, options: Options, gat
         raise RuntimeError(f"POST {target.path} on port {target.port} fails: {check.first_error}")
     if options.warmup:
         await load(target, concurrency, options.warmup, options)
-    cpu_before = cpu_seconds(gateway_pid), cpu_seconds(upstream_pid), own_seconds(), busy_seconds()
+    cpu_before = tree_cpu_seconds(gateway_pid), cpu_seconds(upstream_pid), own_seconds(), busy_seconds()
     started = time.perf_counter()
     if profile_to is None:
         side = await load(target, concurrency, options.duration, options)
@@ -116,7 +118,7 @@ async def measure(target: client.Target, concurrency: int, options: Options, gat
         side, _ = await asyncio.gather(load(target, concurrency, options.duration, options),
                                        profile.record(gateway_pid, options.duration, profile_to))
         side.profile = {"file": str(profile_to), **profile.summarize(profile_to)}
-    cpu_after = cpu_seconds(gateway_pid), cpu_seconds(upstream_pid), own_seconds(), busy_seconds()
+    cpu_after = tree_cpu_seconds(gateway_pid), cpu_seconds(upstream_pid), own_seconds(), busy_seconds()
     gateway_cpu, upstream_cpu, own_cpu, busy = (after - before for after, before in zip(cpu_after, cpu_before))
     side.other_cpu_percent = round(max(busy - gateway_cpu - upstream_cpu - own_cpu, 0.0) * 100
                                    / (time.perf_counter() - started), 1)
@@ -147,9 +149,10 @@ def targets(scenario: Scenario, upstream_port: int, gateway: Gateway) -> tuple[c
 
 
 async def run_all(scenarios: list[Scenario], concurrency: list[int] | None, options: Options,
-                  latency_ms: float, workdir: Path) -> list[dict]:
+                  latency_ms: float, workdir: Path, workers: int = 1, redis: bool = False) -> list[dict]:
     upstream, upstream_port = start_upstream(latency_ms)
-    gateway = Gateway(workdir)
+    redis_server, redis_url = start_redis() if redis else (None, "")
+    gateway = Gateway(workdir, workers=workers, redis_url=redis_url)
     try:
         upstreams = Upstreams(url=f"http://127.0.0.1:{upstream_port}", refused_url=refused_url())
         gateway.configure(gateway_config(scenarios, upstreams))
@@ -176,6 +179,7 @@ async def run_all(scenarios: list[Scenario], concurrency: list[int] | None, opti
     finally:
         stop(gateway.process)
         stop(upstream)
+        stop(redis_server)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -191,6 +195,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="request budget per load generator per run (default 1000000)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the fake upstream's added latency")
     parser.add_argument("--python-client", action="store_true", help="drive all load from Python, not wrk")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway server processes (uvicorn --workers); CPU is summed over all of them")
+    parser.add_argument("--redis", action="store_true",
+                        help="start a redis-server and set REDIS_URL: budgets and rate limits count in Redis")
     parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/<time>.json)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the gateway with py-spy during its measured runs; top functions are printed "
@@ -225,10 +233,12 @@ def main(argv: list[str] | None = None) -> int:
                       profile_dir=RESULTS_DIR / f"{stamp}-profiles" if args.profile else None)
     scenarios = [REGISTRY[name] for name in args.scenario] if args.scenario else list(REGISTRY.values())
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
-        runs = uvloop.run(run_all(scenarios, args.concurrency, options, args.latency_ms, Path(workdir)))
+        runs = uvloop.run(run_all(scenarios, args.concurrency, options, args.latency_ms, Path(workdir),
+                                  workers=args.workers, redis=args.redis))
     results = {
         "started_at": started.isoformat(timespec="seconds"), "machine": describe_machine(),
-        "options": {**asdict(options), "profile_dir": str(options.profile_dir or ""), "latency_ms": args.latency_ms},
+        "options": {**asdict(options), "profile_dir": str(options.profile_dir or ""), "latency_ms": args.latency_ms,
+                    "workers": args.workers, "redis": args.redis},
         "runs": runs,
         "targets": check_targets(runs),
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 UPSTREAM_MODEL = "gpt-4o-mini"
 EMBEDDING_MODEL = "text-embedding-3-small"
-SECTIONS = ("secrets", "models", "guardrails", "endpoints", "budgets")
+SECTIONS = ("secrets", "models", "guardrails", "endpoints", "budgets", "rate_limits")
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,19 @@ def budgeted(name: str, upstreams: Upstreams) -> dict:
 
 register(Scenario("chat-budget", "chat with one endpoint budget active (compare with chat)", CHAT_BODY,
                   config=budgeted))
+
+
+def rate_limited(name: str, upstreams: Upstreams) -> dict:
+    """One endpoint rate limit on requests, tokens and concurrency, too large to refuse anything: every
+    request is admitted against all three and settles its tokens (in Redis with --redis)."""
+    return {**single_model("bench-gpt")(name, upstreams),
+            "rate_limits": [{"name": f"{name}-limit", "scope": "endpoint", "target": name,
+                             "requests_per_minute": 2_000_000_000, "tokens_per_minute": 2_000_000_000,
+                             "max_concurrent": 100_000}]}
+
+
+register(Scenario("chat-ratelimit", "chat with one endpoint rate limit (RPM, TPM, concurrency; compare with chat)",
+                  CHAT_BODY, config=rate_limited))
 
 
 def failover_config(name: str, upstreams: Upstreams) -> dict:

@@ -22,7 +22,7 @@ from gateway.config import crypto
 from gateway.usage.admin import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
-    ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Provider, Secret, UsageRecord,
+    ApiKey, BudgetPolicy, Endpoint, EndpointModel, Linkage, ModelDefinition, Provider, RateLimit, Secret, UsageRecord,
     validate_endpoint_links,
 )
 from gateway.config.renames import save_keeping_budget_targets
@@ -292,6 +292,13 @@ class BudgetPolicyAdmin(BudgetStatusAdmin, AuditedAdmin):
     @admin.display(description="window")
     def window(self, obj: BudgetPolicy) -> str:
         return display.window(obj.window_value, obj.window_unit)
+
+
+@admin.register(RateLimit)
+class RateLimitAdmin(AuditedAdmin):
+    list_display = ("name", "scope", "target", "requests_per_minute", "tokens_per_minute", "max_concurrent", "enabled")
+    list_filter = ("scope", "enabled")
+    search_fields = ("name", "target")
 
 
 @admin.register(ApiKey)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from gateway.budgets.policies import Reservation
 from gateway.config.snapshot import ClientKey, EndpointConfig
 from gateway.errors import GatewayError
+from gateway.ratelimits.limiter import Admission
 from gateway.routing.router import Outcome
 from providers.wire import TokenUsage
 from providers.base import ProviderError, clock
@@ -39,6 +40,7 @@ class RequestContext:
     api: str = ""  # the body's native API, and the body, for cost and usage estimates (gateway/budgets/policies.py)
     body: dict | None = None
     reservation: Reservation | None = None
+    rate_limit: Admission | None = None  # the rate limits it was admitted under (gateway/ratelimits/limiter.py)
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
 
     def timings(self) -> tuple[float, float]:
@@ -71,4 +73,6 @@ class RequestContext:
         }
         if self.outcome.link is not None:
             headers["X-Gateway-Model"] = self.outcome.link.target.name
+        if self.rate_limit is not None:
+            headers.update(self.rate_limit.headers)
         return headers

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 
 from django.conf import settings
 
 from gateway.budgets import policies as budgets
+from gateway.ratelimits.limiter import limiter
 from gateway.usage import retention
 from gateway.usage import records as usage
 from gateway.config.snapshot import store
@@ -20,8 +23,27 @@ _tasks: list[asyncio.Task] = []
 _writer_task: asyncio.Task | None = None
 
 
+def several_workers() -> bool:
+    """Whether this process is one of several workers of one server: WEB_CONCURRENCY (read by uvicorn and
+    gunicorn) above 1, or a worker that uvicorn's --workers supervisor spawned."""
+    try:
+        if int(os.environ.get("WEB_CONCURRENCY", "1")) > 1:
+            return True
+    except ValueError:
+        pass
+    return multiprocessing.parent_process() is not None
+
+
+def warn_if_counting_per_process() -> None:
+    if several_workers() and not settings.REDIS_URL:
+        memory_budgets = " and budgets" if settings.GATEWAY_BUDGET_BACKEND == "memory" else ""
+        logger.warning("several server workers and no REDIS_URL: rate limits%s are counted in memory, per "
+                       "process, so each worker allows the full limit; set REDIS_URL to share them", memory_budgets)
+
+
 async def startup() -> None:
     global _writer_task
+    warn_if_counting_per_process()
     await store.refresh()
     _tasks.append(asyncio.create_task(store.watch(), name="config-watcher"))
     _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")
@@ -36,6 +58,7 @@ async def shutdown() -> None:
     await asyncio.gather(*_tasks, return_exceptions=True)
     _tasks.clear()
     await budgets.manager.drain()
+    await limiter.drain()
     if _writer_task is not None:
         await usage.writer.stop(_writer_task)
         _writer_task = None

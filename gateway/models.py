@@ -253,6 +253,45 @@ class BudgetPolicy(Audited):
             raise ValidationError({"target": f"No API key named '{self.target}'."})
 
 
+class RateLimit(Audited):
+    """Requests per minute, tokens per minute and concurrent requests allowed to everything (global), an
+    endpoint or an API key. Target "*" gives each endpoint or key its own count (gateway/ratelimits/)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    scope = models.CharField(max_length=16, choices=BudgetScope.choices, default=BudgetScope.GLOBAL)
+    target = models.CharField(max_length=255, blank=True, default="",
+                              help_text='Endpoint name or API key name, or "*" for each one separately; empty for global.')
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(requests_per_minute__isnull=False) | models.Q(tokens_per_minute__isnull=False)
+                | models.Q(max_concurrent__isnull=False), name="rate_limit_has_a_limit"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.requests_per_minute is None and self.tokens_per_minute is None and self.max_concurrent is None:
+            raise ValidationError("Set at least one of requests per minute, tokens per minute, max concurrent.")
+        if self.scope == BudgetScope.GLOBAL and self.target:
+            raise ValidationError({"target": "A global rate limit has no target."})
+        if self.scope != BudgetScope.GLOBAL and not self.target:
+            raise ValidationError({"target": f"A rate limit with scope '{self.scope}' needs a target name or \"*\"."})
+        if self.scope == BudgetScope.ENDPOINT and self.target not in ("", "*") \
+                and not Endpoint.objects.filter(name=self.target).exists():
+            raise ValidationError({"target": f"No endpoint named '{self.target}'."})
+        if self.scope == BudgetScope.API_KEY and self.target not in ("", "*") \
+                and not ApiKey.objects.filter(name=self.target).exists():
+            raise ValidationError({"target": f"No API key named '{self.target}'."})
+
+
 class ApiKey(models.Model):
     """A client key for the /gateway/ routes. Only a hash is stored; the key is shown once at creation."""
 

@@ -15,7 +15,7 @@ from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest
 from gateway.context import RequestContext
 from gateway.envelopes import stream_error_event
-from gateway.pipeline import close_quietly, ended_by, finish
+from gateway.pipeline import admit, close_quietly, ended_by, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import StallWatchdog
 from gateway.relay_watchers import WATCHERS
@@ -87,7 +87,7 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
 
     try:
         await guardrails.run_before(ctx, body, api)
-        await budgets.reserve(ctx, api, body)
+        await admit(ctx, api, body)
         frames = JSONArrayFrames() if json_array else SSEFrames()
         guard = guardrails.sse_guard(ctx, api, frames)
         first, rest, _ = await router.open_stream(ctx.endpoint, open_upstream, ctx.outcome)
@@ -142,6 +142,8 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
         ctx.tokens, ctx.relayed_chars = watcher.tokens, watcher.text_chars
         await close_quietly(rest)
         finish(ctx)
+        if ctx.status < 400:
+            await budgets.settled(ctx)
     closing = frames.end()
     if closing:
         yield closing

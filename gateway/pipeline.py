@@ -12,6 +12,7 @@ import orjson
 
 from gateway.budgets import policies as budgets
 from gateway.context import RequestContext
+from gateway.ratelimits.limiter import limiter
 from gateway.usage import records as usage
 from gateway.envelopes import stream_error
 from gateway.errors import GatewayError
@@ -55,6 +56,7 @@ def finish(ctx: RequestContext) -> None:
             usage.writer.submit(event)
         usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
+        limiter.settle(ctx.rate_limit, tokens.input_tokens + tokens.output_tokens)
         if ctx.streaming:
             logger.info("stream done endpoint=%s model=%s status=%s total_ms=%.1f overhead_ms=%.2f",
                         ctx.endpoint.name, event.model_name, ctx.status, total_ms, event.overhead_ms)
@@ -85,6 +87,12 @@ async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
         finish(ctx)
 
 
+async def admit(ctx: RequestContext, api: str, body: dict) -> None:
+    """Rate limits, then the budget reservation: everything checked before the provider is called."""
+    await limiter.admit(ctx, api, body)
+    await budgets.reserve(ctx, api, body)
+
+
 def _input_estimate(ctx: RequestContext) -> int:
     if ctx.reservation is not None:
         return ctx.reservation.estimate.input_tokens
@@ -99,18 +107,19 @@ async def call(ctx: RequestContext, api: str, body: dict,
     finish() however it ends. `api` names the wire format of `body` and of the answer."""
     try:
         await guardrails.run_before(ctx, body, api)
-        await budgets.reserve(ctx, api, body)
+        await admit(ctx, api, body)
         outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
         answer = answer_of(outcome.value)
         ctx.tokens = answer_usage(api, answer)
         if check_answer:
             await guardrails.run_after(ctx, answer, api)
-        return answer
     except (Exception, asyncio.CancelledError) as exc:
         ctx.fail(exc)
         raise
     finally:
         finish(ctx)
+    await budgets.settled(ctx)
+    return answer
 
 
 async def chat(ctx: RequestContext, body: dict) -> dict:
@@ -137,7 +146,7 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     try:
         await guardrails.run_before(ctx, body, Api.OPENAI_CHAT)
-        await budgets.reserve(ctx, Api.OPENAI_CHAT, body)
+        await admit(ctx, Api.OPENAI_CHAT, body)
         guard = guardrails.stream_filter(ctx, Api.OPENAI_CHAT)
         first, rest, _ = await router.open_stream(
             ctx.endpoint, lambda adapter, stats: adapter.chat_stream(body, stats), ctx.outcome)
@@ -179,6 +188,8 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
     finally:
         await close_quietly(rest)
         finish(ctx)
+        if ctx.status < 400:
+            await budgets.settled(ctx)
 
 
 def ended_by(ctx: RequestContext, exc: Exception) -> None:

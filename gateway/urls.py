@@ -1,4 +1,4 @@
-"""Client-facing routes under /gateway/, plus /health and the usage API (/gateway/admin/v1/, served by Django's
+"""Client-facing routes under /gateway/, plus /health, /ready and the usage API (/gateway/admin/v1/, served by Django's
 standard handler: see gateway_project/asgi.py)."""
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -8,6 +8,7 @@ from gateway.views import health, passthrough, unified
 
 urlpatterns = [
     path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
     path("gateway/mlflow/v1/chat/completions", unified.ChatCompletionsView.as_view(), name="unified-chat"),
     path("gateway/mlflow/v1/embeddings", unified.EmbeddingsView.as_view(), name="unified-embeddings"),
     path("gateway/mlflow/v1/models", unified.ModelsView.as_view(), name="unified-models"),

@@ -27,7 +27,7 @@ async def application(scope, receive, send):
         host = hosts.host_of(scope)
         if not hosts.allows(host):
             return await gateway_application.send_response(refusal(path, host), send)
-    if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path == "/health"):
+    if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path in ("/health", "/ready")):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)

@@ -164,6 +164,12 @@ if GATEWAY_BUDGET_BACKEND == "redis" and not REDIS_URL:
     refuse_to_start("GATEWAY_BUDGET_BACKEND=redis needs REDIS_URL.")
 GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS", default=4096)
 GATEWAY_BUDGET_RESERVATION_TTL_SECONDS = env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=900)
+# How long a request waits for the budget store before the policy's failure mode applies.
+GATEWAY_BUDGET_TIMEOUT_SECONDS = env.float("GATEWAY_BUDGET_TIMEOUT_SECONDS", default=5.0)
+# Rate limits (README: "Rate limits"): what happens when Redis cannot be reached.
+GATEWAY_RATE_LIMIT_FAILURE = env.str("GATEWAY_RATE_LIMIT_FAILURE", default="open")
+if GATEWAY_RATE_LIMIT_FAILURE not in ("open", "closed"):
+    raise ImproperlyConfigured("GATEWAY_RATE_LIMIT_FAILURE must be 'open' or 'closed'.")
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
 
 # --- Production security (README: "Running in production") -----------------------------------------------

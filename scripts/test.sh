@@ -3,6 +3,9 @@
 # fails, and end with one summary line per stage. Stages:
 #   postgresql  the database-facing tests again on a throwaway PostgreSQL cluster (root only: initdb runs as
 #               the postgres user)
+#   replicas    two gateway processes (separate uvicorn servers) on one PostgreSQL database and one Redis,
+#               all on 127.0.0.1: config propagation, exact budgets and rate limits across both, usage in
+#               PostgreSQL, SIGTERM under load, a Redis restart (tests/e2e/test_replicas.py)
 #   main        the whole suite on SQLite (real servers, fake upstreams, official SDKs)
 #   clock+1y    the tests that read the wall clock (marker `clock`), with the clock a year ahead (faketime),
 #               so a test that only passes before some calendar date fails here first
@@ -78,8 +81,12 @@ if [ -n "$pg_bin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
   trap 'su postgres -c "$pg_bin/pg_ctl -D $pg_dir/data -m fast stop" >/dev/null 2>&1 || true' EXIT
   run_stage postgresql env DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" \
     "${pytest[@]}" tests --ignore=tests/browser "${DB_TESTS[@]}"
+  su postgres -c "$pg_bin/createdb -h 127.0.0.1 -p $pg_port replicas"
+  run_stage replicas env GATEWAY_REPLICA_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/replicas" \
+    "${pytest[@]}" tests/e2e/test_replicas.py -m replicas
 else
   skip_stage postgresql "needs root and Debian's postgresql package"
+  skip_stage replicas "needs root and Debian's postgresql package"
 fi
 
 run_stage main "${pytest[@]}" tests --ignore=tests/browser "$@"

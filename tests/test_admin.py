@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from gateway.apikeys import api_key_create, hash_api_key
 from gateway.models import (
-    ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, Secret, UsageRecord,
+    ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, RateLimit, Secret, UsageRecord,
 )
 from gateway.config.secrets import secret_create, secret_values
 from guardrails.models import EndpointGuardrail, Guardrail
@@ -41,10 +41,11 @@ def populated(db) -> dict[type, object]:
     EndpointGuardrail.objects.create(endpoint=endpoint, guardrail=guardrail)
     api_key, _ = api_key_create(name="ci", endpoints=[endpoint])
     budget = BudgetPolicy.objects.create(name="chat-daily", scope="endpoint", target="chat", amount_usd=5)
+    rate_limit = RateLimit.objects.create(name="chat-rpm", scope="endpoint", target="chat", requests_per_minute=60)
     usage = UsageRecord.objects.create(created_at=timezone.now(), endpoint_name="chat", model_name="gpt4o-mini",
                                        input_tokens=3, output_tokens=5, cost_usd=Decimal("0.000001"))
     return {Secret: secret, ModelDefinition: model, Endpoint: endpoint, Guardrail: guardrail, ApiKey: api_key,
-            BudgetPolicy: budget, UsageRecord: usage}
+            BudgetPolicy: budget, RateLimit: rate_limit, UsageRecord: usage}
 
 
 def _every_page(objects: dict[type, object]) -> list[str]:
@@ -223,6 +224,7 @@ def test_renaming_an_endpoint_carries_its_budgets_along(admin_client: Client, po
     assert admin_client.post(_url(Endpoint, "add"), _endpoint_form("before", links)).status_code == 302
     endpoint = Endpoint.objects.get(name="before")
     BudgetPolicy.objects.create(name="cap", scope="endpoint", target="before", amount_usd=5)
+    RateLimit.objects.create(name="rpm", scope="endpoint", target="before", requests_per_minute=5)
     link = endpoint.links.get()
     form = _endpoint_form("after", [{"id": link.pk, "endpoint": endpoint.pk, "model": model.pk,
                                      "linkage": "primary", "weight": 1, "order": 0}])
@@ -230,6 +232,7 @@ def test_renaming_an_endpoint_carries_its_budgets_along(admin_client: Client, po
     response = admin_client.post(_url(Endpoint, "change", endpoint.pk), form)
     assert response.status_code == 302
     assert BudgetPolicy.objects.get(name="cap").target == "after"
+    assert RateLimit.objects.get(name="rpm").target == "after"
 
 
 def test_renaming_an_api_key_carries_its_budgets_along(admin_client: Client, populated):

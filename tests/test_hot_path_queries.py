@@ -8,7 +8,7 @@ from django.db.backends.utils import CursorWrapper
 
 from gateway.apikeys import api_key_create
 from gateway.db import db_task
-from gateway.models import Endpoint, EndpointModel, ModelDefinition
+from gateway.models import Endpoint, EndpointModel, ModelDefinition, RateLimit
 from gateway.config.snapshot import store
 
 pytestmark = pytest.mark.database
@@ -40,6 +40,8 @@ async def test_steady_state_requests_run_zero_queries(monkeypatch):
         model = ModelDefinition.objects.create(name="fake", provider="fake", model_name="fake-echo")
         endpoint = Endpoint.objects.create(name="demo")
         EndpointModel.objects.create(endpoint=endpoint, model=model)
+        RateLimit.objects.create(name="each-key", scope="api_key", target="*", requests_per_minute=1000,
+                                 tokens_per_minute=10**8, max_concurrent=10)
         return api_key_create(name="k")[1]
 
     key = await sync_to_async(setup)()
@@ -51,7 +53,7 @@ async def test_steady_state_requests_run_zero_queries(monkeypatch):
         for _ in range(20):
             chat = await client.post("/gateway/mlflow/v1/chat/completions", headers=headers,
                                      json={"model": "demo", "messages": [{"role": "user", "content": "hi"}]})
-            assert chat.status_code == 200
+            assert chat.status_code == 200 and chat.headers["x-ratelimit-limit-requests"] == "1000"
             emb = await client.post("/gateway/demo/mlflow/invocations", headers=headers, json={"input": "x"})
             assert emb.status_code == 200
         models = await client.get("/gateway/mlflow/v1/models", headers=headers)

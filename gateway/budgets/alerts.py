@@ -33,7 +33,7 @@ def claim_alert(policy_id: int, window_start: datetime) -> bool:
                 .update(last_alert_window_start=window_start))
 
 
-def payload(claim: Claim, spent: int, reason: str, now: datetime) -> dict:
+def payload(claim: Claim, spent: int, reason: str, now: datetime, held: int = 0) -> dict:
     policy = claim.policy
     return {
         "event": "budget.alert",
@@ -42,17 +42,22 @@ def payload(claim: Claim, spent: int, reason: str, now: datetime) -> dict:
                    "action": policy.action, "amount_usd": str(policy.amount_usd),
                    "window": {"unit": policy.window_unit, "value": policy.window_value}},
         "window": {"start": claim.window.start.isoformat(), "end": claim.window.end.isoformat()},
-        "spent_usd": str(to_usd(spent)),
+        "spent_usd": str(to_usd(spent)),  # including what is held for requests in flight
+        "held_usd": str(to_usd(held)),
         "sent_at": now.isoformat(),
     }
 
 
 class AlertSender:
-    """`post` and `sleep` are injectable so tests need neither a network nor real waiting."""
+    """`post` and `sleep` are injectable so tests need neither a network nor real waiting. `counted(claim)`
+    (sync) reads a window's (spent, held) from the budget store, so an alert reports the spend held in
+    reservations and allowances too, not only what has settled."""
 
     def __init__(self, attempts: int = 5, first_delay: float = 0.5, timeout: float = 10.0,
                  post: Callable | None = None, sleep: Callable = asyncio.sleep,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 counted: Callable[[Claim], tuple[int, int] | None] | None = None) -> None:
+        self._counted = counted
         self.attempts = attempts
         self.first_delay = first_delay
         self.timeout = timeout
@@ -81,10 +86,20 @@ class AlertSender:
             logger.exception("could not record the alert of budget '%s'", claim.policy.name)
             self._seen.discard((claim.policy.id, claim.window.start))
             return
-        logger.warning("budget '%s' %s: $%s spent in window %s", claim.policy.name, reason, to_usd(spent),
-                       claim.window.describe())
+        held = 0
+        if self._counted is not None:
+            try:
+                counted = await db_task(self._counted)(claim)
+            except Exception:  # noqa: BLE001 - report what the caller knew
+                logger.exception("could not read the spend of budget '%s'", claim.policy.name)
+                counted = None
+            if counted is not None:
+                held = counted[1]
+                spent = max(spent, counted[0] + held)
+        logger.warning("budget '%s' %s: $%s spent (including $%s held) in window %s", claim.policy.name, reason,
+                       to_usd(spent), to_usd(held), claim.window.describe())
         if claim.policy.webhook_url:
-            await self.deliver(claim.policy.webhook_url, payload(claim, spent, reason, self.clock()))
+            await self.deliver(claim.policy.webhook_url, payload(claim, spent, reason, self.clock(), held))
 
     async def deliver(self, url: str, body: dict) -> bool:
         problem = await sync_to_async(outbound.url_problem, thread_sensitive=False)(url)

@@ -7,11 +7,16 @@ exactly the one request when that is less). Requests are then admitted from the 
 actual costs accumulate in it. An allowance is closed (through the backend's settle: its consumption becomes
 spend, its hold is released) once it is used up, or idle for IDLE_SECONDS, and at shutdown.
 
+Every other process sees an open allowance as held in full, so a request whose actual cost stays within its
+estimate is already counted everywhere when it settles. A cost above the estimate (an answer longer than
+its cap allowed for) is not covered by the hold: the overrun is added to the shared spend at settlement,
+which the request waits for before its response ends (gateway/budgets/policies.py), so overspend is bounded
+by the estimation error of the requests in flight, never by the sweeper's timer.
+
 What this costs in exactness: near the limit, another process may still hold unused allowance, so a
-request can be refused up to 1/CHUNK_SHARE of the limit per other process early, never late. Spend in
-an open allowance reaches the shared counter when it closes (within a second when idle, or every
-~CHUNK_REQUESTS requests under load); a process killed with SIGKILL loses that part of the count (the usage
-records still have it), and its hold expires after GATEWAY_BUDGET_RESERVATION_TTL_SECONDS.
+request can be refused up to 1/CHUNK_SHARE of the limit per other process early, never late. A process
+killed with SIGKILL loses its open allowances' consumption from the shared count (the usage records still
+have it), and their holds expire after GATEWAY_BUDGET_RESERVATION_TTL_SECONDS.
 """
 from __future__ import annotations
 
@@ -142,17 +147,26 @@ class AllowanceBackend:
 
     # -- settling --------------------------------------------------------------------------------------
     async def settle(self, claims: Sequence[Claim], lease: str, held: int, nanos: int) -> list[int]:
-        """Record the actual cost in the allowances the request drew from; `alert` windows, which hold
-        nothing, go straight to the backend. Returns each window's spend as this process knows it."""
+        """Record the actual cost in the allowances the request drew from, up to what it held there; a cost
+        above the hold (an answer longer than estimated) goes to the shared counter at once, so the next
+        admission in any process sees it. `alert` windows, which hold nothing, go straight to the backend.
+        Returns each window's spend as this process knows it."""
         moment = self.clock()
-        for allowance in self.drawn.pop(lease, ()):
+        drawn = self.drawn.pop(lease, ())
+        for allowance in drawn:
             allowance.held -= held
-            allowance.consumed += nanos
+            allowance.consumed += min(nanos, held)
             allowance.in_flight -= 1
             allowance.last_used = moment
+        totals: dict[str, int] = {}
+        over = [a.claim for a in drawn]
+        if over and nanos > held:
+            totals.update(zip((c.key for c in over), await self.inner.settle(over, f"{lease}+", 0, nanos - held)))
+            self.known_spent.update(totals)
         direct = [claim for claim in claims if claim.limit is None]
-        totals = dict(zip((c.key for c in direct), await self.inner.settle(direct, lease, 0, nanos))) if direct else {}
-        return [totals[c.key] if c.key in totals else self._view(c) for c in claims]
+        if direct:
+            totals.update(zip((c.key for c in direct), await self.inner.settle(direct, lease, 0, nanos)))
+        return [self._view(c) if c.limit is not None else totals[c.key] for c in claims]
 
     def _view(self, claim: Claim) -> int:
         return self.known_spent.get(claim.key, 0) + sum(a.consumed for a in self.open.get(claim.key, ()))

@@ -153,6 +153,8 @@ class Reservation:
     claims: tuple[Claim, ...]
     lease: str
     estimate: Estimate
+    # The settlement of a cost above the estimate, which the response waits for (see Budgets.settled).
+    settling: asyncio.Task | None = None
 
 
 def refusal_error(claim: Claim, spent: int, reserved: int, needed: int, now: datetime) -> BudgetExceeded:
@@ -189,7 +191,7 @@ class Budgets:
     @property
     def alerts(self):
         if self._alerts is None:
-            self._alerts = AlertSender()
+            self._alerts = AlertSender(counted=lambda claim: self.backend.current(claim))
         return self._alerts
 
     def index(self) -> PolicyIndex:
@@ -217,13 +219,21 @@ class Budgets:
             ctx.reservation = reservation  # alert-only: nothing to hold, only spend to count at settlement
             return
         try:
-            refusal = await self.backend.reserve(claims, needed, ctx.request_id, now)
+            async with asyncio.timeout(settings.GATEWAY_BUDGET_TIMEOUT_SECONDS):
+                refusal = await self.backend.reserve(claims, needed, ctx.request_id, now)
+        except TimeoutError:
+            logger.warning("budget reservation for request %s timed out after %ss", ctx.request_id,
+                           settings.GATEWAY_BUDGET_TIMEOUT_SECONDS)
+            raise ServiceUnavailable(
+                f"The budget store did not answer within {settings.GATEWAY_BUDGET_TIMEOUT_SECONDS:g} s, and a "
+                f"budget that refuses overspending covers this request; try again shortly.",
+                code="budget_store_unavailable") from None
         except Exception:  # noqa: BLE001 - without the counters a reject limit cannot be enforced: refuse
             logger.exception("budget reservation failed for request %s", ctx.request_id)
             raise ServiceUnavailable("The budget store is unavailable; try again shortly.",
                                      code="budget_store_unavailable") from None
         if refusal is not None:
-            self.alerts.fire(refusal.claim, refusal.spent, "request_rejected")
+            self.alerts.fire(refusal.claim, refusal.spent + refusal.reserved, "request_rejected")
             raise refusal_error(refusal.claim, refusal.spent, refusal.reserved, needed, now)
         ctx.reservation = reservation
 
@@ -231,9 +241,25 @@ class Budgets:
         """Replace the reservation by the actual cost (None or 0 releases it), off the request path."""
         if reservation is None:
             return
-        task = asyncio.get_running_loop().create_task(self._settle(reservation, to_nanos(cost)))
+        nanos = to_nanos(cost)
+        task = asyncio.get_running_loop().create_task(self._settle(reservation, nanos))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        if nanos > reservation.estimate.nanos and any(claim.limit is not None for claim in reservation.claims):
+            reservation.settling = task
+
+    async def settled(self, reservation: Reservation | None) -> None:
+        """Wait (at most GATEWAY_BUDGET_TIMEOUT_SECONDS) until a cost above the request's estimate is in the
+        shared counters. A cost within the estimate needs no wait: every process already counts the hold."""
+        task = reservation.settling if reservation is not None else None
+        if task is None or task.done():
+            return
+        try:
+            async with asyncio.timeout(settings.GATEWAY_BUDGET_TIMEOUT_SECONDS):
+                await asyncio.shield(task)
+        except TimeoutError:
+            logger.warning("settling request %s's budget took longer than %ss; answering anyway",
+                           reservation.lease, settings.GATEWAY_BUDGET_TIMEOUT_SECONDS)
 
     async def _settle(self, reservation: Reservation, nanos: int, attempts: int = 5) -> None:
         for attempt in range(attempts):
@@ -286,3 +312,7 @@ async def reserve(ctx, api: str, body: dict) -> None:
 
 def settle(ctx, cost: Decimal | None) -> None:
     manager.settle(getattr(ctx, "reservation", None), cost)
+
+
+async def settled(ctx) -> None:
+    await manager.settled(getattr(ctx, "reservation", None))

@@ -17,20 +17,20 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from gateway.config.file import (
-    BUDGET, ENDPOINT, GUARDRAIL, MODEL, SECRET, ConfigError, DesiredConfig, EndpointSpec, LinkSpec, ModelSpec,
+    BUDGET, ENDPOINT, GUARDRAIL, MODEL, RATE_LIMIT, SECRET, ConfigError, DesiredConfig, EndpointSpec, LinkSpec, ModelSpec,
     ObjectSpec, SecretSpec, load_config_file, validate_config,
 )
 from gateway.config.schema import Schema
 from gateway.config.version import bump_config_version
 from gateway.config.crypto import SecretDecryptionError
-from gateway.models import Audited, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, Secret
+from gateway.models import Audited, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, RateLimit, Secret
 from gateway.config.secrets import secret_create, secret_update, secret_values
 from guardrails.models import EndpointGuardrail, Guardrail
 
 __all__ = ["ApplyResult", "Change", "ConfigError", "apply_config", "load_config_file"]
 
 # Deletions run in this order so nothing is removed while something else still points at it.
-PRUNE_ORDER = ("budget", "endpoint", "guardrail", "model", "secret")
+PRUNE_ORDER = ("budget", "rate_limit", "endpoint", "guardrail", "model", "secret")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ def _plan(desired: DesiredConfig, *, prune: bool) -> list[_Step]:
         "guardrail": _by_name(Guardrail.objects.all()),
         "endpoint": _by_name(Endpoint.objects.prefetch_related("links__model", "guardrail_links__guardrail")),
         "budget": _by_name(BudgetPolicy.objects.all()),
+        "rate_limit": _by_name(RateLimit.objects.all()),
     }
     steps = [
         *_plan_secrets(desired.secrets, stored["secret"]),
@@ -104,11 +105,12 @@ def _plan(desired: DesiredConfig, *, prune: bool) -> list[_Step]:
         *_plan_upserts("guardrail", GUARDRAIL, desired.guardrails, stored["guardrail"], _write_plain),
         *_plan_upserts("endpoint", ENDPOINT, desired.endpoints, stored["endpoint"], _write_endpoint, _endpoint_diff),
         *_plan_upserts("budget", BUDGET, desired.budgets, stored["budget"], _write_plain),
+        *_plan_upserts("rate_limit", RATE_LIMIT, desired.rate_limits, stored["rate_limit"], _write_plain),
     ]
     if prune:
         wanted = {
             "secret": desired.secrets, "model": desired.models, "guardrail": desired.guardrails,
-            "endpoint": desired.endpoints, "budget": desired.budgets,
+            "endpoint": desired.endpoints, "budget": desired.budgets, "rate_limit": desired.rate_limits,
         }
         for kind in PRUNE_ORDER:
             steps += _plan_deletions(kind, stored[kind], {spec.name for spec in wanted[kind]})

@@ -19,13 +19,13 @@ from django.db import models
 
 from gateway.config.schema import Problems, Schema, read_item
 from gateway.models import (
-    OPENAI_FAMILY, ApiKey, BudgetPolicy, BudgetScope, Endpoint, EndpointModel, ModelDefinition, Provider, Secret,
+    OPENAI_FAMILY, ApiKey, BudgetPolicy, BudgetScope, Endpoint, EndpointModel, ModelDefinition, Provider, RateLimit, Secret,
     validate_endpoint_links,
 )
 from guardrails.models import Guardrail
 from providers.outbound import url_problem
 
-SECTIONS = ("secrets", "models", "guardrails", "endpoints", "budgets")
+SECTIONS = ("secrets", "models", "guardrails", "endpoints", "budgets", "rate_limits")
 
 
 class ConfigError(Exception):
@@ -62,6 +62,11 @@ BUDGET = Schema(BudgetPolicy, {
     "window.unit": "window_unit", "window.value": "window_value", "action": "action",
     "webhook_url": "webhook_url", "enabled": "enabled",
 }, required=frozenset({"name", "scope", "amount_usd", "window.unit", "window.value"}))
+RATE_LIMIT = Schema(RateLimit, {
+    "name": "name", "scope": "scope", "target": "target", "requests_per_minute": "requests_per_minute",
+    "tokens_per_minute": "tokens_per_minute", "max_concurrent": "max_concurrent", "enabled": "enabled",
+}, required=frozenset({"name", "scope"}))
+RATE_KINDS = ("requests_per_minute", "tokens_per_minute", "max_concurrent")
 
 
 @dataclass
@@ -108,6 +113,7 @@ class DesiredConfig:
     guardrails: list[ObjectSpec]
     endpoints: list[EndpointSpec]
     budgets: list[ObjectSpec]
+    rate_limits: list[ObjectSpec]
 
 
 @dataclass
@@ -159,6 +165,8 @@ def validate_config(data: dict, *, prune: bool) -> DesiredConfig:
         guardrails=_validate_section(items["guardrails"], GUARDRAIL, problems, _guardrail_spec),
         endpoints=_validate_section(items["endpoints"], ENDPOINT, problems, partial(_endpoint_spec, known=known)),
         budgets=_validate_section(items["budgets"], BUDGET, problems, partial(_budget_spec, known=known)),
+        rate_limits=_validate_section(items["rate_limits"], RATE_LIMIT, problems,
+                                      partial(_rate_limit_spec, known=known)),
     )
     if prune:
         _check_prune_keeps_key_scopes({spec.name for spec in desired.endpoints}, problems)
@@ -390,6 +398,18 @@ def _budget_target_problem(scope: str, target: str, known: _Known) -> str | None
     if scope == BudgetScope.API_KEY and target not in known.api_keys:
         return f"unknown API key '{target}'"
     return None
+
+
+def _rate_limit_spec(item: dict, path: str, fields: dict, problems: Problems, *, known: _Known) -> ObjectSpec:
+    if not any(item.get(kind) is not None for kind in RATE_KINDS):
+        problems.add(path, f"needs at least one of: {', '.join(RATE_KINDS)}")
+    if "scope" in fields and "target" in fields and fields["target"] != "*":
+        message = _budget_target_problem(fields["scope"], fields["target"], known)
+        if message:
+            problems.add(f"{path}.target", message.replace("budget", "rate limit"))
+    elif fields.get("target") == "*" and fields.get("scope") == BudgetScope.GLOBAL:
+        problems.add(f"{path}.target", "a global rate limit has no target")
+    return ObjectSpec(name=fields.pop("name", ""), fields=fields)
 
 
 def _check_prune_keeps_key_scopes(kept_endpoints: set[str], problems: Problems) -> None:

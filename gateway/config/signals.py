@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from gateway.config.version import bump_config_version
-from gateway.models import ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, Secret
+from gateway.models import ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, RateLimit, Secret
 from guardrails.models import EndpointGuardrail, Guardrail
 
-WATCHED = (Secret, ModelDefinition, Endpoint, EndpointModel, ApiKey, BudgetPolicy, Guardrail, EndpointGuardrail)
+WATCHED = (Secret, ModelDefinition, Endpoint, EndpointModel, ApiKey, BudgetPolicy, RateLimit, Guardrail,
+           EndpointGuardrail)
 
 
 def _changed(sender, **kwargs) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,7 +18,9 @@ from django.conf import settings
 
 from gateway.config import prices
 from gateway.config.version import current_config_version
-from gateway.models import ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RoutingStrategy, Secret
+from gateway.models import (
+    ApiKey, BudgetPolicy, Endpoint, Linkage, ModelDefinition, RateLimit, RoutingStrategy, Secret,
+)
 from gateway.config.crypto import SecretDecryptionError, SecretsUnavailable
 from gateway.config.secrets import secret_values
 from gateway.db import db_task
@@ -96,11 +99,23 @@ class BudgetSpec:
 
 
 @dataclass(frozen=True)
+class RateLimitSpec:
+    id: int
+    name: str
+    scope: str
+    target: str  # "" for global, "*" for each endpoint or key separately
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    max_concurrent: int | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: int
     endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
     keys_by_hash: dict[str, ClientKey] = field(default_factory=dict)
     budgets: tuple[BudgetSpec, ...] = ()
+    rate_limits: tuple[RateLimitSpec, ...] = ()
     problems: tuple[str, ...] = ()  # configuration errors for the operator's log (names, never values)
 
 
@@ -231,7 +246,12 @@ def build_snapshot() -> Snapshot:
         BudgetSpec(b.id, b.name, b.scope, b.target, b.amount_usd, b.window_unit, b.window_value, b.action, b.webhook_url)
         for b in BudgetPolicy.objects.filter(enabled=True)
     )
-    return Snapshot(version=version, endpoints=endpoints, keys_by_hash=keys, budgets=budgets, problems=problems)
+    rate_limits = tuple(
+        RateLimitSpec(r.id, r.name, r.scope, r.target, r.requests_per_minute, r.tokens_per_minute, r.max_concurrent)
+        for r in RateLimit.objects.filter(enabled=True)
+    )
+    return Snapshot(version=version, endpoints=endpoints, keys_by_hash=keys, budgets=budgets, rate_limits=rate_limits,
+                    problems=problems)
 
 
 class SnapshotStore:
@@ -244,6 +264,7 @@ class SnapshotStore:
         self._builder = builder
         self._version_reader = version_reader
         self.current: Snapshot | None = None
+        self.checked_at: float | None = None  # time.monotonic() of the last successful check or build
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Snapshot], None]] = []
 
@@ -260,6 +281,7 @@ class SnapshotStore:
         async with self._lock:
             snapshot = await db_task(self._builder)()
             previous, self.current = self.current, snapshot
+            self.checked_at = time.monotonic()
         if snapshot.problems != (previous.problems if previous is not None else ()):
             for problem in snapshot.problems:  # once when it appears (at start-up), not on every rebuild
                 logger.error("configuration error: %s", problem)
@@ -274,6 +296,7 @@ class SnapshotStore:
         if self.current is None or version != self.current.version:
             await self.refresh()
             return True
+        self.checked_at = time.monotonic()
         return False
 
     async def watch(self, interval: float | None = None) -> None:

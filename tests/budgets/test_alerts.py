@@ -101,3 +101,16 @@ async def test_the_outbound_policy_applies_to_webhooks(caplog):
     posts = Recorder()
     assert await sender(posts).deliver("http://169.254.169.254/latest/meta-data", {}) is False
     assert posts.calls == [] and "refused by the outbound policy" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_alert_reports_the_spend_held_in_reservations_too():
+    spec = await sync_to_async(make_policy)()
+    claim = claim_for(spec, NOW)
+    posts = Recorder()
+    # Nothing settled yet: $0.50 spent, $1.75 held in allowances and reservations of requests in flight.
+    alerts = AlertSender(post=posts, clock=lambda: NOW, counted=lambda c: (500_000_000, 1_750_000_000))
+    alerts.fire(claim, 0, "request_rejected")
+    await alerts.drain(5)
+    [(_, body)] = posts.calls
+    assert body["spent_usd"] == "2.25" and body["held_usd"] == "1.75"

@@ -133,3 +133,16 @@ async def test_two_processes_with_allowances_on_one_database_never_overspend():
     for process in (first, second):
         await process.drain()
     assert await sync_to_async(first.current)(roomy) == (40_000, 0)
+
+
+async def test_a_cost_above_the_estimate_reaches_the_shared_store_at_settlement():
+    store = Counting()
+    first, second = AllowanceBackend(store), AllowanceBackend(store)  # two processes
+    small = claim(str(Decimal(COST * 5 // 2) / 10**9))  # room for two and a half estimates
+    assert await first.reserve([small], COST, "a", NOW) is None
+    await first.settle([small], "a", COST, COST * 2)  # the answer cost twice its estimate
+    assert store.counters[small.key].spent == COST  # the overrun, before any allowance closes
+    # The other process sees the overrun and the first allowance (still open, held in full): no room left.
+    assert await second.reserve([small], COST, "b", NOW) is not None
+    await first.drain()
+    assert store.counters[small.key].spent == COST * 2 and store.counters[small.key].reserved == 0

@@ -226,6 +226,42 @@ async def test_a_broken_backend_refuses_rather_than_overspends():
         await made.reserve(Ctx(), "openai-chat", BODY)
 
 
+class Hanging:
+    """A store that never answers (a stuck database lock, a Redis that stopped replying)."""
+
+    async def reserve(self, *args):
+        await asyncio.Event().wait()
+
+
+async def test_a_store_that_does_not_answer_refuses_a_reject_budget_after_the_deadline(settings):
+    settings.GATEWAY_BUDGET_TIMEOUT_SECONDS = 0.05
+    made, _ = manager(policy(1), backend=Hanging())
+    with pytest.raises(ServiceUnavailable, match="did not answer within 0.05 s") as refused:
+        await made.reserve(Ctx(), "openai-chat", BODY)
+    assert refused.value.status == 503
+
+
+async def test_a_store_that_does_not_answer_still_admits_under_an_alert_only_budget(settings):
+    settings.GATEWAY_BUDGET_TIMEOUT_SECONDS = 0.05
+    made, _ = manager(policy(1, action="alert"), backend=Hanging())
+    ctx = Ctx()
+    await made.reserve(ctx, "openai-chat", BODY)
+    assert ctx.reservation is not None
+
+
+async def test_a_cost_above_the_estimate_is_settled_before_the_response_ends():
+    made, _ = manager(policy(1, amount="0.1"))
+    ctx = Ctx()
+    await made.reserve(ctx, "openai-chat", BODY)
+    made.settle(ctx.reservation, Decimal("0.009"))  # more than the $0.0064 held
+    await made.settled(ctx.reservation)
+    assert next(iter(made.backend.counters.values())).spent == 9_000_000
+    within = Ctx(request_id="r2")
+    await made.reserve(within, "openai-chat", BODY)
+    made.settle(within.reservation, Decimal("0.001"))
+    assert within.reservation.settling is None  # within its hold, already counted by every process
+
+
 async def test_free_apis_reserve_nothing():
     made, _ = manager(policy(1, amount="0"))
     ctx = Ctx()

@@ -315,7 +315,7 @@ BAD_PROBLEMS = [
     "budgets[1].target: a global budget has no target",
     "budgets[2].window: required",
     "budgets[2].target: unknown API key 'nobody'",
-    "extras: unknown section (expected one of: secrets, models, guardrails, endpoints, budgets)",
+    "extras: unknown section (expected one of: secrets, models, guardrails, endpoints, budgets, rate_limits)",
 ]
 
 

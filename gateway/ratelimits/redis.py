@@ -1,0 +1,156 @@
+"""Rate-limit counters in Redis, shared by every process and replica: one Lua script admits a request
+against all of its limits in one atomic round trip, on Redis's own clock (so replicas' clocks need not agree),
+carrying the settlements of earlier requests along.
+
+Keys share the `{gateway-ratelimit}` hash tag, so one script's keys live in one Redis Cluster slot. A GCRA
+limit is a string (the theoretical arrival time in ms) that expires once the limit is back to full; a
+concurrency limit is a sorted set of request leases scored by when they expire, so a process that dies
+mid-request frees its places after GATEWAY_BUDGET_RESERVATION_TTL_SECONDS.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from gateway.ratelimits.types import Check, Denied, Granted
+
+PREFIX = "{gateway-ratelimit}:"
+# Generous for one round trip on a LAN; past it the configured failure mode decides.
+TIMEOUT_SECONDS = 0.5
+FLUSH_SECONDS = 0.05
+
+# KEYS: the request's limits (ARGV[3] of them), then the keys of queued settlements. ARGV: lease, hold ms,
+# the count, then (kind, limit, cost) per limit, then (kind, limit, lease, token delta) per settlement.
+# Settlements apply first, whatever the admission's outcome.
+ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local lease, hold, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+for j = count + 1, #KEYS do
+  local at = 4 + 3 * count + 4 * (j - count - 1)
+  local kind, limit, held, delta = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
+  if kind == 'c' then
+    redis.call('ZREM', KEYS[j], held)
+  elseif delta ~= 0 then
+    local tat = tonumber(redis.call('GET', KEYS[j]) or '0')
+    if tat < now then tat = now end
+    local new = tat + delta * 60000 / limit
+    if new > now then
+      redis.call('SET', KEYS[j], string.format('%.3f', new), 'PX', math.ceil(new - now) + 1000)
+    else
+      redis.call('DEL', KEYS[j])
+    end
+  end
+end
+local out, tats = {1}, {}
+for i = 1, count do
+  local kind, limit, cost = ARGV[1 + 3 * i], tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
+  if kind == 'c' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    local n = redis.call('ZCARD', KEYS[i])
+    if n >= limit then return {0, i, 1000} end
+    out[2 * i] = limit - n - 1
+    out[2 * i + 1] = 0
+  else
+    local interval = 60000 / limit
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if tat < now then tat = now end
+    local new = tat + math.min(cost, limit) * interval
+    if new - now > 60000 then return {0, i, math.ceil(new - now - 60000)} end
+    tats[i] = new
+    out[2 * i] = math.floor((60000 - (new - now)) / interval)
+    out[2 * i + 1] = math.ceil(new - now)
+  end
+end
+for i = 1, count do
+  if tats[i] then
+    redis.call('SET', KEYS[i], string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
+  else
+    redis.call('ZADD', KEYS[i], now + hold, lease)
+    redis.call('PEXPIRE', KEYS[i], hold)
+  end
+end
+return out
+"""
+
+CODES = {"requests": "r", "tokens": "t", "concurrent": "c"}
+
+
+class RedisStore:
+    """Settlements (concurrency releases, token corrections) wait in a queue and travel with the next
+    request's admission, in the same script: one round trip per request. When no request comes, the queue
+    is sent on its own after FLUSH_SECONDS, so other processes see a release within that time."""
+
+    name = "redis"
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
+                                                   socket_connect_timeout=TIMEOUT_SECONDS)
+        self._script = self.client.register_script(ACQUIRE)
+        self._queue: list[tuple[Check, str, int]] = []
+        self._flusher: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task] = set()
+        self.failures = 0
+
+    def _settlements(self) -> tuple[list[str], list, list[tuple[Check, str, int]]]:
+        queued, self._queue = self._queue, []
+        keys, args = [], []
+        for check, lease, delta in queued:
+            keys.append(PREFIX + check.key)
+            args += [CODES[check.kind], check.limit, lease, delta]
+        return keys, args, queued
+
+    async def _run(self, checks: Sequence[Check], lease: str):
+        settle_keys, settle_args, queued = self._settlements()
+        args: list = [lease, settings.GATEWAY_BUDGET_RESERVATION_TTL_SECONDS * 1000, len(checks)]
+        for check in checks:
+            args += [CODES[check.kind], check.limit, check.cost]
+        try:
+            return await self._script(keys=[PREFIX + check.key for check in checks] + settle_keys,
+                                      args=args + settle_args)
+        except BaseException:
+            self._queue[:0] = queued  # sent again with the next round trip (releases are idempotent)
+            raise
+
+    async def acquire(self, checks: Sequence[Check], lease: str) -> Granted | Denied:
+        result = await self._run(checks, lease)
+        if int(result[0]) == 0:
+            return Denied(int(result[1]) - 1, float(result[2]))
+        values = [int(value) for value in result[1:]]
+        return Granted(tuple(values[0::2]), tuple(float(v) for v in values[1::2]))
+
+    def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
+        for check in checks:
+            if check.kind == "concurrent" or (check.kind == "tokens" and token_delta):
+                self._queue.append((check, lease, token_delta))
+        if self._queue and self._flusher is None:
+            self._flusher = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flusher = None
+        if self._queue:
+            task = asyncio.get_running_loop().create_task(self.flush())
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def flush(self) -> None:
+        """Send queued settlements now (also at shutdown); on failure they stay queued for the next try."""
+        if not self._queue:
+            return
+        try:
+            await self._run((), "")
+        except Exception:  # noqa: BLE001 - retried with the next request or timer; holds expire on their own
+            self.failures += 1
+            if self._flusher is None:
+                self._flusher = asyncio.get_running_loop().call_later(1.0, self._flush_soon)
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.flush()
+        await self.client.aclose()
