@@ -61,7 +61,12 @@ class ChaosUpstream(FakeUpstream):
 
     def respond(self, request: Recorded) -> Reply:
         vendor = self.vendor_of(request)
-        good = self.vendors["openai" if vendor == "responses" else vendor].respond(request)
+        fake = self.vendors["openai" if vendor == "responses" else vendor]
+        try:
+            good = fake.respond(request)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            # The fakes expect well-formed requests; the real APIs validate them and answer 400.
+            return Reply(status=400, body=fake.error_body(400, "Invalid request body."))
         mode = self.model_of(request).removeprefix("chaos-")
         if good.status != 200 or mode == "ok":
             return good
