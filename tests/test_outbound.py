@@ -79,12 +79,14 @@ async def test_a_model_pointing_at_the_metadata_service_fails_without_calling_it
 
 
 @pytest.mark.django_db
-def test_writing_a_secret_with_a_metadata_api_base_is_refused():
+@pytest.mark.parametrize("api_base", ["http://169.254.169.254/v1", "http://2852039166/v1", "http://0xA9FEA9FE/v1"])
+def test_writing_a_secret_with_a_metadata_api_base_is_refused(api_base):
+    """The admin and gateway_apply write through the same service and model validation."""
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as info:
         secret_create(name="imds", provider="openai", values={"api_key": "sk-imds-0123456789"},
-                      auth_config={"api_base": "http://169.254.169.254/v1"})
+                      auth_config={"api_base": api_base})
     assert "auth_config" in info.value.message_dict
     assert not Secret.objects.exists()
 
