@@ -28,12 +28,13 @@ def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str |
         if not settings.GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS:
             return f"address {ip} is link-local or a cloud metadata service"
         return None
+    private = None if settings.GATEWAY_ALLOW_PRIVATE_UPSTREAMS else f"address {ip} is private"
     # Loopback before reserved: ::1 lies in the reserved ::/8 block, yet is a local Ollama or vLLM.
-    if ip.is_loopback or (ip.is_private and not ip.is_unspecified):
-        return None if settings.GATEWAY_ALLOW_PRIVATE_UPSTREAMS else f"address {ip} is private"
+    if ip.is_loopback:
+        return private
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return f"address {ip} is not routable"
-    return None
+    return private if ip.is_private else None
 
 
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
