@@ -197,9 +197,10 @@ async def post_json(client: httpx.AsyncClient, url: str, body: dict, headers: Ma
 
 
 def answer_object(answer: object, content: bytes, provider: str) -> dict:
-    """A success answer is a JSON object without an `error`; anything else (an array, an error body sent
-    with 200) is the provider failing, reported with its own message rather than relayed as a success."""
-    if isinstance(answer, dict) and "error" not in answer:
+    """A success answer is a JSON object without an `error` (OpenAI's Responses objects carry
+    `"error": null`); anything else (an array, an error body sent with 200) is the provider failing,
+    reported with its own message rather than relayed as a success."""
+    if isinstance(answer, dict) and not answer.get("error"):
         return answer
     if isinstance(answer, dict):
         raise ProviderError(502, f"Provider '{provider}' answered HTTP 200 with an error: "
