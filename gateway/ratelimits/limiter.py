@@ -25,6 +25,9 @@ from gateway.ratelimits.types import Check, Denied, Granted
 
 logger = logging.getLogger(__name__)
 LOG_EVERY_SECONDS = 10.0
+# After the store failed, requests apply the failure mode at once for this long instead of each waiting for
+# a connection attempt (a black-holed Redis would cost every request the full socket timeout).
+RETRY_STORE_AFTER_SECONDS = 1.0
 
 
 class RateLimited(GatewayError):
@@ -113,6 +116,7 @@ class Limiter:
         self._snapshot = snapshot
         self._index = RateIndex(None)
         self._failures = 0
+        self._down_until = 0.0
         self._logged_at = -LOG_EVERY_SECONDS
 
     @property
@@ -146,6 +150,8 @@ class Limiter:
 
         checks = tuple(checks_for(covering, tokens))
         try:
+            if time.monotonic() < self._down_until:
+                raise ConnectionError("the rate-limit store failed less than a second ago")
             answer = await self.store.acquire(checks, ctx.request_id)
         except Exception:  # noqa: BLE001 - the configured failure mode decides, below
             self._failed()
@@ -166,6 +172,8 @@ class Limiter:
     def _failed(self) -> None:
         self._failures += 1
         now = time.monotonic()
+        if now >= self._down_until:
+            self._down_until = now + RETRY_STORE_AFTER_SECONDS
         if now - self._logged_at >= LOG_EVERY_SECONDS:
             self._logged_at = now
             logger.error("rate-limit store unreachable (%d failures so far); GATEWAY_RATE_LIMIT_FAILURE=%s",

@@ -11,15 +11,23 @@ import pytest
 
 from tests.e2e.conftest import endpoint, provider_config
 from tests.e2e.harness import GatewayServer, make_gateway
+from tests.fakes.base import Behaviour
 from tests.redis_server import redis_server
 
 BODY = {"messages": [{"role": "user", "content": "x" * 44}], "max_tokens": 7}  # 11 + 7 tokens estimated
 
 
+SLOW = {"name": "slow-gpt", "provider": "openai", "model_name": "gpt-slow", "secret": "openai-key"}
+
+
+def model_for(name: str) -> str:
+    return "claude" if name.startswith("claude") else "slow-gpt" if name.startswith("slow") else "gpt"
+
+
 def config(fake_openai, fake_anthropic, fake_gemini, limits: list[dict], endpoints: list[str]) -> dict:
-    return {**provider_config(fake_openai, fake_anthropic, fake_gemini),
-            "endpoints": [endpoint(name, "claude" if name.startswith("claude") else "gpt") for name in endpoints],
-            "rate_limits": limits}
+    base = provider_config(fake_openai, fake_anthropic, fake_gemini)
+    return {**base, "models": [*base["models"], SLOW],
+            "endpoints": [endpoint(name, model_for(name)) for name in endpoints], "rate_limits": limits}
 
 
 def client(server: GatewayServer, key: str = "default") -> openai.OpenAI:
@@ -47,8 +55,9 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
         {"name": "team-a-rpm", "scope": "api_key", "target": "team-a", "requests_per_minute": 4},
         {"name": "tpm-endpoint", "scope": "endpoint", "target": "tokens", "tokens_per_minute": 60},
         {"name": "claude-rpm", "scope": "endpoint", "target": "claude-limited", "requests_per_minute": 1},
+        {"name": "two-at-once", "scope": "endpoint", "target": "slow-concurrent", "max_concurrent": 2},
     ]
-    endpoints = ["per-endpoint", "keyed", "tokens", "claude-limited", "star-a", "star-b"]
+    endpoints = ["per-endpoint", "keyed", "tokens", "claude-limited", "star-a", "star-b", "slow-concurrent"]
     server = make_gateway(e2e_root, "rate-limits", config(fake_openai, fake_anthropic, fake_gemini, [], endpoints),
                           keys={"default": None, "team-a": None}, start=False)
     server.apply({"rate_limits": limits})  # after the keys exist: a limit names its key
@@ -92,6 +101,13 @@ def test_tokens_per_minute_are_charged_with_the_real_usage(gateway):
     assert admitted([gpt], "tokens", 4) == 2
 
 
+def test_concurrent_requests_past_the_limit_are_refused_until_one_finishes(gateway, fake_openai):
+    fake_openai.behave("gpt-slow", Behaviour(delay=1.5))  # the first two are still in flight when the rest arrive
+    assert admitted([client(gateway)], "slow-concurrent", 6) == 2
+    fake_openai.behave("gpt-slow", None)
+    assert admitted([client(gateway)], "slow-concurrent", 2) == 2  # places are given back when requests end
+
+
 def test_native_routes_refuse_in_their_own_envelope(gateway):
     claude = anthropic.Anthropic(base_url=f"{gateway.url}/gateway/anthropic", api_key=gateway.keys["default"],
                                  max_retries=0)
@@ -107,10 +123,11 @@ def test_native_routes_refuse_in_their_own_envelope(gateway):
 
 
 def test_two_processes_share_one_limit_through_redis(e2e_root, fake_openai, fake_anthropic, fake_gemini):
+    # Failing closed: a store that does not answer shows as 503s here, never as requests admitted uncounted.
     with redis_server() as redis_url:
         limits = [{"name": "shared-rpm", "scope": "endpoint", "target": "shared", "requests_per_minute": 12}]
         first = make_gateway(e2e_root, "rate-two", config(fake_openai, fake_anthropic, fake_gemini, limits, ["shared"]),
-                             env={"REDIS_URL": redis_url})
+                             env={"REDIS_URL": redis_url, "GATEWAY_RATE_LIMIT_FAILURE": "closed"})
         second = GatewayServer(workdir=first.workdir, env=first.env, keys=first.keys).start()
         try:
             assert admitted([client(first), client(second)], "shared", 40) == 12

@@ -175,17 +175,23 @@ def test_openai_duration_format(ms, text):
 
 
 class Broken:
+    def __init__(self) -> None:
+        self.calls = 0
+
     async def acquire(self, checks, lease):
+        self.calls += 1
         raise ConnectionError("redis is down")
 
 
 async def test_an_unreachable_store_admits_when_failing_open(settings):
     settings.GATEWAY_RATE_LIMIT_FAILURE = "open"
     snapshot = Snapshot(version=1, rate_limits=(limit(rpm=1),))
-    lim = Limiter(Broken(), snapshot=lambda: snapshot)
+    broken = Broken()
+    lim = Limiter(broken, snapshot=lambda: snapshot)
     await lim.admit(ctx(), "openai-chat", BODY)
     await lim.admit(ctx(), "openai-chat", BODY)
     assert lim.failures == 2
+    assert broken.calls == 1  # right after a failure, requests do not wait for another connection attempt
 
 
 async def test_an_unreachable_store_refuses_when_failing_closed(settings):
