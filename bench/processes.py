@@ -129,6 +129,8 @@ class Gateway:
             "GATEWAY_DATA_DIR": str(workdir),
             "GATEWAY_LOG_LEVEL": "WARNING",
             "REDIS_URL": redis_url,
+            # The `chat-proxy` scenario relays chat completions through the raw proxy route.
+            "GATEWAY_PROXY_ALLOWED_PATHS": '{"openai": ["models", "files", "batches", "chat/completions"]}',
         }
         self.process: subprocess.Popen | None = None
         self.port = 0

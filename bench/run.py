@@ -64,6 +64,7 @@ class Options:
     max_requests: int
     use_wrk: bool
     profile_dir: Path | None = None
+    trace: bool = False
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -142,8 +143,10 @@ def targets(scenario: Scenario, upstream_port: int, gateway: Gateway) -> tuple[c
     direct = client.Target("127.0.0.1", upstream_port, f"/v1/{scenario.api}",
                            orjson.dumps(scenario.request_body(scenario.upstream_model)),
                            {"Authorization": "Bearer sk-bench-0123456789"}, scenario.stream)
-    through = client.Target("127.0.0.1", gateway.port, f"{GATEWAY_API_PREFIX}{scenario.api}",
-                            orjson.dumps(scenario.request_body(scenario.name)),
+    path = scenario.gateway_path.format(name=scenario.name) or f"{GATEWAY_API_PREFIX}{scenario.api}"
+    # The raw proxy forwards the body as it is, so it carries the upstream model.
+    model = scenario.upstream_model if scenario.gateway_path else scenario.name
+    through = client.Target("127.0.0.1", gateway.port, path, orjson.dumps(scenario.request_body(model)),
                             {"Authorization": f"Bearer {gateway.key}"}, scenario.stream)
     return direct, through
 
@@ -153,6 +156,8 @@ async def run_all(scenarios: list[Scenario], concurrency: list[int] | None, opti
     upstream, upstream_port = start_upstream(latency_ms)
     redis_server, redis_url = start_redis() if redis else (None, "")
     gateway = Gateway(workdir, workers=workers, redis_url=redis_url)
+    if options.trace:
+        gateway.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = f"http://127.0.0.1:{upstream_port}/v1/traces"
     try:
         upstreams = Upstreams(url=f"http://127.0.0.1:{upstream_port}", refused_url=refused_url())
         gateway.configure(gateway_config(scenarios, upstreams))
@@ -200,6 +205,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis", action="store_true",
                         help="start a redis-server and set REDIS_URL: budgets and rate limits count in Redis")
     parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/<time>.json)")
+    parser.add_argument("--trace", action="store_true",
+                        help="export OpenTelemetry traces (OTLP/HTTP) to a local receiver, the fake upstream")
     parser.add_argument("--profile", action="store_true",
                         help="sample the gateway with py-spy during its measured runs; top functions are printed "
                              "and the collapsed stacks saved beside the results")
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     options = Options(duration=args.duration, warmup=args.warmup, max_requests=args.max_requests, use_wrk=use_wrk,
-                      profile_dir=RESULTS_DIR / f"{stamp}-profiles" if args.profile else None)
+                      profile_dir=RESULTS_DIR / f"{stamp}-profiles" if args.profile else None, trace=args.trace)
     scenarios = [REGISTRY[name] for name in args.scenario] if args.scenario else list(REGISTRY.values())
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
         runs = uvloop.run(run_all(scenarios, args.concurrency, options, args.latency_ms, Path(workdir),

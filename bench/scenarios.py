@@ -61,6 +61,7 @@ class Scenario:
     upstream_model: str = UPSTREAM_MODEL
     concurrency: tuple[int, ...] = (1, 32)
     config: Callable[[str, Upstreams], dict] = single_model("bench-gpt")
+    gateway_path: str = ""  # the gateway route when not /gateway/mlflow/v1/<api> ("{name}": the endpoint)
 
     def request_body(self, model: str) -> dict:
         body = {"model": model, **self.body}
@@ -166,6 +167,8 @@ def guarded(name: str, upstreams: Upstreams) -> dict:
                            "guardrails": [f"{name}-pii", f"{name}-regex"]}]}
 
 
+register(Scenario("chat-proxy", "chat completion through the raw proxy route (compare with chat)", CHAT_BODY,
+                  gateway_path="/gateway/proxy/{name}/chat/completions"))
 register(Scenario("chat-2kb", "chat with a 2 KB prompt, no guardrails (compare with chat-guardrails)", PROMPT_2KB,
                   concurrency=(1,)))
 register(Scenario("chat-guardrails", "chat with pii (sanitize) + regex guardrails before the call, 2 KB prompt",

@@ -26,6 +26,7 @@ REPLY_WORDS = ("Hello", " from", " the", " fake", " upstream.")
 DEFAULT_DIMENSIONS = 256
 MAX_CACHED_ANSWERS = 256
 STATUS_TEXT = {200: b"OK", 400: b"Bad Request", 404: b"Not Found"}
+OTLP_ACCEPTED = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
 
 
 def json_response(payload: dict, status: int = 200) -> bytes:
@@ -82,6 +83,8 @@ class Answers:
         self.cache: dict[tuple, bytes] = {}
 
     def for_request(self, path: bytes, body: bytes) -> bytes:
+        if path == b"/v1/traces":  # an OTLP/HTTP trace intake for `--trace`: accepts the batch unread
+            return OTLP_ACCEPTED
         try:
             request = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:

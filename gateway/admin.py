@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from gateway import display
@@ -26,6 +27,7 @@ from gateway.models import (
     validate_endpoint_links,
 )
 from gateway.config.renames import save_keeping_budget_targets
+from gateway.requestlogs import admin as requestlog_admin  # noqa: F401  (registers the request log's admin)
 from gateway.config.secrets import secret_create, secret_update, secret_values
 from guardrails.admin import EndpointGuardrailInline
 
@@ -251,12 +253,14 @@ class EndpointAdmin(AuditedAdmin):
     def save_model(self, request: HttpRequest, obj: Endpoint, form: forms.ModelForm, change: bool) -> None:
         save_keeping_budget_targets(obj, lambda: super(EndpointAdmin, self).save_model(request, obj, form, change))
 
-    list_display = ("name", "routing_strategy", "linked_models", "usage_tracking", "updated_at")
-    list_filter = ("routing_strategy", "usage_tracking")
+    list_display = ("name", "routing_strategy", "linked_models", "usage_tracking", "log_payloads", "request_log",
+                    "updated_at")
+    list_filter = ("routing_strategy", "usage_tracking", "log_payloads")
     search_fields = ("name", "description", "links__model__name")
     fieldsets = (
         (None, {"fields": ("name", "description")}),
         ("Routing", {"fields": ("routing_strategy", "fallback_strategy", "fallback_max_attempts", "usage_tracking")}),
+        ("Observability", {"fields": ("log_payloads",)}),
         ("Resilience (empty: built-in defaults)", {
             "fields": ("retries", "total_timeout_seconds", "stream_idle_timeout_seconds", "breaker_threshold",
                        "breaker_cooldown_seconds"),
@@ -267,6 +271,11 @@ class EndpointAdmin(AuditedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
         return super().get_queryset(request).prefetch_related("links__model")
+
+    @admin.display(description="request log")
+    def request_log(self, obj: Endpoint) -> str:
+        url = reverse("admin:gateway_requestlog_changelist")
+        return format_html('<a href="{}?endpoint_name={}">requests</a>', url, obj.name)
 
     @admin.display(description="models")
     def linked_models(self, obj: Endpoint) -> str:

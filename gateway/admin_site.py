@@ -9,7 +9,7 @@ from django.http import HttpRequest
 # Secrets before the models that use them, models before the endpoints that link them, and so on.
 SETUP_ORDER = (
     "gateway.secret", "gateway.modeldefinition", "gateway.endpoint", "gateway.apikey", "gateway.budgetpolicy",
-    "guardrails.guardrail", "gateway.usagerecord", "gateway.priceentry",
+    "guardrails.guardrail", "gateway.usagerecord", "gateway.requestlog", "gateway.priceentry",
 )
 GATEWAY_APPS = ("gateway", "guardrails")
 

@@ -2,6 +2,8 @@
 snapshot (a hash and a dict lookup, no query)."""
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 
 from gateway.apikeys import hash_api_key
@@ -10,12 +12,17 @@ from gateway.config.snapshot import ClientKey, Snapshot
 
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    """`Authorization: Bearer` (OpenAI), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini)."""
+    """`Authorization: Bearer` (OpenAI), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini), or
+    `Authorization: Basic` whose password is the key, any user name (MLflow's clients send
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD that way)."""
     auth = headers.get("authorization") or headers.get("Authorization")
     if auth:
         scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
+        scheme, value = scheme.lower(), value.strip()
+        if scheme == "bearer" and value:
+            return value
+        if scheme == "basic" and value:
+            return basic_password(value)
     for name in ("x-api-key", "x-goog-api-key"):
         value = headers.get(name)
         if value:
@@ -23,9 +30,19 @@ def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str |
     return query.get("key") or None
 
 
+def basic_password(credentials: str) -> str | None:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _user, colon, password = decoded.partition(":")
+    return password if colon and password else None
+
+
 def authenticate(snapshot: Snapshot, raw_key: str | None) -> ClientKey:
     if not raw_key:
-        raise Unauthenticated("Missing API key. Send it as 'Authorization: Bearer <key>', 'x-api-key' or 'x-goog-api-key'.",
+        raise Unauthenticated("Missing API key. Send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' "
+                              "or as the password of 'Authorization: Basic'.",
                               code="missing_api_key")
     key = snapshot.keys_by_hash.get(hash_api_key(raw_key))
     if key is None:

@@ -3,20 +3,18 @@ views, the pipeline, the native relay and the guardrails all pass around."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from gateway.budgets.policies import Reservation
 from gateway.config.snapshot import ClientKey, EndpointConfig
 from gateway.errors import GatewayError
 from gateway.ratelimits.limiter import Admission
+from gateway.observability import requestid
 from gateway.routing.router import Outcome
 from providers.wire import TokenUsage
-from providers.base import ProviderError, clock
-
-# Request ids: unique per process start, then a counter; cheaper than a uuid4 per request.
-_request_ids = map("{}-{:x}".format, itertools.repeat(os.urandom(6).hex()), itertools.count(1))
+from providers.base import Prices, ProviderError, clock
 
 
 @dataclass
@@ -29,7 +27,7 @@ class RequestContext:
     streaming: bool = False
     internal: bool = False
     started: float = field(default_factory=clock)
-    request_id: str = field(default_factory=lambda: next(_request_ids))
+    request_id: str = field(default_factory=requestid.current_id)
     outcome: Outcome = field(default_factory=Outcome)
     tokens: TokenUsage = field(default_factory=TokenUsage)
     status: int = 200
@@ -42,6 +40,14 @@ class RequestContext:
     reservation: Reservation | None = None
     rate_limit: Admission | None = None  # the rate limits it was admitted under (gateway/ratelimits/limiter.py)
     relayed_chars: int = 0  # text relayed to a stream's client, to estimate usage the provider never reported
+    pricing: Callable[[Prices], Decimal | None] | None = None  # a cost rule other than tokens x prices (realtime audio)
+    answer: object = None  # a complete (non-streamed) answer, for its trace and request log
+    capture: object = None  # a streamed answer as relayed, when the endpoint logs payloads (gateway/requestlogs/)
+
+    def __post_init__(self) -> None:
+        scope = requestid.current.get()
+        if scope is not None and scope.ctx is None:  # the client's request, not a guardrail judge's own call
+            scope.ctx = self
 
     def timings(self) -> tuple[float, float]:
         """(duration, overhead) in ms from one reading of the clock: overhead is the duration minus the
@@ -69,7 +75,6 @@ class RequestContext:
             "X-Gateway-Duration-Ms": f"{duration:.2f}",
             "X-Gateway-Overhead-Ms": f"{overhead:.2f}",
             "X-Gateway-Attempts": str(len(self.outcome.attempts)),
-            "X-Request-Id": self.request_id,
         }
         if self.outcome.link is not None:
             headers["X-Gateway-Model"] = self.outcome.link.target.name

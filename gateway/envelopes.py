@@ -100,3 +100,11 @@ def stream_error_event(exc: BaseException, api: str) -> tuple[str | None, bytes]
 def stream_error(exc: BaseException, api: str) -> bytes:
     """`stream_error_event` as Server-Sent Event bytes, each field on its own line."""
     return sse_event(*stream_error_event(exc, api))
+
+
+def realtime_error(exc: BaseException) -> str:
+    """The OpenAI Realtime `error` event (a text frame) that reports a failure on a WebSocket session."""
+    err = as_gateway_error(exc)
+    return orjson.dumps({"type": "error", "error": {"type": err.error_type, "code": err.code or err.error_type,
+                                                    "message": err.message, "param": err.param,
+                                                    "event_id": None}}).decode()

@@ -1,6 +1,7 @@
 """Process start and stop for the ASGI server (Django itself has no lifespan): load the configuration
-before taking traffic, run the config watcher, the usage writer and the retention pruner, and on shutdown
-settle budget reservations still in flight and write every queued usage record."""
+before taking traffic, run the config watcher, the usage writer, the retention pruner and the metrics
+sampler, start trace export when configured, and on shutdown settle budget reservations still in flight,
+write every queued usage record and export the spans still queued."""
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +13,13 @@ from django.conf import settings
 
 from gateway.budgets import policies as budgets
 from gateway.ratelimits.limiter import limiter
+from gateway.observability import metrics, sampler, tracing
+from gateway.requestlogs import retention as requestlog_retention
+from gateway.requestlogs.writer import writer as requestlog_writer
 from gateway.usage import retention
 from gateway.usage import records as usage
 from gateway.config.snapshot import store
+from gateway.realtime import shutdown as realtime_shutdown
 from providers.http import close_clients
 
 logger = logging.getLogger(__name__)
@@ -44,11 +49,17 @@ def warn_if_counting_per_process() -> None:
 async def startup() -> None:
     global _writer_task
     warn_if_counting_per_process()
+    tracing.configure()
     await store.refresh()
+    realtime_shutdown.install()
     _tasks.append(asyncio.create_task(store.watch(), name="config-watcher"))
+    _tasks.append(asyncio.create_task(sampler.run(), name="metrics-sampler"))
     _writer_task = asyncio.create_task(usage.writer.run(), name="usage-writer")
     if settings.GATEWAY_USAGE_RETENTION_DAYS > 0:
         _tasks.append(asyncio.create_task(retention.run_pruner(), name="usage-retention"))
+    if settings.GATEWAY_REQUEST_LOG_RETENTION_DAYS > 0:
+        _tasks.append(asyncio.create_task(requestlog_retention.run_pruner(), name="request-log-retention"))
+    _tasks.append(asyncio.create_task(requestlog_writer.run(), name="request-log-writer"))
 
 
 async def shutdown() -> None:
@@ -66,7 +77,10 @@ async def shutdown() -> None:
     if usage.writer.pending():
         logger.error("shutdown: %d usage records could not be written", usage.writer.pending())
     logger.info("shutdown: flushed %d usage records", written)
+    await requestlog_writer.flush()
     await close_clients()
+    await asyncio.to_thread(tracing.shutdown)
+    metrics.process_exited()
 
 
 async def lifespan(receive, send) -> None:

@@ -15,6 +15,8 @@ ENDPOINT_NAME_RE = r"^[A-Za-z0-9_.-]+$"
 endpoint_name_validator = RegexValidator(
     ENDPOINT_NAME_RE, "Use only letters, digits, '_', '.' and '-' (the name appears in URLs)."
 )
+# Names that would make /gateway/<endpoint>/... routes ambiguous with the gateway's own route families.
+RESERVED_ENDPOINT_NAMES = frozenset({"proxy", "openai", "anthropic", "gemini", "mlflow", "admin"})
 
 
 class Audited(models.Model):
@@ -142,6 +144,8 @@ class Endpoint(Audited):
         null=True, blank=True, help_text="How many fallback models to try at most (empty = all)."
     )
     usage_tracking = models.BooleanField(default=True)
+    log_payloads = models.BooleanField(
+        default=False, help_text="Keep each request's body and answer (after guardrails) in the request log.")
     # Resilience (all optional; empty means the built-in default).
     retries = models.PositiveIntegerField(
         null=True, blank=True, help_text="Retries on the same model for 429/5xx (empty: 0 with fallbacks, else 1)."
@@ -159,6 +163,11 @@ class Endpoint(Audited):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.name and self.name.lower() in RESERVED_ENDPOINT_NAMES:
+            raise ValidationError({"name": f"'{self.name}' is reserved for the gateway's own routes; choose "
+                                           "another endpoint name."})
 
 
 class Linkage(models.TextChoices):
@@ -326,7 +335,7 @@ class UsageRecord(models.Model):
     """One row per gateway request, written in batches off the request path."""
 
     created_at = models.DateTimeField(db_index=True)
-    request_id = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     endpoint_name = models.CharField(max_length=255, db_index=True)
     model_name = models.CharField(max_length=255, blank=True, default="", help_text="Model definition used.")
     provider = models.CharField(max_length=64, blank=True, default="")
@@ -354,6 +363,41 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.endpoint_name} {self.status_code}"
+
+
+class RequestLog(models.Model):
+    """A request's payloads, for endpoints with `log_payloads`: the body and the answer as the gateway passed
+    them on (after guardrails), each capped at GATEWAY_REQUEST_LOG_MAX_BYTES; written in batches off the
+    request path (gateway/requestlogs/)."""
+
+    created_at = models.DateTimeField()
+    request_id = models.CharField(max_length=64, db_index=True)
+    endpoint_name = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=255, blank=True, default="")
+    api_key_name = models.CharField(max_length=255, blank=True, default="")
+    route = models.CharField(max_length=64, blank=True, default="")
+    streaming = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(default=200)
+    error_type = models.CharField(max_length=64, blank=True, default="")
+    latency_ms = models.FloatField(default=0)
+    request_body = models.TextField(blank=True, default="")
+    response_body = models.TextField(blank=True, default="")
+    truncated = models.BooleanField(default=False, help_text="A body was longer than the cap and was cut.")
+    attempts = models.JSONField(default=list, blank=True)
+    guardrails = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at"], name="requestlog_created"),
+            models.Index(fields=["endpoint_name", "created_at"], name="requestlog_endpoint_created"),
+            models.Index(fields=["api_key_name", "created_at"], name="requestlog_key_created"),
+            models.Index(fields=["model_name", "created_at"], name="requestlog_model_created"),
+            models.Index(fields=["status_code", "created_at"], name="requestlog_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.endpoint_name} {self.status_code} {self.request_id}"
 
 
 class PriceEntry(models.Model):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from django.conf import settings
+
 from gateway import pipeline
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest
@@ -19,6 +21,7 @@ from gateway.pipeline import admit, close_quietly, ended_by, finish
 from gateway.routing.router import router
 from gateway.routing.watchdog import StallWatchdog
 from gateway.relay_watchers import WATCHERS
+from gateway.requestlogs.capture import RawCapture
 from guardrails import engine as guardrails
 from guardrails.sse import SSEGuard
 from providers.base import ProviderError, clock
@@ -85,6 +88,9 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
         async for chunk in response.stream:
             yield chunk
 
+    ctx.body = body
+    if ctx.endpoint.log_payloads:
+        ctx.capture = RawCapture(settings.GATEWAY_REQUEST_LOG_MAX_BYTES)
     try:
         await guardrails.run_before(ctx, body, api)
         await admit(ctx, api, body)
@@ -114,6 +120,8 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
                 ctx.first_byte_at = clock()
             out = guard.feed(events[:readable]) if guard else frames.relay(events[:readable])
             if out:
+                if ctx.capture is not None:
+                    ctx.capture.feed(out)
                 yield out
             if readable < len(events):
                 error = ProviderError(502, "The provider sent a stream event that is not a JSON object.",
@@ -129,6 +137,8 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
         events = events[:watcher.observe(events)]
         out = guard.feed(events) + await guard.finish() if guard else frames.relay(events)
         if out:
+            if ctx.capture is not None:
+                ctx.capture.feed(out)
             yield out
         if not watcher.complete and not watcher.errored:
             error = ProviderError(502, "The provider ended the stream before its terminator.", retryable=True,

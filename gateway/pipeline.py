@@ -16,6 +16,9 @@ from gateway.ratelimits.limiter import limiter
 from gateway.usage import records as usage
 from gateway.envelopes import stream_error
 from gateway.errors import GatewayError
+from gateway.observability import requestid
+from gateway.requestlogs import writer as requestlogs
+from gateway.requestlogs.capture import ChatAssembler
 from gateway.routing.router import router
 from guardrails import engine as guardrails
 from guardrails.streams import StreamFilter
@@ -39,7 +42,9 @@ def finish(ctx: RequestContext) -> None:
         if ctx.streaming and ctx.first_byte_at is not None and target is not None:
             tokens, estimated = usage.stream_usage(ctx.tokens, ctx.relayed_chars, lambda: _input_estimate(ctx),
                                                    complete=ctx.status < 400)
-        cost = usage.cost_of(tokens, target.prices) if target else None
+        cost = None
+        if target is not None:
+            cost = ctx.pricing(target.prices) if ctx.pricing else usage.cost_of(tokens, target.prices)
         event = usage.UsageEvent(
             created_at=usage.now(), endpoint_name=ctx.endpoint.name, route=ctx.route, request_id=ctx.request_id,
             model_name=target.name if target else "", provider=target.provider if target else "",
@@ -57,9 +62,11 @@ def finish(ctx: RequestContext) -> None:
         usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
         limiter.settle(ctx.rate_limit, tokens.input_tokens + tokens.output_tokens)
-        if ctx.streaming:
-            logger.info("stream done endpoint=%s model=%s status=%s total_ms=%.1f overhead_ms=%.2f",
-                        ctx.endpoint.name, event.model_name, ctx.status, total_ms, event.overhead_ms)
+        scope = requestid.current.get()
+        if scope is not None and scope.ctx is ctx:
+            scope.event = event
+        if ctx.endpoint.log_payloads and not ctx.internal:
+            requestlogs.record(ctx, event)
     except Exception:  # noqa: BLE001 - accounting must never break a response
         logger.exception("could not record usage for request %s", ctx.request_id)
 
@@ -73,9 +80,13 @@ def account_refusal(ctx: RequestContext | None, exc: GatewayError, *, route: str
             ctx.fail(exc)
             finish(ctx)
         return
-    usage.writer.submit(usage.UsageEvent(
+    event = usage.UsageEvent(
         created_at=usage.now(), endpoint_name=endpoint_name, route=route, api_key_name=key_name,
-        status_code=exc.status, error_type=exc.error_type, attempts=0))
+        request_id=requestid.current_id(), status_code=exc.status, error_type=exc.error_type, attempts=0)
+    usage.writer.submit(event)
+    scope = requestid.current.get()
+    if scope is not None and scope.ctx is None:
+        scope.event = event
 
 
 async def abandon(ctx: RequestContext, stream: AsyncIterator[bytes]) -> None:
@@ -105,11 +116,12 @@ async def call(ctx: RequestContext, api: str, body: dict,
     """The sequence every non-streaming request goes through, unified or native: guardrails on the request,
     budget reservation, routing, usage read from the answer, guardrails on the answer; accounted for in
     finish() however it ends. `api` names the wire format of `body` and of the answer."""
+    ctx.body = body
     try:
         await guardrails.run_before(ctx, body, api)
         await admit(ctx, api, body)
         outcome = await router.call(ctx.endpoint, operation, ctx.outcome)
-        answer = answer_of(outcome.value)
+        answer = ctx.answer = answer_of(outcome.value)
         ctx.tokens = answer_usage(api, answer)
         if check_answer:
             await guardrails.run_after(ctx, answer, api)
@@ -144,6 +156,9 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
     """Open the upstream stream (falling back while nothing was sent) and return the SSE byte iterator.
     Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    ctx.body = body
+    if ctx.endpoint.log_payloads:
+        ctx.capture = ChatAssembler()
     try:
         await guardrails.run_before(ctx, body, Api.OPENAI_CHAT)
         await admit(ctx, Api.OPENAI_CHAT, body)
@@ -171,12 +186,16 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
                     ctx.first_byte_at = clock()
                 ctx.relayed_chars += usage.delta_chars(chunk)
                 for out in guard.feed(chunk) if guard else (chunk,):
+                    if ctx.capture is not None:
+                        ctx.capture.feed(out)
                     yield _sse(out)
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
         for out in await guard.finish() if guard else ():
+            if ctx.capture is not None:
+                ctx.capture.feed(out)
             yield _sse(out)
         yield b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):

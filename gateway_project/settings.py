@@ -128,11 +128,20 @@ REST_FRAMEWORK = {
 }
 
 LOG_LEVEL = env.str("GATEWAY_LOG_LEVEL", default="INFO")
+# `plain` lines, or `json`: one JSON object per line (gateway/observability/logs.py). Both name the request.
+GATEWAY_LOG_FORMAT = env.str("GATEWAY_LOG_FORMAT", default="plain")
+if GATEWAY_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("GATEWAY_LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "gateway.observability.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "gateway.observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": GATEWAY_LOG_FORMAT,
+                             "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "gateway": {"level": LOG_LEVEL},
@@ -155,6 +164,14 @@ GATEWAY_ALLOWED_SCHEMES = env.list("GATEWAY_ALLOWED_SCHEMES", default=["https", 
 GATEWAY_ALLOW_PRIVATE_UPSTREAMS = env.bool("GATEWAY_ALLOW_PRIVATE_UPSTREAMS", default=True)
 GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS = env.bool("GATEWAY_ALLOW_LINK_LOCAL_UPSTREAMS", default=False)
 GATEWAY_ALLOWED_PROVIDERS = env.list("GATEWAY_ALLOWED_PROVIDERS", default=[])
+# Raw proxy and realtime routes (README: "Raw proxy route", "Realtime").
+GATEWAY_PROXY_ALLOWED_PATHS = env.json("GATEWAY_PROXY_ALLOWED_PATHS", default={})
+if not isinstance(GATEWAY_PROXY_ALLOWED_PATHS, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in GATEWAY_PROXY_ALLOWED_PATHS.values()):
+    raise ImproperlyConfigured('GATEWAY_PROXY_ALLOWED_PATHS must be a JSON object of provider -> list of path '
+                               'prefixes, e.g. {"openai": ["models", "files"]}.')
+GATEWAY_PROXY_MAX_REQUEST_BYTES = env.int("GATEWAY_PROXY_MAX_REQUEST_BYTES", default=100 * 1024 * 1024)
+GATEWAY_REALTIME_DRAIN_SECONDS = env.float("GATEWAY_REALTIME_DRAIN_SECONDS", default=30.0)
 REDIS_URL = env.str("REDIS_URL", default="")
 # Budgets and usage accounting (README: "Budgets", "Usage records").
 GATEWAY_BUDGET_BACKEND = env.str("GATEWAY_BUDGET_BACKEND", default="")
@@ -171,6 +188,11 @@ GATEWAY_RATE_LIMIT_FAILURE = env.str("GATEWAY_RATE_LIMIT_FAILURE", default="open
 if GATEWAY_RATE_LIMIT_FAILURE not in ("open", "closed"):
     raise ImproperlyConfigured("GATEWAY_RATE_LIMIT_FAILURE must be 'open' or 'closed'.")
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
+# Observability (README: "Observability"): a bearer token for GET /metrics (empty: open).
+GATEWAY_METRICS_TOKEN = env.str("GATEWAY_METRICS_TOKEN", default="")
+# Request logs of endpoints with `log_payloads`: each body capped at this size, kept this many days (0: forever).
+GATEWAY_REQUEST_LOG_MAX_BYTES = env.int("GATEWAY_REQUEST_LOG_MAX_BYTES", default=64 * 1024)
+GATEWAY_REQUEST_LOG_RETENTION_DAYS = env.int("GATEWAY_REQUEST_LOG_RETENTION_DAYS", default=30)
 
 # --- Production security (README: "Running in production") -----------------------------------------------
 # Off by default so a plain-HTTP local run works; behind TLS, set them and `manage.py check --deploy` is clean.

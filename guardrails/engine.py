@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from gateway.observability import tracing
 from guardrails.compiled import CompiledGuardrail, Run, for_endpoint
 from guardrails.sse import SSEGuard
 from guardrails.streams import StreamFilter
@@ -58,21 +59,30 @@ async def _run(ctx: "RequestContext", guardrails: tuple[CompiledGuardrail, ...],
                subject: str) -> None:
     for compiled in guardrails:
         run = Run(compiled, ctx)
-        started = time.perf_counter()
-        try:
-            verdict = await compiled.ready().evaluate([slot.text for slot in slots], ctx)
-        except Exception as exc:  # noqa: BLE001 - any failure of the guardrail itself goes to its fail mode
-            run.clock(started)
-            error = run.failed(exc)
-            if error is not None:
-                raise error from None
-            continue
+        with tracing.guardrail_span(run.result):
+            _apply(run, await _evaluate(run, compiled, slots, ctx), slots, subject)
+
+
+async def _evaluate(run: Run, compiled: CompiledGuardrail, slots: list[Slot], ctx: "RequestContext"):
+    """The guardrail's verdict, or None when it failed and its fail mode is open (raises when closed)."""
+    started = time.perf_counter()
+    try:
+        return await compiled.ready().evaluate([slot.text for slot in slots], ctx)
+    except Exception as exc:  # noqa: BLE001 - any failure of the guardrail itself goes to its fail mode
+        error = run.failed(exc)
+        if error is not None:
+            raise error from None
+        return None
+    finally:
         run.clock(started)
-        if verdict.passed:
-            continue
-        if not compiled.sanitize or verdict.texts is None:
-            raise run.blocked(verdict.reason, subject)
-        for slot, text in zip(slots, verdict.texts):
-            if text != slot.text:
-                slot.set(text)
-        run.sanitized()
+
+
+def _apply(run: Run, verdict, slots: list[Slot], subject: str) -> None:
+    if verdict is None or verdict.passed:
+        return
+    if not run.compiled.sanitize or verdict.texts is None:
+        raise run.blocked(verdict.reason, subject)
+    for slot, text in zip(slots, verdict.texts):
+        if text != slot.text:
+            slot.set(text)
+    run.sanitized()

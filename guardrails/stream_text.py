@@ -191,9 +191,55 @@ class GeminiStream(StreamFormat):
         return {"candidates": [{"index": key[0], "content": {"role": "model", "parts": [{"text": text}]}}], **event}
 
 
+class OpenAIRealtimeStream(StreamFormat):
+    """One realtime response's server events: text and audio-transcript deltas are the text (the audio
+    itself is not inspected); their `.done` events and `response.done` repeat it, so they are rewritten
+    with what was sent. Channels are keyed (item id, content index); `response.done` is the terminal."""
+
+    DELTAS = frozenset({"response.text.delta", "response.output_text.delta", "response.audio_transcript.delta",
+                        "response.output_audio_transcript.delta"})
+    DONES = {"response.text.done": "text", "response.output_text.done": "text",
+             "response.audio_transcript.done": "transcript", "response.output_audio_transcript.done": "transcript"}
+    terminal_types = frozenset({"response.done"})
+
+    @staticmethod
+    def _key(event: dict) -> tuple:
+        return (str(event.get("item_id", "")), event.get("content_index", 0))
+
+    def pieces(self, event: dict) -> list[Piece]:
+        if event.get("type") in self.DELTAS and isinstance(event.get("delta"), str):
+            return [Piece(self._key(event), Slot(event, "delta"))]
+        return []
+
+    def closing(self, event: dict) -> list[tuple]:
+        if event.get("type") in self.DONES:
+            return [self._key(event)]
+        return []
+
+    def tail_event(self, key: tuple, text: str, template: dict) -> dict:
+        fields = ("type", "response_id", "item_id", "output_index", "content_index")
+        return {**{k: template[k] for k in fields if k in template}, "delta": text}
+
+    def finalize(self, event: dict, released: Released) -> None:
+        field = self.DONES.get(event.get("type"))
+        if field and isinstance(event.get(field), str):
+            sent = released(self._key(event))
+            if sent is not None:
+                event[field] = sent
+        elif event.get("type") == "response.done":
+            response = event.get("response")
+            for item in dicts(response.get("output")) if isinstance(response, dict) else ():
+                for index, part in enumerate(dicts(item.get("content"))):
+                    sent = released((str(item.get("id", "")), index))
+                    for name in ("text", "transcript"):
+                        if sent is not None and isinstance(part.get(name), str):
+                            part[name] = sent
+
+
 _BY_NAME: dict[str, type[StreamFormat]] = {
     Api.OPENAI_CHAT: OpenAIChatStream, Api.OPENAI_RESPONSES: OpenAIResponsesStream,
     Api.ANTHROPIC_MESSAGES: AnthropicStream, Api.GEMINI_GENERATE: GeminiStream,
+    Api.OPENAI_REALTIME: OpenAIRealtimeStream,
 }
 
 

@@ -171,15 +171,37 @@ def gemini_response(body: dict) -> Iterator[Slot]:
         yield from _gemini_parts(candidate.get("content"))
 
 
+# -- OpenAI Realtime events (audio is never inspected) -------------------------------------------------------
+
+REALTIME_TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
+
+
+def openai_realtime_request(event: dict) -> Iterator[Slot]:
+    """A `conversation.item.create` event: its item's text parts."""
+    item = event.get("item")
+    for part in dicts(item.get("content")) if isinstance(item, dict) else ():
+        if part.get("type") in REALTIME_TEXT_PARTS:
+            yield from _slot(part, "text")
+
+
+def openai_realtime_response(event: dict) -> Iterator[Slot]:
+    """A `response.done` event: the output items' text and audio transcripts."""
+    response = event.get("response")
+    for item in dicts(response.get("output")) if isinstance(response, dict) else ():
+        for part in dicts(item.get("content")):
+            yield from _slot(part, "text")
+            yield from _slot(part, "transcript")
+
+
 REQUESTS: dict[str, Callable[[dict], Iterator[Slot]]] = {
     Api.OPENAI_CHAT: openai_chat_request, Api.OPENAI_EMBEDDINGS: openai_embeddings_request,
     Api.OPENAI_RESPONSES: openai_responses_request, Api.ANTHROPIC_MESSAGES: anthropic_request,
-    Api.GEMINI_GENERATE: gemini_request,
+    Api.GEMINI_GENERATE: gemini_request, Api.OPENAI_REALTIME: openai_realtime_request,
 }
 RESPONSES: dict[str, Callable[[dict], Iterator[Slot]]] = {
     Api.OPENAI_CHAT: openai_chat_response, Api.OPENAI_EMBEDDINGS: lambda body: iter(()),
     Api.OPENAI_RESPONSES: openai_responses_response, Api.ANTHROPIC_MESSAGES: anthropic_response,
-    Api.GEMINI_GENERATE: gemini_response,
+    Api.GEMINI_GENERATE: gemini_response, Api.OPENAI_REALTIME: openai_realtime_response,
 }
 
 

@@ -13,12 +13,12 @@ import httpx
 
 from providers.errors import ProviderError, TranslationError, UnsupportedOperation, is_retryable_status
 from providers.http import client_for
-from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, clock
+from providers.target import CallStats, ModelTarget, PassthroughResponse, Prices, RawUpstream, clock
 
 # The interface's types live in the modules below it (providers/http.py uses them too); adapters import
 # them from here.
 __all__ = ["CallStats", "ModelTarget", "clock", "PassthroughResponse", "Prices", "ProviderAdapter",
-           "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
+           "RawUpstream", "ProviderError", "TranslationError", "UnsupportedOperation", "is_retryable_status"]
 
 
 class ProviderAdapter:
@@ -67,3 +67,11 @@ class ProviderAdapter:
                           *, stream: bool) -> PassthroughResponse:
         """Forward a native body for `api` with this model's name and credentials."""
         raise UnsupportedOperation(f"Provider '{self.target.provider}' does not support the '{api}' API.")
+
+    def raw_upstream(self) -> RawUpstream:
+        """This model's `api_base` and credentials, for the raw proxy route."""
+        raise UnsupportedOperation(f"Provider '{self.target.provider}' cannot be reached through the raw proxy.")
+
+    def realtime_upstream(self) -> RawUpstream:
+        """The full WebSocket URL (ws/wss) of this model's realtime API, with its credentials."""
+        raise UnsupportedOperation(f"Provider '{self.target.provider}' does not serve the realtime API.")

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _clients: dict[tuple, httpx.AsyncClient] = {}
+# Called with every request just before it is sent (the gateway's tracing adds the `traceparent` here).
+request_hooks: list[Callable[[httpx.Request], None]] = []
 
 
 def timeouts_for(target: ModelTarget) -> httpx.Timeout:
@@ -164,6 +166,8 @@ async def send(client: httpx.AsyncClient, request: httpx.Request, stats: CallSta
                stream: bool = False) -> httpx.Response:
     """Send a built request and wait for the status line, timing the wait in `stats`; upstream errors raise
     here, before any byte is relayed, so the caller can still fall back or answer with a proper HTTP error."""
+    for hook in request_hooks:
+        hook(request)
     if stats is not None:
         stats.start()
     try:

@@ -16,6 +16,8 @@ class Prices:
     input: Decimal | None = None
     output: Decimal | None = None
     cached_input: Decimal | None = None
+    audio_input: Decimal | None = None   # realtime audio tokens; None: an audio token's cost is unknown
+    audio_output: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,23 @@ class PassthroughResponse:
     headers: Mapping[str, str]
     body: dict | list | None = None
     stream: AsyncIterator[bytes] | None = None
+
+
+CONTENT_HEADERS = frozenset({"content-type", "accept"})
+
+
+@dataclass(frozen=True)
+class RawUpstream:
+    """Where a provider's own API lives and how to authenticate to it, for routes that relay requests the
+    gateway does not model (the raw proxy, realtime WebSockets). `headers` carry only credentials and
+    provider-wide headers, never a content type."""
+
+    base_url: str
+    headers: Mapping[str, str] = field(repr=False, default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, base_url: str, headers: Mapping[str, str], params: Mapping[str, str] | None = None) -> RawUpstream:
+        """Drop the JSON content headers an adapter sends on its own calls: a relayed request has its own."""
+        return cls(base_url.rstrip("/"), {k: v for k, v in headers.items() if k.lower() not in CONTENT_HEADERS},
+                   dict(params or {}))

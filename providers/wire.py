@@ -23,6 +23,8 @@ class Api(StrEnum):
     ANTHROPIC_COUNT_TOKENS = "anthropic-count-tokens"
     GEMINI_GENERATE = "gemini-generate"
     GEMINI_STREAM = "gemini-stream"
+    OPENAI_REALTIME = "openai-realtime"  # realtime WebSocket events (gateway/realtime/)
+    PROXY = "proxy"                      # the raw proxy route: bodies the gateway does not model
 
 
 # --- Server-Sent Events ---------------------------------------------------------------------------------

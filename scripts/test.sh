@@ -13,6 +13,8 @@
 #               month, of a leap year's February), so window boundaries are crossed while they run
 #   browser     the admin in Debian's Chromium, in its own pytest run (pytest-playwright and asyncio tests
 #               don't mix)
+#   mlflow      a real MLflow tracking server and MLflow's client code against the gateway, MLflow installed in
+#               its own virtual environment (scripts/mlflow_stage.sh), capped at MLFLOW_STAGE_SECONDS (900)
 # Extra arguments go to the main stage's pytest. Exits non-zero when any stage failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -102,6 +104,8 @@ else
 fi
 
 run_stage browser .venv/bin/python -m pytest tests/browser -q
+
+run_stage mlflow timeout "${MLFLOW_STAGE_SECONDS:-900}" scripts/mlflow_stage.sh
 
 echo
 echo "==> summary"

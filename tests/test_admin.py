@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from gateway.apikeys import api_key_create, hash_api_key
 from gateway.models import (
-    ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, RateLimit, Secret, UsageRecord,
+    ApiKey, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, RateLimit, RequestLog, Secret, UsageRecord,
 )
 from gateway.config.secrets import secret_create, secret_values
 from guardrails.models import EndpointGuardrail, Guardrail
@@ -43,9 +43,13 @@ def populated(db) -> dict[type, object]:
     budget = BudgetPolicy.objects.create(name="chat-daily", scope="endpoint", target="chat", amount_usd=5)
     rate_limit = RateLimit.objects.create(name="chat-rpm", scope="endpoint", target="chat", requests_per_minute=60)
     usage = UsageRecord.objects.create(created_at=timezone.now(), endpoint_name="chat", model_name="gpt4o-mini",
-                                       input_tokens=3, output_tokens=5, cost_usd=Decimal("0.000001"))
+                                       input_tokens=3, output_tokens=5, cost_usd=Decimal("0.000001"),
+                                       request_id="r-1")
+    log = RequestLog.objects.create(created_at=timezone.now(), request_id="r-1", endpoint_name="chat",
+                                    request_body='{"messages": []}', response_body='{"choices": []}',
+                                    attempts=[{"model": "gpt4o-mini", "provider": "openai", "status": None, "error": ""}])
     return {Secret: secret, ModelDefinition: model, Endpoint: endpoint, Guardrail: guardrail, ApiKey: api_key,
-            BudgetPolicy: budget, RateLimit: rate_limit, UsageRecord: usage}
+            BudgetPolicy: budget, RateLimit: rate_limit, UsageRecord: usage, RequestLog: log}
 
 
 def _every_page(objects: dict[type, object]) -> list[str]:
@@ -86,7 +90,7 @@ def test_every_page_renders_for_staff(admin_client: Client, populated):
     for page in _every_page(populated):
         assert admin_client.get(page).status_code == 200, page
     for model in admin.site._registry:
-        expected = 403 if model is UsageRecord else 200
+        expected = 403 if model in (UsageRecord, RequestLog) else 200
         assert admin_client.get(_url(model, "add")).status_code == expected, model
 
 

@@ -70,6 +70,10 @@ class AllowanceBackend:
 
     # -- admitting -------------------------------------------------------------------------------------
     def _usable(self, claim: Claim, nanos: int) -> Allowance | None:
+        # A window this process already knows to be spent admits nothing more from what it holds: otherwise
+        # requests that cost nothing (proxied listings, unpriced models) would keep an allowance open forever.
+        if self._view(claim) + nanos > claim.limit:
+            return None
         for allowance in reversed(self.open.get(claim.key, ())):
             if not allowance.closing and allowance.free >= nanos:
                 return allowance

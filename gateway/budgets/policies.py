@@ -24,6 +24,7 @@ from django.conf import settings
 from gateway.budgets.alerts import AlertSender
 from gateway.budgets.backends import backend_from_settings
 from gateway.budgets.windows import Claim, claim_for, recorded_spend, to_nanos, to_usd, utcnow
+from gateway.observability import metrics
 from gateway.config.snapshot import BudgetSpec, EndpointConfig, Snapshot, store
 from gateway.errors import BudgetExceeded, ServiceUnavailable
 from providers.wire import Api
@@ -79,7 +80,7 @@ def _positive_int(value) -> int | None:
 
 def output_tokens_cap(api: str, body: dict) -> int:
     """The most output tokens the request allows, from its own limit or GATEWAY_BUDGET_DEFAULT_OUTPUT_TOKENS."""
-    if api == Api.OPENAI_EMBEDDINGS or api in FREE_APIS:
+    if api in (Api.OPENAI_EMBEDDINGS, Api.PROXY) or api in FREE_APIS:
         return 0
     choices = 1
     if api == Api.OPENAI_CHAT:
@@ -87,6 +88,9 @@ def output_tokens_cap(api: str, body: dict) -> int:
         choices = _positive_int(body.get("n")) or 1
     elif api == Api.OPENAI_RESPONSES:
         cap = _positive_int(body.get("max_output_tokens"))
+    elif api == Api.OPENAI_REALTIME:  # a `response.create` event
+        response = body.get("response") if isinstance(body.get("response"), dict) else {}
+        cap = _positive_int(response.get("max_output_tokens"))
     elif api in (Api.GEMINI_GENERATE, Api.GEMINI_STREAM):
         config = body.get("generationConfig") or body.get("generation_config") or {}
         config = config if isinstance(config, dict) else {}
@@ -278,6 +282,8 @@ class Budgets:
         else:
             return
         for claim, total in zip(reservation.claims, spent):
+            if claim.amount:
+                metrics.child(metrics.budget_spend_ratio, claim.policy.name).set(total / claim.amount)
             if total >= claim.amount:
                 self.alerts.fire(claim, total, "limit_reached")
 

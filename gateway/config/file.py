@@ -50,7 +50,7 @@ GUARDRAIL = Schema(Guardrail, {"name": "name", "kind": "kind", "stage": "stage",
                    required=frozenset({"name", "kind"}))
 ENDPOINT = Schema(Endpoint, {
     "name": "name", "description": "description", "routing_strategy": "routing_strategy",
-    "usage_tracking": "usage_tracking", "fallback.strategy": "fallback_strategy",
+    "usage_tracking": "usage_tracking", "log_payloads": "log_payloads", "fallback.strategy": "fallback_strategy",
     "fallback.max_attempts": "fallback_max_attempts", "retries": "retries", "timeout": "total_timeout_seconds",
     "stream_idle_timeout": "stream_idle_timeout_seconds", "circuit_breaker.threshold": "breaker_threshold",
     "circuit_breaker.cooldown_seconds": "breaker_cooldown_seconds",

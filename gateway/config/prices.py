@@ -22,7 +22,7 @@ from gateway.models import ModelDefinition, PriceEntry
 from providers.base import Prices
 
 BUILTIN_FILE = Path(__file__).with_name("prices.json")
-FIELDS = ("input", "output", "cached_input")
+FIELDS = ("input", "output", "cached_input", "audio_input", "audio_output")
 
 # Providers that bill the same as another provider's table for the same model ids.
 TABLE_ALIASES = {"azure": "openai", "vertex_ai": "gemini"}

@@ -61,6 +61,7 @@ class EndpointConfig:
     fallbacks: tuple[Link, ...]
     fallback_max_attempts: int | None = None
     usage_tracking: bool = True
+    log_payloads: bool = False
     retries: int | None = None
     total_timeout: float | None = None
     stream_idle_timeout: float | None = None
@@ -232,7 +233,7 @@ def build_snapshot() -> Snapshot:
         )
         endpoints[ep.name] = EndpointConfig(
             id=ep.id, name=ep.name, routing_strategy=ep.routing_strategy, primaries=primaries, fallbacks=fallbacks,
-            fallback_max_attempts=ep.fallback_max_attempts, usage_tracking=ep.usage_tracking, retries=ep.retries,
+            fallback_max_attempts=ep.fallback_max_attempts, usage_tracking=ep.usage_tracking, log_payloads=ep.log_payloads, retries=ep.retries,
             total_timeout=ep.total_timeout_seconds, stream_idle_timeout=ep.stream_idle_timeout_seconds,
             breaker_threshold=ep.breaker_threshold, breaker_cooldown=ep.breaker_cooldown_seconds,
             guardrails=guardrails,

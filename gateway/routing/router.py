@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 from gateway.routing.breaker import CircuitBreakers
 from gateway.errors import UpstreamError
+from gateway.observability import tracing
 from gateway.routing.retry import Backoff, retries_same_model
 from gateway.config.snapshot import EndpointConfig, Link
 from gateway.routing.watchdog import StallWatchdog
@@ -41,6 +42,7 @@ class Attempt:
     model: str
     error: str = ""
     status: int | None = None
+    provider: str = ""
 
 
 @dataclass
@@ -223,12 +225,14 @@ class Router:
         time to move on; `run.last` then holds the reason."""
         name = link.target.name
         for retry in range(run.policy.retries + 1):
+            attempts = run.outcome.attempts
             try:
-                value = await self._cut_at_deadline(attempt(link, run, trial), run, link)
+                with tracing.attempt_span(link.target, len(attempts) + 1, attempts[-1] if attempts else None):
+                    value = await self._cut_at_deadline(attempt(link, run, trial), run, link)
             except ProviderError as exc:
                 exc.redact(link.target.credentials)
                 self._settle(link, run.policy, exc)
-                run.outcome.attempts.append(Attempt(name, exc.message, exc.status))
+                attempts.append(Attempt(name, exc.message, exc.status, link.target.provider))
                 run.outcome.link = link
                 run.last = exc
                 delay = self._retry_delay(exc, retry, link, run)
@@ -241,7 +245,7 @@ class Router:
                 if trial:
                     self.breakers.released(link.target.id)
                 raise
-            run.outcome.attempts.append(Attempt(name))
+            attempts.append(Attempt(name, provider=link.target.provider))
             return True, value
         return False, None
 
@@ -286,6 +290,15 @@ class Router:
             self.breakers.failed(link.target.id, policy.threshold)
         else:
             self.breakers.succeeded(link.target.id)
+
+
+def first_usable(endpoint: EndpointConfig) -> Link:
+    """The endpoint's first model that can be called (primaries first), for routes that reach one provider
+    without routing (the raw proxy, realtime sessions); raises `unusable_error` when there is none."""
+    for link in endpoint.primaries + endpoint.fallbacks:
+        if link.adapter.problem is None:
+            return link
+    raise unusable_error(endpoint)
 
 
 def unusable_error(endpoint: EndpointConfig) -> UpstreamError:

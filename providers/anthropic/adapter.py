@@ -12,7 +12,8 @@ import httpx
 
 from providers import http
 from providers.anthropic import translate
-from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, RawUpstream,
+                            UnsupportedOperation)
 from providers.wire import Api
 
 DEFAULT_API_BASE = "https://api.anthropic.com/v1"
@@ -36,6 +37,9 @@ class AnthropicAdapter(ProviderAdapter):
 
     def upstream_url(self) -> str:
         return self.base_url
+
+    def raw_upstream(self) -> RawUpstream:
+        return RawUpstream.of(self.base_url, self.headers)
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         body = translate.chat_request_to_anthropic(request, self.target.model_name)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import httpx
 
 from providers import http
-from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError, RawUpstream,
                             UnsupportedOperation)
 from providers.gemini import translate
 from providers.wire import Api
@@ -97,3 +97,6 @@ class GeminiAdapter(ProviderAdapter):
                                       stream=api == Api.GEMINI_STREAM)
         except ProviderError as exc:
             raise _key_rejected(exc) from None
+
+    def raw_upstream(self) -> RawUpstream:
+        return RawUpstream.of(self.base, self.headers)

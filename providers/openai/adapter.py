@@ -8,7 +8,8 @@ from contextlib import aclosing
 import orjson
 
 from providers import http
-from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, RawUpstream,
+                            UnsupportedOperation)
 from providers.openai import translate
 from providers.wire import Api
 
@@ -17,6 +18,8 @@ PASSTHROUGH_OPERATIONS = {Api.OPENAI_CHAT: "chat/completions", Api.OPENAI_EMBEDD
                           Api.OPENAI_RESPONSES: "responses"}
 # The Responses API exists at OpenAI, Azure and a few compatible hosts; the rest speak chat and embeddings.
 RESPONSES_PROVIDERS = {"openai", "azure", "xai", "openrouter", "openai_compatible", "vllm"}
+# Hosts that serve OpenAI's Realtime API over WebSockets (Azure too, at its own deployment URL).
+REALTIME_PROVIDERS = {"openai", "openai_compatible"}
 
 
 class OpenAIAdapter(ProviderAdapter):
@@ -39,6 +42,7 @@ class OpenAIAdapter(ProviderAdapter):
             base = translate.base_url(target.provider, config)
             self.urls = {op: f"{base}/{op}" for op in ("chat/completions", "embeddings", "responses")}
 
+        self.config = config
         if target.provider not in RESPONSES_PROVIDERS and not self.is_azure:
             self.passthrough_apis = frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS})
 
@@ -89,3 +93,19 @@ class OpenAIAdapter(ProviderAdapter):
         return await http.forward(self.client, self.urls[PASSTHROUGH_OPERATIONS[api]], upstream,
                                   http.merge_client_headers(self.headers, headers), stats, self.target.provider,
                                   stream=stream, params=self.params)
+
+    def raw_upstream(self) -> RawUpstream:
+        if self.is_azure:
+            return RawUpstream.of(str(self.config.get("api_base") or ""), self.headers, self.params)
+        return RawUpstream.of(translate.base_url(self.target.provider, self.config), self.headers)
+
+    def realtime_upstream(self) -> RawUpstream:
+        if self.target.provider not in REALTIME_PROVIDERS and not self.is_azure:
+            raise UnsupportedOperation(f"Provider '{self.target.provider}' does not serve the realtime API.")
+        if self.is_azure:
+            deployment = self.config.get("deployment_name") or self.target.model_name
+            url, params = translate.azure_realtime_url(self.config), {**self.params, "deployment": deployment}
+        else:
+            url = f"{translate.base_url(self.target.provider, self.config)}/realtime"
+            params = {"model": self.target.model_name}
+        return RawUpstream.of(translate.websocket_url(url), self.headers, params)

@@ -65,6 +65,23 @@ def azure_url(auth_config: dict, deployment: str, operation: str) -> str:
     return f"{base}/openai/deployments/{deployment}/{operation}"
 
 
+def azure_realtime_url(auth_config: dict) -> str:
+    """Azure serves realtime per resource, the deployment named in the query (`?deployment=`)."""
+    base = (auth_config.get("api_base") or "").rstrip("/")
+    if not base:
+        raise ValueError("Azure OpenAI needs auth_config.api_base (https://<resource>.openai.azure.com).")
+    return f"{base.removesuffix('/openai')}/openai/realtime"
+
+
+def websocket_url(url: str) -> str:
+    """The same address with its scheme turned to ws/wss."""
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://"):]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://"):]
+    return url
+
+
 def build_chat_body(request: dict, model_name: str, *, stream: bool, include_model: bool = True) -> dict:
     """The upstream chat body: the client's fields (None dropped), the configured model, and for streams a
     request for the final usage chunk so the gateway can account for it."""

@@ -20,7 +20,7 @@ from tests.fakes.base import Behaviour
 def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini):
     config = provider_config(fake_openai, fake_anthropic, fake_gemini)
     config["endpoints"] = [
-        endpoint("gpt", "gpt"), endpoint("claude", "claude"), endpoint("gemini", "gemini-flash"),
+        endpoint("gpt", "gpt"), endpoint("claude", "claude"), endpoint("gemini-chat", "gemini-flash"),
         endpoint("embed", "embedder"), endpoint("azure", "azure-gpt"), endpoint("demo", "fake-echo"),
         {"name": "claude-fallback", "models": [{"model": "claude"}, {"model": "claude", "linkage": "fallback"}]},
     ]
@@ -214,7 +214,7 @@ def test_anthropic_fallback_before_first_byte(claude, fake_anthropic):
 # -- Gemini ------------------------------------------------------------------------------------
 
 def test_gemini_sdk_generate_content(gem, fake_gemini):
-    response = gem.models.generate_content(model="gemini", contents="hola",
+    response = gem.models.generate_content(model="gemini-chat", contents="hola",
                                            config=genai_types.GenerateContentConfig(temperature=0.2))
     assert response.text == "echo: hola"
     received = fake_gemini.requests[-1]
@@ -224,7 +224,7 @@ def test_gemini_sdk_generate_content(gem, fake_gemini):
 
 
 def test_gemini_sdk_stream_and_usage(gem, gateway):
-    text = "".join(chunk.text or "" for chunk in gem.models.generate_content_stream(model="gemini",
+    text = "".join(chunk.text or "" for chunk in gem.models.generate_content_stream(model="gemini-chat",
                                                                                   contents="stream me"))
     assert text == "echo: stream me"
     rows = usage_rows(gateway, "passthrough/gemini-stream")
@@ -232,7 +232,7 @@ def test_gemini_sdk_stream_and_usage(gem, gateway):
 
 
 def test_gemini_json_array_stream_form(gateway):
-    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/gemini:streamGenerateContent",
+    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/gemini-chat:streamGenerateContent",
                           headers={"x-goog-api-key": gateway.keys["default"]},
                           json={"contents": [{"role": "user", "parts": [{"text": "array"}]}]})
     chunks = response.json()
@@ -246,7 +246,7 @@ def test_gemini_errors_use_google_envelope(gem, fake_gemini):
     assert info.value.code == 404 and info.value.status == "NOT_FOUND"
     fake_gemini.fail("gemini-2.5-flash", 503, times=2)  # a single-model endpoint retries once
     with pytest.raises(genai_errors.ServerError) as info:
-        gem.models.generate_content(model="gemini", contents="x")
+        gem.models.generate_content(model="gemini-chat", contents="x")
     assert info.value.code == 503
     with pytest.raises(genai_errors.ClientError) as info:
         gem.models.generate_content(model="gpt", contents="x")
@@ -256,13 +256,13 @@ def test_gemini_errors_use_google_envelope(gem, fake_gemini):
 def test_gemini_stream_cut_raises_in_sdk(gem, fake_gemini):
     fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=1), times=1)
     with pytest.raises(genai_errors.ServerError) as info:
-        list(gem.models.generate_content_stream(model="gemini", contents="one two three"))
+        list(gem.models.generate_content_stream(model="gemini-chat", contents="one two three"))
     assert info.value.code == 502
 
 
 def test_gemini_json_array_stream_cut_ends_with_a_google_error(gateway, fake_gemini):
     fake_gemini.behave("gemini-2.5-flash", Behaviour(cut_after=1), times=1)
-    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/gemini:streamGenerateContent",
+    response = httpx.post(f"{gateway.url}/gateway/gemini/v1beta/models/gemini-chat:streamGenerateContent",
                           headers={"x-goog-api-key": gateway.keys["default"]},
                           json={"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]})
     items = response.json()

@@ -8,6 +8,7 @@ from tests.fakes.base import FakeUpstream, Recorded, Reply, last_user_text, sse
 
 PROMPT_TOKENS = 11
 COMPLETION_TOKENS = 7
+FILE_LINES = 50
 
 
 def fake_embedding(text: str, dim: int = 8) -> list[float]:
@@ -29,7 +30,27 @@ class FakeOpenAI(FakeUpstream):
             return self.embeddings(request.json or {})
         if path.endswith("/responses"):
             return self.responses(request.json or {})
+        if path.endswith("/v1/models"):
+            return Reply(body={"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "fake"}]},
+                         headers={"x-request-id": "upstream-req-1"})
+        if path.endswith("/v1/files") and request.method == "POST":
+            return self.file_upload(request)
+        if path.endswith("/content") and "/v1/files/" in path:
+            return Reply(chunks=[f"line {i}\n".encode() for i in range(FILE_LINES)],
+                         content_type="application/octet-stream", chunk_delay=0.001)
         return Reply(status=404, body=self.error_body(404, f"no route {path}"))
+
+    @staticmethod
+    def file_upload(request: Recorded) -> Reply:
+        """What OpenAI answers to a multipart upload; the fake reads the parts' names to prove they arrived."""
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return Reply(status=400, body={"error": {"message": f"expected multipart, got {content_type!r}"}})
+        filename = request.body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode() if b'filename="' in request.body else ""
+        purpose = b'name="purpose"' in request.body
+        return Reply(body={"id": "file-fake1", "object": "file", "bytes": len(request.body), "filename": filename,
+                           "purpose": "batch" if purpose else "", "status": "processed",
+                           "created_at": int(time.time())})
 
     def model_of(self, request: Recorded) -> str:
         if "/deployments/" in request.path:

@@ -1,0 +1,1 @@
+"""The raw proxy route: /gateway/proxy/<endpoint>/<path>."""

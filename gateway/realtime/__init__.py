@@ -1,0 +1,1 @@
+"""Realtime over WebSockets: GET /gateway/openai/v1/realtime?model=<endpoint>."""
