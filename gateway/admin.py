@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from gateway import display
 from gateway.config import crypto
+from gateway.config.catalog_admin import CatalogSuggestionsAdmin
 from gateway.usage.admin import BudgetStatusAdmin, PriceWarningAdmin
 from gateway.apikeys import api_key_create
 from gateway.models import (
@@ -72,7 +73,6 @@ VALUES_HELP = (
     '<code>{"vertex_credentials": {...service account...}}</code>. Stored encrypted; never shown again. '
     "The built-in fake provider needs none."
 )
-TIMEOUT_KEYS = {"connect", "read", "total"}
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -91,16 +91,6 @@ def _short_column(field: str, label: str):
         return getattr(obj, field)
 
     return column
-
-
-def _is_seconds(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _is_timeout(value: object) -> bool:
-    if isinstance(value, dict):
-        return bool(value) and set(value) <= TIMEOUT_KEYS and all(map(_is_seconds, value.values()))
-    return _is_seconds(value)
 
 
 class SecretForm(forms.ModelForm):
@@ -143,9 +133,6 @@ class SecretForm(forms.ModelForm):
         config = self.cleaned_data["auth_config"] or {}
         if not isinstance(config, dict):
             raise ValidationError('Enter a JSON object, e.g. {"api_base": "https://api.openai.com/v1"}.')
-        if "timeout" in config and not _is_timeout(config["timeout"]):
-            raise ValidationError('timeout must be seconds (> 0) or {"connect": seconds, "read": seconds, '
-                                  '"total": seconds}.')
         return config
 
     def clean(self) -> dict:
@@ -207,7 +194,7 @@ class SecretAdmin(AuditedAdmin):
 
 
 @admin.register(ModelDefinition)
-class ModelDefinitionAdmin(PriceWarningAdmin, AuditedAdmin):
+class ModelDefinitionAdmin(CatalogSuggestionsAdmin, PriceWarningAdmin, AuditedAdmin):
     list_display = ("name", "provider", "model_name", "secret", "input_cost_per_million", "output_cost_per_million")
     list_filter = ("provider",)
     search_fields = ("name", "model_name", "secret__name")

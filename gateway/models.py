@@ -75,13 +75,30 @@ class Secret(Audited):
 
     def clean(self) -> None:
         """Refuse base URLs the outbound policy forbids when they are written, not only when a request
-        would use them (host names are resolved again when the configuration is loaded)."""
+        would use them (host names are resolved again when the configuration is loaded), and timeouts the
+        HTTP layer cannot use. The admin, `gateway_apply` and the management API all run this."""
         config = self.auth_config if isinstance(self.auth_config, dict) else {}
         for key in ("api_base",):
             if config.get(key):
                 problem = url_problem(str(config[key]), resolve=False)
                 if problem:
                     raise ValidationError({"auth_config": f"{key} is not allowed: {problem}."})
+        if "timeout" in config and not _is_timeout(config["timeout"]):
+            raise ValidationError({"auth_config": 'timeout must be seconds (> 0) or {"connect": seconds, '
+                                                  '"read": seconds, "total": seconds}.'})
+
+
+TIMEOUT_KEYS = {"connect", "read", "total"}
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _is_timeout(value: object) -> bool:
+    if isinstance(value, dict):
+        return bool(value) and set(value) <= TIMEOUT_KEYS and all(map(_is_seconds, value.values()))
+    return _is_seconds(value)
 
 
 class ModelDefinition(Audited):
@@ -356,6 +373,10 @@ class UsageRecord(models.Model):
     usage_estimated = models.BooleanField(
         default=False, help_text="The provider never reported usage (stream abandoned or cut): tokens are estimated.",
     )
+    user_name = models.CharField(
+        max_length=150, blank=True, default="", db_default="", db_index=True,
+        help_text="The staff user who sent the request from the admin's playground (no API key then).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -409,6 +430,9 @@ class PriceEntry(models.Model):
     input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     output_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cached_input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    context_window = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens, for the model catalog.")
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens, for the model catalog.")
+    capabilities = models.JSONField(default=list, blank=True, help_text="For the model catalog, e.g. chat, tools.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,6 +1,7 @@
 """The native (passthrough) routes' request life: the vendor's own body goes to a provider that speaks the
 same API with only `model` and credentials replaced; the answer comes back untouched, and streams are
-relayed as they arrive while usage and the terminator are read on the side.
+relayed as they arrive while usage and the terminator are read on the side. An endpoint with a model that
+does not speak the API takes the translation branch instead (gateway/translated.py).
 
 Governance is the same as on the unified routes: the same RequestContext, routing (split, fallback,
 retries), accounting in pipeline.finish().
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 
-from gateway import pipeline
+from gateway import pipeline, translated
 from gateway.budgets import policies as budgets
 from gateway.errors import BadRequest
 from gateway.context import RequestContext
@@ -32,45 +33,26 @@ from providers.wire import Api, JSONArrayFrames, SSEFrames, SSEParser
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta", "traceparent", "tracestate",
                      "idempotency-key")
 
-# The gateway's native route for each API, named in the error that lists what an endpoint can serve.
-NATIVE_ROUTES = {
-    Api.OPENAI_CHAT: "/gateway/openai/v1/chat/completions",
-    Api.OPENAI_EMBEDDINGS: "/gateway/openai/v1/embeddings",
-    Api.OPENAI_RESPONSES: "/gateway/openai/v1/responses",
-    Api.ANTHROPIC_MESSAGES: "/gateway/anthropic/v1/messages",
-    Api.ANTHROPIC_COUNT_TOKENS: "/gateway/anthropic/v1/messages/count_tokens",
-    Api.GEMINI_GENERATE: "/gateway/gemini/v1beta/models/<endpoint>:generateContent",
-    Api.GEMINI_STREAM: "/gateway/gemini/v1beta/models/<endpoint>:streamGenerateContent",
-}
-
 
 def forwarded_headers(headers) -> dict[str, str]:
     return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
 
 
-def check_supported(ctx: RequestContext, api: str, body: dict) -> None:
-    """Refuse up front when no model of the endpoint speaks this API, naming what would work instead, and
-    refuse what the gateway could not account for."""
+def refuse_unaccountable(api: str, body: dict) -> None:
+    """Refuse what the gateway could not account for, whichever branch would serve it."""
     if api == Api.OPENAI_RESPONSES and body.get("background"):
         # The answer comes later from the provider's store, with usage the gateway never sees: it would be
         # spend outside every budget.
         raise BadRequest("Background responses ('background': true) are not available through the gateway, "
                          "which could not account for their usage.", param="background", code="unsupported_parameter")
-    links = ctx.endpoint.primaries + ctx.endpoint.fallbacks
-    if any(api in link.adapter.passthrough_apis for link in links):
-        return
-    providers = sorted({link.target.provider for link in links})
-    supported = sorted({NATIVE_ROUTES[a] for link in links for a in link.adapter.passthrough_apis})
-    routes = ", ".join(supported + ["/gateway/mlflow/v1/chat/completions"])
-    raise BadRequest(
-        f"Endpoint '{ctx.endpoint.name}' is served by provider {', '.join(repr(p) for p in providers)}, which does not "
-        f"speak this API ({NATIVE_ROUTES[api]}). Routes that work for this endpoint: {routes}.",
-        code="unsupported_api")
 
 
 async def forward(ctx: RequestContext, api: str, body: dict, headers: dict[str, str]) -> dict | list:
-    """Non-streaming call; returns the provider's JSON answer."""
-    check_supported(ctx, api, body)
+    """Non-streaming call; returns the provider's JSON answer (or, on the translation branch, the answer
+    translated into the API's shape)."""
+    refuse_unaccountable(api, body)
+    if translated.serves(ctx, api):
+        return await translated.forward(ctx, api, body)
     return await pipeline.call(
         ctx, api, body, lambda adapter, stats: adapter.passthrough(api, body, headers, stats, stream=False),
         lambda response: response.body)
@@ -81,7 +63,9 @@ async def forward_stream(ctx: RequestContext, api: str, body: dict, headers: dic
     """Open the upstream stream (fallback is possible until its first bytes) and return the relay.
     `json_array` re-frames Gemini's SSE events as the JSON-array stream its non-SSE clients expect (from
     the same parse, not a second one)."""
-    check_supported(ctx, api, body)
+    refuse_unaccountable(api, body)
+    if translated.serves(ctx, api):
+        return await translated.forward_stream(ctx, api, body, json_array)
 
     async def open_upstream(adapter, stats) -> AsyncIterator[bytes]:
         response = await adapter.passthrough(api, body, headers, stats, stream=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -54,12 +54,14 @@ def finish(ctx: RequestContext) -> None:
             cost_usd=cost, latency_ms=total_ms,
             ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at else None,
             overhead_ms=overhead_ms, guardrails=ctx.guardrail_results, usage_estimated=estimated,
+            user_name=ctx.key.user,
         )
         # With tracking off, a request a budget covers is still recorded: budget windows are re-seeded from
         # these rows after a restart, and spend missing there could be spent twice.
         if ctx.endpoint.usage_tracking or ctx.reservation is not None:
             usage.writer.submit(event)
-        usage.writer.touch(ctx.key.id, event.created_at)
+        if ctx.key.id:
+            usage.writer.touch(ctx.key.id, event.created_at)
         budgets.settle(ctx, cost)
         limiter.settle(ctx.rate_limit, tokens.input_tokens + tokens.output_tokens)
         scope = requestid.current.get()
@@ -152,10 +154,41 @@ def _sse(data: dict) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
-    """Open the upstream stream (falling back while nothing was sent) and return the SSE byte iterator.
-    Errors before the first chunk raise here, so the view answers with a real HTTP error status."""
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+class StreamWriter(Protocol):
+    """How a relayed chat stream goes out: the bytes for each chunk (maybe none), for its normal end, and
+    for the failure that ends it."""
+
+    def chunk(self, chunk: dict) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def error(self, exc: BaseException) -> bytes: ...
+
+
+class ChatSSE:
+    """The unified routes' StreamWriter: OpenAI chat's `data:` lines, `[DONE]` at the end, its error event.
+    The native routes served by translation (gateway/translated.py) pass writers of their own API's events."""
+
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
+
+    def chunk(self, chunk: dict) -> bytes:
+        # The closing usage chunk goes out only to clients that asked for it.
+        return _sse(chunk) if self.wants_usage or chunk.get("choices") or not chunk.get("usage") else b""
+
+    def end(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def error(self, exc: BaseException) -> bytes:
+        return stream_error(exc, Api.OPENAI_CHAT)
+
+
+async def chat_stream(ctx: RequestContext, body: dict, writer: StreamWriter | None = None) -> AsyncIterator[bytes]:
+    """Open the upstream stream (falling back while nothing was sent) and return the byte iterator that
+    `writer` (default: OpenAI chat's SSE) makes of the chunks. Errors before the first chunk raise here, so
+    the view answers with a real HTTP error status."""
+    if writer is None:
+        writer = ChatSSE(bool((body.get("stream_options") or {}).get("include_usage")))
     ctx.body = body
     if ctx.endpoint.log_payloads:
         ctx.capture = ChatAssembler()
@@ -169,26 +202,27 @@ async def chat_stream(ctx: RequestContext, body: dict) -> AsyncIterator[bytes]:
         ctx.fail(exc)
         finish(ctx)
         raise
-    return _relay_chat(ctx, first, rest, wants_usage, guard)
+    return _relay_chat(ctx, first, rest, writer, guard)
 
 
-async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], wants_usage: bool,
+async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict], writer: StreamWriter,
                       guard: StreamFilter | None = None) -> AsyncIterator[bytes]:
-    """Relay the chunks; after-stage guardrails (`guard`) may rewrite them, and end the stream with an
-    error event instead of the terminator."""
+    """Relay the chunks through `writer`; after-stage guardrails (`guard`) may rewrite them, and end the
+    stream with an error event instead of the terminator."""
     try:
         chunk = first
         while True:
             if chunk.get("usage"):
                 ctx.tokens = openai_usage(chunk["usage"])
-            if wants_usage or chunk.get("choices") or not chunk.get("usage"):
-                if ctx.first_byte_at is None:
-                    ctx.first_byte_at = clock()
-                ctx.relayed_chars += usage.delta_chars(chunk)
-                for out in guard.feed(chunk) if guard else (chunk,):
-                    if ctx.capture is not None:
-                        ctx.capture.feed(out)
-                    yield _sse(out)
+            if ctx.first_byte_at is None:
+                ctx.first_byte_at = clock()
+            ctx.relayed_chars += usage.delta_chars(chunk)
+            for out in guard.feed(chunk) if guard else (chunk,):
+                if ctx.capture is not None:
+                    ctx.capture.feed(out)
+                data = writer.chunk(out)
+                if data:
+                    yield data
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
@@ -196,14 +230,16 @@ async def _relay_chat(ctx: RequestContext, first: dict, rest: AsyncIterator[dict
         for out in await guard.finish() if guard else ():
             if ctx.capture is not None:
                 ctx.capture.feed(out)
-            yield _sse(out)
-        yield b"data: [DONE]\n\n"
+            data = writer.chunk(out)
+            if data:
+                yield data
+        yield writer.end()
     except (asyncio.CancelledError, GeneratorExit):
         ctx.status, ctx.error_type = 499, "client_closed"
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, the log gets the details
         ended_by(ctx, exc)
-        yield stream_error(exc, Api.OPENAI_CHAT)
+        yield writer.error(exc)
     finally:
         await close_quietly(rest)
         finish(ctx)

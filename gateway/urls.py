@@ -1,6 +1,6 @@
-"""Client-facing routes under /gateway/, plus /health, /ready and the usage API (/gateway/admin/v1/, served by Django's
-standard handler: see gateway_project/asgi.py)."""
-from django.urls import path
+"""Client-facing routes under /gateway/, plus /health, /ready, the usage API and the management API
+(/gateway/admin/v1/, served by Django's standard handler: see gateway_project/asgi.py)."""
+from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from gateway.usage import dashboard
@@ -21,5 +21,6 @@ urlpatterns = [
     path("gateway/gemini/v1beta/models/<str:target>", passthrough.GeminiView.as_view(), name="gemini"),
     # GET only (anything else is a JSON 405), so CSRF's HTML refusal of other methods is not needed.
     path("gateway/admin/v1/usage", csrf_exempt(dashboard.usage_api), name="usage-api"),
+    path("gateway/admin/v1/", include("gateway.adminapi.urls")),
     path("gateway/<str:endpoint_name>/mlflow/invocations", unified.InvocationsView.as_view(), name="invocations"),
 ]

@@ -22,12 +22,12 @@ gateway_application = GatewayASGIHandler()
 realtime_application = RealtimeConsumer.as_asgi()
 hosts = HostCheck.from_settings()
 UNCHECKED_PATHS = frozenset(settings.GATEWAY_HOST_CHECK_EXEMPT_PATHS)
-USAGE_API = "/gateway/admin/v1/usage"
+ADMIN_API = "/gateway/admin/v1/"
 
 
 async def route(scope, receive, send):
-    # The usage API accepts a staff session, so it keeps Django's middleware; every other /gateway/ path,
-    # unknown ones included, gets the lean handler and its JSON errors.
+    # The usage and management APIs accept a staff session, so they keep Django's middleware; every other
+    # /gateway/ path, unknown ones included, gets the lean handler and its JSON errors.
     path = scope.get("path", "")
     if scope["type"] == "websocket":
         return await websocket(scope, receive, send, path)
@@ -37,7 +37,8 @@ async def route(scope, receive, send):
             return await gateway_application.send_response(refusal(path, host), send)
     if scope["type"] == "http" and path.startswith(proxy.PREFIX):
         return await proxy.application(scope, receive, send)
-    if scope["type"] == "http" and (path.startswith("/gateway/") and path != USAGE_API or path in ("/health", "/ready")):
+    if scope["type"] == "http" and (path.startswith("/gateway/") and not path.startswith(ADMIN_API)
+                                    or path in ("/health", "/ready")):
         return await gateway_application(scope, receive, send)
     if scope["type"] == "http" and path == "/metrics":
         return await metrics_page(scope, receive, send)

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "gateway.apps.GatewayConfig",
     "guardrails.apps.GuardrailsConfig",
@@ -125,6 +127,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["gateway.views.renderers.OrjsonRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The management API's OpenAPI schema and reference page (gateway/adminapi/), with Swagger UI served locally.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI Gateway management API",
+    "DESCRIPTION": "Configuration objects by name, as in `gateway_apply` files.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/gateway/admin/v1",
+    "PREPROCESSING_HOOKS": ["gateway.adminapi.schema.management_paths_only"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOG_LEVEL = env.str("GATEWAY_LOG_LEVEL", default="INFO")

@@ -31,6 +31,12 @@ class ProviderAdapter:
 
     provider: ClassVar[str] = ""
     passthrough_apis: ClassVar[frozenset[str]] = frozenset()
+    unified_operations: ClassVar[frozenset[str]] = frozenset({"chat", "chat_stream", "embeddings"})
+
+    @classmethod
+    def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
+        """The native APIs this adapter speaks for `provider` (one adapter may serve several providers)."""
+        return cls.passthrough_apis
     # Why this model cannot be called at all (its configuration is wrong), or None: routing skips it.
     problem: str | None = None
 

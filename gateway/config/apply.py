@@ -21,7 +21,7 @@ from gateway.config.file import (
     ObjectSpec, SecretSpec, load_config_file, validate_config,
 )
 from gateway.config.schema import Schema
-from gateway.config.version import bump_config_version
+from gateway.config.version import bump_config_version, one_config_version
 from gateway.config.crypto import SecretDecryptionError
 from gateway.models import Audited, BudgetPolicy, Endpoint, EndpointModel, ModelDefinition, RateLimit, Secret
 from gateway.config.secrets import secret_create, secret_update, secret_values
@@ -83,10 +83,11 @@ def apply_config(data: dict, *, prune: bool = False, dry_run: bool = False,
         desired = validate_config(data, prune=prune)
         steps = _plan(desired, prune=prune)
         if not dry_run:
-            for step in steps:
-                step.run(actor)
-            if steps:
-                bump_config_version()
+            with one_config_version():
+                for step in steps:
+                    step.run(actor)
+                if steps:
+                    bump_config_version()
     return ApplyResult(changes=[step.change for step in steps], dry_run=dry_run)
 
 
@@ -179,12 +180,18 @@ def _stored_values(secret: Secret) -> dict | None:
 
 
 def _create_secret(spec: SecretSpec, actor: str) -> None:
-    secret_create(name=spec.name, values=spec.values, actor=actor, **spec.fields)
+    try:
+        secret_create(name=spec.name, values=spec.values, actor=actor, **spec.fields)
+    except ValidationError as exc:
+        raise _config_error(f"secret '{spec.name}'", exc) from None
 
 
 def _update_secret(spec: SecretSpec, secret: Secret, changed: list[str], values_changed: bool, actor: str) -> None:
-    secret_update(secret=secret, values=spec.values if values_changed else None, actor=actor,
-                  **{name: spec.fields[name] for name in changed})
+    try:
+        secret_update(secret=secret, values=spec.values if values_changed else None, actor=actor,
+                      **{name: spec.fields[name] for name in changed})
+    except ValidationError as exc:
+        raise _config_error(f"secret '{spec.name}'", exc) from None
 
 
 def _model_diff(spec: ModelSpec, model: ModelDefinition) -> list[str]:
@@ -246,7 +253,11 @@ def _save(obj: models.Model, fields: dict[str, Any], actor: str) -> None:
     try:
         obj.full_clean()
     except ValidationError as exc:
-        label = f"{obj._meta.verbose_name} '{obj.name}'"
-        raise ConfigError([f"{label}: {field}: {message}" for field, messages in exc.message_dict.items()
-                           for message in messages]) from None
+        raise _config_error(f"{obj._meta.verbose_name} '{obj.name}'", exc) from None
     obj.save()
+
+
+def _config_error(label: str, exc: ValidationError) -> ConfigError:
+    """A model's own validation failure, located by object and field, as the file's other problems are."""
+    return ConfigError([f"{label}: {field}: {message}" for field, messages in exc.message_dict.items()
+                        for message in messages])

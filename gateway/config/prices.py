@@ -23,6 +23,9 @@ from providers.base import Prices
 
 BUILTIN_FILE = Path(__file__).with_name("prices.json")
 FIELDS = ("input", "output", "cached_input", "audio_input", "audio_output")
+# What the model catalog shows beside prices; optional in a price file.
+INFO_FIELDS = ("context_window", "max_output_tokens", "capabilities")
+CAPABILITIES = ("chat", "embeddings", "tools", "vision", "json_schema", "reasoning")
 
 # Providers that bill the same as another provider's table for the same model ids.
 TABLE_ALIASES = {"azure": "openai", "vertex_ai": "gemini"}
@@ -42,6 +45,19 @@ SUFFIXES = (
 
 class PriceFileError(ValueError):
     """A price file that cannot be loaded; the message says where."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model's limits (tokens; None where unpublished) and capabilities, for the model catalog."""
+
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: tuple[str, ...] = ()
+
+
+# One model's line in a price file: provider, model id, prices, catalog information.
+PriceLine = tuple[str, str, Prices, ModelInfo]
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,23 @@ def _price(value, where: str) -> Decimal | None:
     return price
 
 
-def parse_price_file(data: object) -> tuple[str, list[tuple[str, str, Prices]]]:
+def _tokens(value, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PriceFileError(f"{where}: expected a whole number of tokens (>= 1) or null")
+    return value
+
+
+def _info(fields: dict, where: str) -> ModelInfo:
+    capabilities = fields.get("capabilities") or []
+    if not isinstance(capabilities, list) or any(item not in CAPABILITIES for item in capabilities):
+        raise PriceFileError(f"{where}.capabilities: expected a list of {', '.join(CAPABILITIES)}")
+    return ModelInfo(_tokens(fields.get("context_window"), f"{where}.context_window"),
+                     _tokens(fields.get("max_output_tokens"), f"{where}.max_output_tokens"), tuple(capabilities))
+
+
+def parse_price_file(data: object) -> tuple[str, list[PriceLine]]:
     """Validate a price document (the format of gateway/config/prices.json); returns (as_of, entries)."""
     if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
         raise PriceFileError("the file must be a JSON object with a 'providers' object")
@@ -115,16 +147,16 @@ def parse_price_file(data: object) -> tuple[str, list[tuple[str, str, Prices]]]:
             raise PriceFileError(f"providers.{provider}: expected an object of model ids")
         for model_name, fields in models.items():
             where = f"providers.{provider}.{model_name}"
-            if not isinstance(fields, dict) or set(fields) - set(FIELDS):
-                raise PriceFileError(f"{where}: expected an object with keys {', '.join(FIELDS)}")
+            if not isinstance(fields, dict) or set(fields) - set(FIELDS) - set(INFO_FIELDS):
+                raise PriceFileError(f"{where}: expected an object with keys {', '.join(FIELDS + INFO_FIELDS)}")
             prices = Prices(*(_price(fields.get(name), f"{where}.{name}") for name in FIELDS))
             if prices.input is None or prices.output is None:
                 raise PriceFileError(f"{where}: 'input' and 'output' are required")
-            entries.append((provider, model_name, prices))
+            entries.append((provider, model_name, prices, _info(fields, where)))
     return str(data.get("as_of", "")), entries
 
 
-def read_price_file(path: Path | str) -> tuple[str, list[tuple[str, str, Prices]]]:
+def read_price_file(path: Path | str) -> tuple[str, list[PriceLine]]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -135,7 +167,7 @@ def read_price_file(path: Path | str) -> tuple[str, list[tuple[str, str, Prices]
 @lru_cache(maxsize=1)
 def builtin_table() -> PriceTable:
     as_of, entries = read_price_file(BUILTIN_FILE)
-    return PriceTable({}, as_of).overlaid(entries)
+    return PriceTable({}, as_of).overlaid((provider, model, prices) for provider, model, prices, _ in entries)
 
 
 def current_table() -> PriceTable:
@@ -172,17 +204,19 @@ def price_problem(model: ModelDefinition, table: PriceTable | None = None) -> st
 
 
 @transaction.atomic
-def prices_load(*, entries: list[tuple[str, str, Prices]], replace: bool = False) -> dict[str, int]:
+def prices_load(*, entries: list[PriceLine], replace: bool = False) -> dict[str, int]:
     """Upsert loaded prices (and with `replace`, delete entries absent from `entries`); every server picks
     the new prices up with its next configuration snapshot."""
     existing = {(e.provider, e.model_name): e for e in PriceEntry.objects.select_for_update()}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     seen = set()
-    for provider, model_name, prices in entries:
+    for provider, model_name, prices, info in entries:
         key = (provider, model_name)
         seen.add(key)
         values = dict(zip(("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million"),
                           (prices.input, prices.output, prices.cached_input)))
+        values.update(context_window=info.context_window, max_output_tokens=info.max_output_tokens,
+                      capabilities=list(info.capabilities))
         row = existing.get(key)
         if row is None:
             PriceEntry.objects.create(provider=provider, model_name=model_name, **values)

@@ -81,6 +81,7 @@ class ClientKey:
     allowed_endpoints: frozenset[str] | None  # None: every endpoint
     is_admin: bool = False
     owner: str = ""
+    user: str = ""  # a staff user in the admin's playground, which calls with no API key (id 0)
 
     def may_use(self, endpoint: str) -> bool:
         return self.allowed_endpoints is None or endpoint in self.allowed_endpoints

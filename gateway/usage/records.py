@@ -59,6 +59,7 @@ class UsageEvent:
     overhead_ms: float = 0.0
     guardrails: list = field(default_factory=list)
     usage_estimated: bool = False
+    user_name: str = ""
 
 
 def stream_usage(tokens: TokenUsage, relayed_chars: int, input_estimate: Callable[[], int], *,

@@ -23,6 +23,7 @@ DEFAULT_VERSION = "2023-06-01"
 class AnthropicAdapter(ProviderAdapter):
     provider = "anthropic"
     passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES, Api.ANTHROPIC_COUNT_TOKENS})
+    unified_operations = frozenset({"chat", "chat_stream"})
 
     def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(target, client)

@@ -43,8 +43,14 @@ class OpenAIAdapter(ProviderAdapter):
             self.urls = {op: f"{base}/{op}" for op in ("chat/completions", "embeddings", "responses")}
 
         self.config = config
-        if target.provider not in RESPONSES_PROVIDERS and not self.is_azure:
-            self.passthrough_apis = frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS})
+        if not self.is_azure:
+            self.passthrough_apis = self.passthrough_apis_for(target.provider)
+
+    @classmethod
+    def passthrough_apis_for(cls, provider: str) -> frozenset[str]:
+        if provider in RESPONSES_PROVIDERS:
+            return cls.passthrough_apis
+        return frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS})
 
     def upstream_url(self) -> str:
         return self.urls["chat/completions"]

@@ -556,3 +556,16 @@ def test_a_secret_pointing_at_a_metadata_address_is_refused():
     assert any("link-local" in p or "metadata" in p for p in info.value.problems)
     from gateway.models import Secret
     assert not Secret.objects.exists()
+
+
+def test_a_secret_with_an_unusable_timeout_is_a_located_problem():
+    from gateway.config.apply import ConfigError, apply_config
+    from gateway.models import Secret
+
+    data = {"secrets": [{"name": "slow", "provider": "openai", "values": {"api_key": "k" * 20},
+                         "auth_config": {"timeout": {"connect": -1}}}]}
+    with pytest.raises(ConfigError) as info:
+        apply_config(data)
+    assert info.value.problems == ["secret 'slow': auth_config: timeout must be seconds (> 0) or "
+                                   '{"connect": seconds, "read": seconds, "total": seconds}.']
+    assert not Secret.objects.exists()

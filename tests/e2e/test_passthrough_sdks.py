@@ -117,13 +117,6 @@ def test_openai_sdk_responses_plain_and_streaming(oai, gateway, fake_openai):
     assert (11, 7, 3, 200, 1) in usage_rows(gateway, "passthrough/openai-responses", lambda rows: any(r[4] for r in rows))
 
 
-def test_openai_route_on_an_anthropic_endpoint_is_400_naming_provider(oai):
-    with pytest.raises(openai.BadRequestError) as info:
-        oai.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
-    message = str(info.value)
-    assert "anthropic" in message and "/gateway/anthropic/v1/messages" in message
-
-
 def test_openai_upstream_error_keeps_status(oai, fake_openai):
     fake_openai.fail("gpt-4o-mini", 429, times=2)  # a single-model endpoint retries once
     with pytest.raises(openai.RateLimitError):
@@ -179,9 +172,10 @@ def test_anthropic_count_tokens(claude):
 def test_anthropic_errors_use_anthropic_envelope(claude, fake_anthropic):
     with pytest.raises(anthropic.NotFoundError):
         claude.messages.create(model="nope", max_tokens=5, messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(anthropic.BadRequestError) as info:
-        claude.messages.create(model="gpt", max_tokens=5, messages=[{"role": "user", "content": "x"}])
-    assert info.value.body["type"] == "error" and "openai" in info.value.body["error"]["message"]
+    with pytest.raises(anthropic.BadRequestError) as info:  # what an OpenAI model cannot be asked for
+        claude.messages.create(model="gpt", max_tokens=5, messages=[{"role": "user", "content": "x"}],
+                               tools=[{"type": "web_search_20250305", "name": "web_search"}])
+    assert info.value.body["type"] == "error" and "web_search" in info.value.body["error"]["message"]
     fake_anthropic.fail("claude-haiku-4-5", 429, times=2)  # a single-model endpoint retries once
     with pytest.raises(anthropic.RateLimitError):
         claude.messages.create(model="claude", max_tokens=5, messages=[{"role": "user", "content": "x"}])
@@ -248,9 +242,10 @@ def test_gemini_errors_use_google_envelope(gem, fake_gemini):
     with pytest.raises(genai_errors.ServerError) as info:
         gem.models.generate_content(model="gemini-chat", contents="x")
     assert info.value.code == 503
-    with pytest.raises(genai_errors.ClientError) as info:
-        gem.models.generate_content(model="gpt", contents="x")
-    assert info.value.code == 400
+    with pytest.raises(genai_errors.ClientError) as info:  # what an OpenAI model cannot be asked for
+        gem.models.generate_content(model="gpt", contents="x", config=genai_types.GenerateContentConfig(
+            tools=[genai_types.Tool(google_search=genai_types.GoogleSearch())]))
+    assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
 
 
 def test_gemini_stream_cut_raises_in_sdk(gem, fake_gemini):
