@@ -99,10 +99,12 @@ def sse_event(name: str | None, data: bytes) -> bytes:
 
 
 class SSEFrames:
-    """Events out as Server-Sent Events. Relayed chunks go out exactly as they came."""
+    """Events out as Server-Sent Events, whole events only (as the parser completed them, line endings
+    normalised): an event cut by the end of the stream is never half-sent, so an error event that follows
+    starts on a fresh line and every SDK can read it."""
 
-    def relay(self, chunk: bytes, events: list[SSEEvent]) -> bytes:
-        return chunk
+    def relay(self, events: list[SSEEvent]) -> bytes:
+        return b"".join(event.raw for event in events)
 
     def event(self, name: str | None, data: bytes) -> bytes:
         return sse_event(name, data)
@@ -123,7 +125,7 @@ class JSONArrayFrames:
         self.opened = True
         return out
 
-    def relay(self, chunk: bytes, events: list[SSEEvent]) -> bytes:
+    def relay(self, events: list[SSEEvent]) -> bytes:
         return b"".join(self._element(event.data.encode()) for event in events if event.data is not None)
 
     def event(self, name: str | None, data: bytes) -> bytes:

@@ -77,8 +77,11 @@ class OpenAIAdapter(ProviderAdapter):
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         body = translate.build_chat_body(request, self.target.model_name, stream=False, include_model=not self.is_azure)
-        return await http.post_json(self.client, self.urls["chat/completions"], body, self.headers, stats,
-                                    self.target.provider, self.params)
+        answer = await http.post_json(self.client, self.urls["chat/completions"], body, self.headers, stats,
+                                      self.target.provider, self.params)
+        if not isinstance(answer.get("choices"), list):
+            raise http.not_an_answer(self.target.provider, "a chat completion")
+        return answer
 
     async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
         body = translate.build_chat_body(request, self.target.model_name, stream=True, include_model=not self.is_azure)
