@@ -56,9 +56,17 @@ AUTH_CONFIG_KEYS = (
     ("azure", "api_base (https://<resource>.openai.azure.com), api_version, deployment_name"),
     ("anthropic", "api_base, version (sent as the anthropic-version header)"),
     ("gemini", "api_base"),
-    ("bedrock", "aws_region_name, auth_mode (api_key, or access_keys with aws_access_key_id, "
-                "aws_secret_access_key and optional aws_session_token among the values)"),
-    ("vertex_ai", "vertex_project, vertex_location"),
+    ("bedrock", "aws_region_name, auth_mode: api_key, access_keys (aws_access_key_id, aws_secret_access_key, "
+                "optional aws_session_token among the values) or default_chain (no values: environment, shared "
+                "profile aws_profile_name, web identity, container or instance metadata); aws_role_arn, "
+                "aws_role_session_name, aws_external_id to assume a role"),
+    ("vertex_ai", "vertex_project, vertex_location, auth_mode: service_account (vertex_credentials among the "
+                  "values) or adc (Application Default Credentials, no values)"),
+    ("cohere", "api_base (default https://api.cohere.com/v2)"),
+    ("databricks", "api_base (the workspace URL); values: api_key (a personal access token) or client_id and "
+                   "client_secret (a service principal, OAuth M2M)"),
+    ("azure_ai", "api_base (https://<resource>.services.ai.azure.com), api_version; values: api_key or "
+                 "azure_ad_token"),
     ("ollama, vllm, openai_compatible", "api_base (where the server listens, including /v1)"),
     ("every provider", 'timeout: seconds, or {"connect": seconds, "read": seconds, "total": seconds}'),
 )

@@ -52,6 +52,9 @@ class GatewayASGIHandler(ASGIHandler):
         except ConnectionAbortedError:
             return
         request = self.request_class(scope, io.BytesIO(body))
+        # Already read and held to GATEWAY_MAX_REQUEST_BYTES; Django's own reading would apply its
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) and fail bodies between the two limits.
+        request._body = body
         try:
             match = self.resolver.resolve(request.path_info)
         except Resolver404:

@@ -47,6 +47,9 @@ class Provider(models.TextChoices):
     PORTKEY = "portkey", "Portkey"
     BEDROCK = "bedrock", "Amazon Bedrock"
     VERTEX_AI = "vertex_ai", "Google Vertex AI"
+    COHERE = "cohere", "Cohere"
+    AZURE_AI = "azure_ai", "Azure AI Foundry (model inference)"
+    LITELLM = "litellm", "litellm (optional extra, slower: providers without an adapter of their own)"
     OPENAI_COMPATIBLE = "openai_compatible", "Other OpenAI-compatible (custom api_base)"
     FAKE = "fake", "Fake (built-in, no network; demos and load tests)"
 

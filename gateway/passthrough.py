@@ -92,27 +92,34 @@ async def _relay(ctx: RequestContext, api: str, first: bytes, rest: StallWatchdo
                  frames: SSEFrames | JSONArrayFrames) -> AsyncIterator[bytes]:
     """Relay the upstream stream, parsing each chunk once: the watcher reads the events on the side, and
     after-stage guardrails (`guard`) may rewrite them, and end the stream with the API's error event instead
-    of its terminator. Without guardrails, SSE goes out exactly as it came; `frames` may re-frame it."""
+    of its terminator. Without guardrails, whole SSE events go out as they came; `frames` may re-frame them.
+    An event that is not JSON ends the stream with the API's error event after the events before it."""
     parser, watcher = SSEParser(), WATCHERS[api]()
     try:
         chunk = first
         while True:
             events = parser.feed(chunk)
-            watcher.observe(events)
+            readable = watcher.observe(events)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = clock()
-            out = guard.feed(events) if guard else frames.relay(chunk, events)
+            out = guard.feed(events[:readable]) if guard else frames.relay(events[:readable])
             if out:
                 if ctx.capture is not None:
                     ctx.capture.feed(out)
                 yield out
+            if readable < len(events):
+                error = ProviderError(502, "The provider sent a stream event that is not a JSON object.",
+                                      retryable=True, error_type="malformed_stream")
+                rest.fail(error)
+                raise error
             try:
                 chunk = await rest.__anext__()
             except StopAsyncIteration:
                 break
+        # An event the stream's end cut short is dropped, as an SSE client would (its data is unreadable).
         events = parser.close()
-        watcher.observe(events)
-        out = guard.feed(events) + await guard.finish() if guard else frames.relay(b"", events)
+        events = events[:watcher.observe(events)]
+        out = guard.feed(events) + await guard.finish() if guard else frames.relay(events)
         if out:
             if ctx.capture is not None:
                 ctx.capture.feed(out)

@@ -32,37 +32,49 @@ class StreamWatcher:
         self.complete = False
         self.errored = False
 
-    def observe(self, events: list[SSEEvent]) -> None:
-        for event in events:
-            if event.data is not None:
-                self.on_event(event.event, event.data)
+    def observe(self, events: list[SSEEvent]) -> int:
+        """Read `events`; returns how many of them were readable. An event whose data is not a JSON object
+        is where the stream broke: the relay sends the events before it, then the API's error event. An
+        object of an unexpected shape is relayed as it came, only not counted."""
+        for index, event in enumerate(events):
+            if event.data is None:
+                continue
+            try:
+                readable = self.on_event(event.event, event.data)
+            except (AttributeError, TypeError, ValueError):
+                readable = True
+            if not readable:
+                return index
+        return len(events)
 
-    def on_event(self, event: str, data: str) -> None:
+    def on_event(self, event: str, data: str) -> bool:
+        """Interpret one event's data; False when it is not a JSON object."""
         raise NotImplementedError
 
 
 class OpenAIChatWatcher(StreamWatcher):
-    def on_event(self, event: str, data: str) -> None:
+    def on_event(self, event: str, data: str) -> bool:
         if data == "[DONE]":
             self.complete = True
-            return
+            return True
         payload = _json(data)
         if payload is None:
-            return
+            return False
         if "error" in payload and "choices" not in payload:
             self.errored = True
         self.text_chars += delta_chars(payload)
         if payload.get("usage"):
             self.tokens = openai_usage(payload["usage"])
+        return True
 
 
 class OpenAIResponsesWatcher(StreamWatcher):
     TERMINAL = {"response.completed", "response.incomplete"}
 
-    def on_event(self, event: str, data: str) -> None:
+    def on_event(self, event: str, data: str) -> bool:
         payload = _json(data)
         if payload is None:
-            return
+            return False
         kind = payload.get("type") or event
         if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
             self.text_chars += len(payload.get("delta") or "")
@@ -73,6 +85,7 @@ class OpenAIResponsesWatcher(StreamWatcher):
         response = payload.get("response")
         if isinstance(response, dict) and response.get("usage"):
             self.tokens = responses_usage(response["usage"])
+        return True
 
 
 class AnthropicWatcher(StreamWatcher):
@@ -80,10 +93,10 @@ class AnthropicWatcher(StreamWatcher):
         super().__init__()
         self.usage: dict = {}
 
-    def on_event(self, event: str, data: str) -> None:
+    def on_event(self, event: str, data: str) -> bool:
         payload = _json(data)
         if payload is None:
-            return
+            return False
         kind = payload.get("type") or event
         if kind == "message_start":
             self.tokens = anthropic_usage(merge_usage(self.usage, (payload.get("message") or {}).get("usage")))
@@ -96,13 +109,14 @@ class AnthropicWatcher(StreamWatcher):
             self.complete = True
         elif kind == "error":
             self.errored = True
+        return True
 
 
 class GeminiWatcher(StreamWatcher):
-    def on_event(self, event: str, data: str) -> None:
+    def on_event(self, event: str, data: str) -> bool:
         payload = _json(data)
         if payload is None:
-            return
+            return False
         if "error" in payload:
             self.errored = True
         if payload.get("usageMetadata"):
@@ -114,6 +128,7 @@ class GeminiWatcher(StreamWatcher):
             self.complete = True
         if (payload.get("promptFeedback") or {}).get("blockReason"):
             self.complete = True
+        return True
 
 
 WATCHERS: dict[Api, type[StreamWatcher]] = {

@@ -49,11 +49,11 @@ class SSEGuard:
             self.saw_done = True
             return b""
         if raw.data is None:
-            return self.frames.relay(raw.raw, [raw])
+            return self.frames.relay([raw])
         try:
             event = orjson.loads(raw.data)
         except orjson.JSONDecodeError:
-            return self.frames.relay(raw.raw, [raw])
+            return self.frames.relay([raw])
         if not isinstance(event, dict):
-            return self.frames.relay(raw.raw, [raw])
+            return self.frames.relay([raw])
         return b"".join(self.encode(out) for out in self.filter.feed(event))

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass
 
 from providers.anthropic.adapter import DEFAULT_API_BASE as ANTHROPIC_BASE, DEFAULT_VERSION as ANTHROPIC_VERSION
 from providers.bedrock.adapter import DEFAULT_REGION as BEDROCK_REGION
+from providers.cohere.adapter import DEFAULT_API_BASE as COHERE_BASE
 from providers.gemini.adapter import DEFAULT_API_BASE as GEMINI_BASE
-from providers.openai.translate import DEFAULT_BASES
+from providers.openai.translate import AZURE_AI_API_VERSION, DEFAULT_BASES
+from providers.registry import AUTH_MODES
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,21 @@ def _openai_style(provider: str) -> ProviderFields:
 FIELDS: dict[str, ProviderFields] = {
     **{provider: _openai_style(provider) for provider in (
         "openai", "groq", "deepseek", "xai", "openrouter", "ollama", "mistral", "together", "fireworks",
-        "databricks", "vllm", "openai_compatible")},
+        "vllm", "openai_compatible")},
+    "databricks": ProviderFields(
+        (CredentialMode("api_key", ("api_key",), description="A personal access token."),
+         CredentialMode("oauth_m2m", ("client_id", "client_secret"),
+                        description="A service principal's OAuth secret (machine-to-machine tokens).")),
+        (_api_base(None, True),)),
+    "azure_ai": ProviderFields(
+        (CredentialMode("api_key", ("api_key",), description="The resource's API key."),
+         CredentialMode("azure_ad_token", ("azure_ad_token",), description="A Microsoft Entra ID token.")),
+        (_api_base(None, True), Field("api_version", default=AZURE_AI_API_VERSION))),
+    "cohere": ProviderFields(API_KEY, (_api_base(COHERE_BASE),)),
+    "litellm": ProviderFields(
+        (CredentialMode("api_key", (), ("api_key",), description="The upstream's key, if it needs one."),),
+        (Field("api_base", "url", description="Where litellm sends the call, if not its default."),
+         Field("litellm_params", "object", description="Keyword arguments passed to litellm."))),
     "azure": ProviderFields(
         (CredentialMode("api_key", ("api_key",), description="The resource's API key."),
          CredentialMode("azure_ad_token", ("azure_ad_token",), description="A Microsoft Entra ID token.")),
@@ -83,12 +99,18 @@ FIELDS: dict[str, ProviderFields] = {
     "bedrock": ProviderFields(
         (CredentialMode("api_key", ("api_key",), description="A Bedrock API key (bearer)."),
          CredentialMode("access_keys", ("aws_access_key_id", "aws_secret_access_key"), ("aws_session_token",),
-                        description="AWS access keys, signed with SigV4.")),
-        (Field("aws_region_name", default=BEDROCK_REGION), Field("auth_mode", "api_key|access_keys"),
+                        description="AWS access keys, signed with SigV4."),
+         CredentialMode("default_chain", (), description="botocore's default chain: environment, shared files, "
+                        "web identity, container or instance metadata.")),
+        (Field("aws_region_name", default=BEDROCK_REGION), Field("auth_mode", "|".join(AUTH_MODES["bedrock"])),
+         Field("aws_profile_name"), Field("aws_role_arn", description="A role to assume on top of the credentials."),
+         Field("aws_role_session_name"), Field("aws_external_id"),
          Field("api_base", "url", description="Defaults to the region's bedrock-runtime host."))),
     "vertex_ai": ProviderFields(
-        (CredentialMode("service_account", ("vertex_credentials",), description="A service-account key (JSON)."),),
+        (CredentialMode("service_account", ("vertex_credentials",), description="A service-account key (JSON)."),
+         CredentialMode("adc", (), description="Application Default Credentials (google.auth.default).")),
         (Field("vertex_project", required=True), Field("vertex_location", default="global"),
+         Field("auth_mode", "|".join(AUTH_MODES["vertex_ai"])),
          Field("api_base", "url", description="Defaults to the location's aiplatform host."))),
     "fake": ProviderFields((), (Field("reply"), Field("latency_ms", "number", 0), Field("dimensions", "integer", 8))),
 }

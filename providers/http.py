@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 import orjson
 from django.conf import settings
 
+from providers import outbound
 from providers.errors import ProviderError
 from providers.target import CallStats, ModelTarget, PassthroughResponse
 from providers.wire import SSEEvent, SSEParser, google_retry_delay
@@ -47,7 +49,14 @@ def _transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
         return None
     from httpx_aiohttp import AiohttpTransport
 
-    return AiohttpTransport(limits=limits, trust_env=False)
+    def session() -> aiohttp.ClientSession:
+        # The transport's own session, with the outbound policy applied to every address it connects to.
+        connector = aiohttp.TCPConnector(limit=limits.max_connections, keepalive_timeout=limits.keepalive_expiry,
+                                         ssl=httpx.create_ssl_context(trust_env=False),
+                                         resolver=outbound.PolicyResolver())
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(limits=limits, trust_env=False, client=session)
 
 
 def client_for(target: ModelTarget, base_url: str | None = None) -> httpx.AsyncClient:
@@ -193,9 +202,28 @@ async def post_json(client: httpx.AsyncClient, url: str, body: dict, headers: Ma
     request = client.build_request("POST", url, content=orjson.dumps(body), headers=headers, params=params)
     response = await send(client, request, stats, provider)
     try:
-        return orjson.loads(response.content)
+        answer = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         raise ProviderError(502, f"Provider '{provider}' returned a body that is not JSON.", retryable=True) from None
+    return answer_object(answer, response.content, provider)
+
+
+def answer_object(answer: object, content: bytes, provider: str) -> dict:
+    """A success answer is a JSON object without an `error` (OpenAI's Responses objects carry
+    `"error": null`); anything else (an array, an error body sent with 200) is the provider failing,
+    reported with its own message rather than relayed as a success."""
+    if isinstance(answer, dict) and not answer.get("error"):
+        return answer
+    if isinstance(answer, dict):
+        raise ProviderError(502, f"Provider '{provider}' answered HTTP 200 with an error: "
+                            f"{_extract_message(content) or 'no message'}", retryable=True)
+    raise not_an_answer(provider, "a JSON object")
+
+
+def not_an_answer(provider: str, expected: str) -> ProviderError:
+    """A 200 answer whose body is not what the API promises."""
+    return ProviderError(502, f"Provider '{provider}' answered HTTP 200 with a body that is not {expected}.",
+                         retryable=True)
 
 
 async def post_each(call: Callable[[dict], Awaitable[dict]], bodies: list[dict], stats: CallStats, *,
@@ -275,6 +303,13 @@ async def forward(client: httpx.AsyncClient, url: str, body: dict, headers: Mapp
         return PassthroughResponse(200, {}, body=await post_json(client, url, body, headers, stats, provider, params))
     opened = await open_stream(client, "POST", url, body, {**headers, "accept": "text/event-stream"}, stats,
                                provider, params)
+    content_type = opened.response.headers.get("content-type", "")
+    if not content_type.lower().startswith("text/event-stream"):
+        # An HTML error page or a JSON body sent with 200 is not the promised stream: fail before relaying
+        # a byte, so routing may fall back and the client gets a whole error answer.
+        await opened.response.aclose()
+        raise ProviderError(502, f"Provider '{provider}' answered a stream request with Content-Type "
+                            f"'{content_type[:100] or 'none'}' instead of an event stream.", retryable=True)
     return PassthroughResponse(opened.response.status_code, opened.response.headers, stream=opened.raw())
 
 

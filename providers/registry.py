@@ -9,12 +9,22 @@ _OPENAI = "providers.openai.adapter:OpenAIAdapter"
 ADAPTERS: dict[str, str] = {
     "openai": _OPENAI, "azure": _OPENAI, "groq": _OPENAI, "deepseek": _OPENAI, "xai": _OPENAI,
     "openrouter": _OPENAI, "ollama": _OPENAI, "mistral": _OPENAI, "together": _OPENAI, "fireworks": _OPENAI,
-    "databricks": _OPENAI, "vllm": _OPENAI, "portkey": _OPENAI, "openai_compatible": _OPENAI,
+    "vllm": _OPENAI, "portkey": _OPENAI, "openai_compatible": _OPENAI, "azure_ai": _OPENAI,
     "anthropic": "providers.anthropic.adapter:AnthropicAdapter",
     "gemini": "providers.gemini.adapter:GeminiAdapter",
     "bedrock": "providers.bedrock.adapter:BedrockAdapter",
     "vertex_ai": "providers.vertex.adapter:VertexAdapter",
+    "cohere": "providers.cohere.adapter:CohereAdapter",
+    "databricks": "providers.databricks.adapter:DatabricksAdapter",
+    "litellm": "providers.litellm.adapter:LiteLLMAdapter",
     "fake": "providers.fake.adapter:FakeAdapter",
+}
+
+# The credential modes (`auth_config.auth_mode`) of providers that have several; `gateway_apply` and the
+# adapters check a secret's mode against this one list.
+AUTH_MODES: dict[str, tuple[str, ...]] = {
+    "bedrock": ("api_key", "access_keys", "default_chain"),
+    "vertex_ai": ("service_account", "adc"),
 }
 
 

@@ -99,10 +99,12 @@ def sse_event(name: str | None, data: bytes) -> bytes:
 
 
 class SSEFrames:
-    """Events out as Server-Sent Events. Relayed chunks go out exactly as they came."""
+    """Events out as Server-Sent Events, whole events only (as the parser completed them, line endings
+    normalised): an event cut by the end of the stream is never half-sent, so an error event that follows
+    starts on a fresh line and every SDK can read it."""
 
-    def relay(self, chunk: bytes, events: list[SSEEvent]) -> bytes:
-        return chunk
+    def relay(self, events: list[SSEEvent]) -> bytes:
+        return b"".join(event.raw for event in events)
 
     def event(self, name: str | None, data: bytes) -> bytes:
         return sse_event(name, data)
@@ -123,7 +125,7 @@ class JSONArrayFrames:
         self.opened = True
         return out
 
-    def relay(self, chunk: bytes, events: list[SSEEvent]) -> bytes:
+    def relay(self, events: list[SSEEvent]) -> bytes:
         return b"".join(self._element(event.data.encode()) for event in events if event.data is not None)
 
     def event(self, name: str | None, data: bytes) -> bytes:
@@ -233,6 +235,18 @@ def gemini_usage(meta: dict | None) -> TokenUsage:
     includes_thoughts = total is not None and prompt + candidates == _int(total)
     output = candidates if includes_thoughts else candidates + _int(meta.get("thoughtsTokenCount"))
     return TokenUsage(prompt, output, _int(meta.get("cachedContentTokenCount")))
+
+
+def cohere_usage(usage: dict | None) -> TokenUsage:
+    """Cohere v2 `usage`: `billed_units` (what Cohere charges for, without the tokens it adds itself), else
+    `tokens`; `cached_tokens` are input read from its cache."""
+    if not isinstance(usage, dict):
+        return TokenUsage()
+    counts = usage.get("billed_units") if isinstance(usage.get("billed_units"), dict) else usage.get("tokens")
+    if not isinstance(counts, dict):
+        return TokenUsage()
+    return TokenUsage(_int(counts.get("input_tokens")), _int(counts.get("output_tokens")),
+                      _int(usage.get("cached_tokens")))
 
 
 def answer_usage(api: str, body: dict | list | None) -> TokenUsage:

@@ -11,6 +11,8 @@
 #               so a test that only passes before some calendar date fails here first
 #   clock@leap-day  the same tests started 30 s before the end of the next 29 February (end of a day, of a
 #               month, of a leap year's February), so window boundaries are crossed while they run
+#   litellm     the optional litellm adapter's tests, in a virtualenv of its own (.venv-litellm) with the
+#               `litellm` extra installed, against a fake OpenAI upstream, with litellm's local cost map
 #   browser     the admin in Debian's Chromium, in its own pytest run (pytest-playwright and asyncio tests
 #               don't mix)
 #   mlflow      a real MLflow tracking server and MLflow's client code against the gateway, MLflow installed in
@@ -104,6 +106,14 @@ else
   skip_stage clock+1y "faketime is not installed"
   skip_stage clock@leap-day "faketime is not installed"
 fi
+
+litellm_stage() {
+  { [ -x .venv-litellm/bin/python ] || "$PYTHON" -m venv .venv-litellm; } &&
+    PYTHONWARNINGS="ignore:Editable installation" .venv-litellm/bin/python -m pip install -q -e '.[test,litellm]' &&
+    LITELLM_LOCAL_MODEL_COST_MAP=True .venv-litellm/bin/python -m pytest -p no:playwright -q \
+      tests/providers/test_litellm_adapter.py tests/e2e/test_litellm.py
+}
+run_stage litellm litellm_stage
 
 run_stage browser .venv/bin/python -m pytest tests/browser -q
 

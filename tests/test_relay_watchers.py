@@ -56,3 +56,23 @@ def test_a_stream_cut_before_its_terminator_is_not_complete(api):
     watcher.observe(parser.feed(STREAMS[api][0]))
     watcher.observe(parser.close())
     assert not watcher.complete
+
+
+@pytest.mark.parametrize("api,wrong", [
+    ("openai-chat", {"choices": "not-a-list", "usage": 7}),
+    ("openai-chat", {"choices": [1, {"delta": "x"}, {"delta": {"content": 3, "tool_calls": "y"}}]}),
+    ("openai-responses", {"type": "response.output_text.delta", "delta": 5, "response": "z"}),
+    ("anthropic-messages", {"type": "message_start", "message": "not-an-object"}),
+    ("anthropic-messages", {"type": "content_block_delta", "delta": "x"}),
+    ("gemini-stream", {"candidates": "not-a-list", "usageMetadata": [1]}),
+    ("gemini-stream", {"candidates": [{"content": "x"}], "promptFeedback": "y"}),
+])
+def test_an_event_of_an_unexpected_shape_is_read_past_without_failing(api, wrong):
+    watcher = WATCHERS[api]()
+    events = SSEParser().feed(b"data: " + orjson.dumps(wrong) + b"\n\n")
+    assert watcher.observe(events) == 1
+
+
+def test_an_event_that_is_not_json_is_where_the_stream_broke():
+    events = SSEParser().feed(b'data: {"choices": []}\n\ndata: {oops\n\ndata: [DONE]\n\n')
+    assert WATCHERS["openai-chat"]().observe(events) == 1

@@ -110,10 +110,15 @@ def worst_prices(endpoint: EndpointConfig) -> tuple[Decimal, Decimal]:
     return max(inputs, default=Decimal(0)), max(outputs, default=Decimal(0))
 
 
+MAX_NANOS = 2**62
+
+
 def estimate(api: str, body: dict, prices: tuple[Decimal, Decimal]) -> Estimate:
     input_tokens, output_tokens = input_tokens_estimate(body), output_tokens_cap(api, body)
     cost = (input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000
-    return Estimate(input_tokens, output_tokens, to_nanos(cost))
+    # Saturates below the signed 64-bit counters (SQL BIGINT, Redis) with room for spend and other holds to
+    # be added to it; an estimate that large already exceeds every budget.
+    return Estimate(input_tokens, output_tokens, min(to_nanos(cost), MAX_NANOS))
 
 
 # --- Which policies cover a request ---------------------------------------------------------------------

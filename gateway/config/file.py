@@ -24,6 +24,7 @@ from gateway.models import (
 )
 from guardrails.models import Guardrail
 from providers.outbound import url_problem
+from providers.registry import AUTH_MODES
 
 SECTIONS = ("secrets", "models", "guardrails", "endpoints", "budgets", "rate_limits")
 
@@ -238,7 +239,11 @@ def _secret_spec(item: dict, path: str, fields: dict, problems: Problems) -> Sec
     if values is not None and not isinstance(values, dict):
         problems.add(f"{path}.values", "must be a mapping")
     resolved = _resolve_secret_value(values, f"{path}.values", problems) if isinstance(values, dict) else {}
-    api_base = (fields.get("auth_config") or {}).get("api_base") if isinstance(fields.get("auth_config"), dict) else None
+    auth_config = fields.get("auth_config") if isinstance(fields.get("auth_config"), dict) else {}
+    modes = AUTH_MODES.get(str(fields.get("provider")))
+    if auth_config.get("auth_mode") is not None and modes and auth_config["auth_mode"] not in modes:
+        problems.add(f"{path}.auth_config.auth_mode", f"must be one of: {', '.join(modes)}")
+    api_base = auth_config.get("api_base")
     if api_base:
         problem = url_problem(str(api_base), resolve=False)
         if problem:

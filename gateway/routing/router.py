@@ -182,8 +182,10 @@ class Router:
         outcome = outcome or Outcome()
 
         async def attempt(link: Link, run: _Run, trial: bool) -> tuple[T, StallWatchdog[T]]:
+            remaining = None if run.deadline is None else max(run.deadline - self.clock(), 0.0)
             stream = StallWatchdog(operation(link.adapter, outcome.stats).__aiter__(), run.policy.idle_timeout,
-                                   link.target.provider, link.target.credentials)
+                                   link.target.provider, link.target.credentials,
+                                   total_timeout=run.policy.total_timeout, remaining=remaining)
             try:
                 first = await stream.__anext__()
             except StopAsyncIteration:

@@ -25,9 +25,13 @@ class StallWatchdog(Generic[T]):
     nothing is reported: failures before the first item are the router's to count."""
 
     def __init__(self, inner: AsyncIterator[T], idle_timeout: float | None, provider: str,
-                 credentials: Mapping[str, Any] | None = None) -> None:
+                 credentials: Mapping[str, Any] | None = None, *, total_timeout: float | None = None,
+                 remaining: float | None = None) -> None:
         self.inner = inner
         self.idle_timeout = idle_timeout
+        # The endpoint's total timeout bounds the whole stream too: `remaining` seconds of it are left now.
+        self.total_timeout = total_timeout
+        self.deadline = None if remaining is None else asyncio.get_running_loop().time() + remaining
         self.provider = provider
         self.credentials = credentials or {}
         self._on_end: Callable[[ProviderError | None], None] | None = None
@@ -42,15 +46,22 @@ class StallWatchdog(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        scope = asyncio.timeout(self.idle_timeout)
+        idle_at = None if self.idle_timeout is None else asyncio.get_running_loop().time() + self.idle_timeout
+        overall = self.deadline is not None and (idle_at is None or self.deadline <= idle_at)
+        scope = asyncio.timeout_at(self.deadline if overall else idle_at)
         try:
             async with scope:
                 return await self.inner.__anext__()
         except TimeoutError:
             if not scope.expired():
                 raise
-            error = ProviderError(504, f"Provider '{self.provider}' sent nothing for {self.idle_timeout:g} s; "
-                                  "the stream was abandoned.", retryable=True, error_type="stream_idle_timeout")
+            if overall:
+                error = ProviderError(504, f"The endpoint's total timeout ({self.total_timeout:g} s) ran out while "
+                                      f"provider '{self.provider}' was streaming.", retryable=True,
+                                      error_type="timeout")
+            else:
+                error = ProviderError(504, f"Provider '{self.provider}' sent nothing for {self.idle_timeout:g} s; "
+                                      "the stream was abandoned.", retryable=True, error_type="stream_idle_timeout")
             self._end(error)
             raise error from None
         except StopAsyncIteration:

@@ -79,11 +79,18 @@ def stream_usage(tokens: TokenUsage, relayed_chars: int, input_estimate: Callabl
 def delta_chars(chunk: dict) -> int:
     """Characters of text and tool-call arguments in one OpenAI stream chunk."""
     total = 0
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        total += len(delta.get("content") or "")
-        for call in delta.get("tool_calls") or ():
-            total += len((call.get("function") or {}).get("arguments") or "")
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        content = delta.get("content")
+        total += len(content) if isinstance(content, str) else 0
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            total += len(arguments) if isinstance(arguments, str) else 0
     return total
 
 

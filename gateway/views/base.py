@@ -15,7 +15,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway import auth, pipeline
+from gateway import auth, limits, pipeline
 from gateway.envelopes import family_for, render_error
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, GatewayError, NotFound
@@ -99,6 +99,7 @@ class GatewayView(APIView):
             raise BadRequest(f"Invalid JSON payload: {exc}", code="invalid_json") from None
         if not isinstance(body, dict):
             raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+        limits.check_body(body)
         return body
 
     async def authenticate(self, request) -> tuple[Snapshot, ClientKey]:

@@ -2,19 +2,21 @@
 embeddings and the Anthropic Messages passthrough through InvokeModel.
 
 `auth_config`: `auth_mode` (`api_key`: a Bedrock API key sent as a bearer token; `access_keys`: AWS
-access keys, every request SigV4-signed), `aws_region_name` (default us-east-1), `api_base` (default
+access keys; `default_chain`: botocore's default credential chain, with `aws_profile_name`), optionally
+`aws_role_arn` (+ `aws_role_session_name`, `aws_external_id`) to assume a role on top of the keys or the
+chain, `aws_region_name` (default us-east-1), `api_base` (default
 https://bedrock-runtime.<region>.amazonaws.com), `timeout`. Credentials: `api_key`, or
-`aws_access_key_id`, `aws_secret_access_key` and optionally `aws_session_token`.
+`aws_access_key_id`, `aws_secret_access_key` and optionally `aws_session_token`; none for the chain.
 
 Everything is plain async HTTP on the shared pooled client: no SDK session or client per request, no
-worker thread reading a stream (closing the iterator closes the upstream response at once), and signing
-is a few HMACs in-process with keys that need no refresh.
+worker thread reading a stream (closing the iterator closes the upstream response at once). Signing is
+botocore's SigV4 signer, in-process; credentials that need fetching or refreshing come from
+providers/bedrock/credentials.py, which does that in a worker thread, cached.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -23,7 +25,8 @@ import orjson
 from providers import http
 from providers.base import (CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, ProviderError,
                             UnsupportedOperation)
-from providers.bedrock import invoke, sigv4, translate
+from providers.bedrock import credentials, invoke, translate
+from providers.registry import AUTH_MODES
 from providers.bedrock.eventstream import EventStreamDecoder, event_of, malformed
 from providers.wire import Api
 
@@ -38,30 +41,26 @@ EMBEDDING_CONCURRENCY = 8
 PATH_SEGMENT_SAFE = ":@!$&'()*+,;="
 
 
-def _credentials(target: ModelTarget) -> tuple[str | None, sigv4.AwsCredentials | None]:
-    """(bearer API key, AWS access keys): exactly one is set. Raises ValueError, which makes the model
+def _credentials(target: ModelTarget, region: str) -> tuple[str | None, credentials.Source | None]:
+    """(bearer API key, AWS credential source): exactly one is set. Raises ValueError, which makes the model
     unusable with this message, when the secret does not fit the auth mode."""
-    values = target.credentials
-    mode = target.auth_config.get("auth_mode") or ("access_keys" if values.get("aws_access_key_id") else "api_key")
+    values, config = target.credentials, target.auth_config
+    mode = config.get("auth_mode") or ("access_keys" if values.get("aws_access_key_id") else
+                                       "default_chain" if not values.get("api_key") else "api_key")
     if mode == "api_key":
         if not values.get("api_key"):
             raise ValueError("Bedrock auth_mode 'api_key' needs the secret value 'api_key' (a Bedrock API key).")
         return str(values["api_key"]), None
-    if mode == "access_keys":
-        if not values.get("aws_access_key_id") or not values.get("aws_secret_access_key"):
-            raise ValueError("Bedrock auth_mode 'access_keys' needs the secret values 'aws_access_key_id' and "
-                             "'aws_secret_access_key' (and 'aws_session_token' for temporary credentials).")
-        return None, sigv4.AwsCredentials(str(values["aws_access_key_id"]), str(values["aws_secret_access_key"]),
-                                          str(values["aws_session_token"]) if values.get("aws_session_token") else None)
-    raise ValueError(f"Bedrock auth_mode '{mode}' is not supported; use 'api_key' or 'access_keys'.")
+    if mode not in AUTH_MODES["bedrock"]:
+        raise ValueError(f"Bedrock auth_mode '{mode}' is not supported; use one of {', '.join(AUTH_MODES['bedrock'])}.")
+    return None, credentials.source_for(mode, values, config, region)
 
 
 class BedrockAdapter(ProviderAdapter):
     provider = "bedrock"
     passthrough_apis = frozenset({Api.ANTHROPIC_MESSAGES})
 
-    def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None, *,
-                 now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, target: ModelTarget, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(target, client)
         self.region = str(target.auth_config.get("aws_region_name") or DEFAULT_REGION)
         if not re.fullmatch(r"[a-z0-9-]+", self.region):
@@ -71,30 +70,29 @@ class BedrockAdapter(ProviderAdapter):
         prefix = f"{self.base}/model/{quote(target.model_name, safe=PATH_SEGMENT_SAFE)}"
         self.urls = {op: f"{prefix}/{op}" for op in ("converse", "converse-stream", "invoke",
                                                      "invoke-with-response-stream")}
-        self.api_key, self.aws_credentials = _credentials(target)
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.api_key, self.aws_credentials = _credentials(target, self.region)
         if not invoke.is_anthropic_model(target.model_name):
             self.passthrough_apis = frozenset()
 
     def upstream_url(self) -> str:
         return self.base
 
-    def _authorize(self, request: httpx.Request) -> None:
+    async def _authorize(self, request: httpx.Request) -> None:
         if self.api_key is not None:
             request.headers["authorization"] = f"Bearer {self.api_key}"
             return
-        path, _, query = request.url.raw_path.decode().partition("?")
-        request.headers.update(sigv4.sign(
-            request.method, path, query,
-            {"host": request.headers["host"], "content-type": request.headers["content-type"]},
-            request.content, self.aws_credentials, self.region, SIGNING_NAME, self.now()))
+        frozen = await self.aws_credentials.frozen()
+        wire_url = f"{request.url.scheme}://{request.headers['host']}{request.url.raw_path.decode()}"
+        request.headers.update(credentials.sign(
+            request.method, wire_url, {"host": request.headers["host"], "content-type": request.headers["content-type"]},
+            request.content, frozen, self.region, SIGNING_NAME))
 
     async def _send(self, url: str, body: dict, stats: CallStats | None, *, stream: bool = False) -> httpx.Response:
         """POST `body` signed for exactly the bytes and path that go on the wire; upstream error statuses
         raise here, before anything is relayed."""
         request = self.client.build_request("POST", url, content=orjson.dumps(body), headers={
             "content-type": "application/json", "accept": EVENT_STREAM if stream else "application/json"})
-        self._authorize(request)
+        await self._authorize(request)
         return await http.send(self.client, request, stats, self.provider, stream=stream)
 
     async def _post_json(self, url: str, body: dict, stats: CallStats | None) -> dict:

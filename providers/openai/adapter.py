@@ -1,5 +1,6 @@
-"""Adapter for OpenAI and every provider that speaks OpenAI's wire format (Azure, Groq, DeepSeek, xAI,
-OpenRouter, Ollama, Mistral, Together, Fireworks, Databricks, vLLM, Portkey, any custom api_base)."""
+"""Adapter for OpenAI and every provider that speaks OpenAI's wire format (Azure OpenAI, Azure AI Foundry's
+model inference API, Groq, DeepSeek, xAI, OpenRouter, Ollama, Mistral, Together, Fireworks, Databricks,
+vLLM, Portkey, any custom api_base)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -22,6 +23,23 @@ RESPONSES_PROVIDERS = {"openai", "azure", "xai", "openrouter", "openai_compatibl
 REALTIME_PROVIDERS = {"openai", "openai_compatible"}
 
 
+async def chat_chunks(stream: http.OpenStream, provider: str) -> AsyncIterator[dict]:
+    """The `chat.completion.chunk` dicts of an OpenAI-format stream, up to `[DONE]`; an error event or a
+    stream cut before `[DONE]` raises ProviderError. Shared by every host of OpenAI's chat format."""
+    async with aclosing(stream.events()) as events:
+        async for event in events:
+            if event.data == "[DONE]":
+                return
+            try:
+                chunk = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                raise http.malformed_event(provider) from None
+            if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                raise http.stream_error(provider, chunk["error"])
+            yield chunk
+    raise http.incomplete_stream(provider, "[DONE]")
+
+
 class OpenAIAdapter(ProviderAdapter):
     provider = "openai"
     passthrough_apis = frozenset({Api.OPENAI_CHAT, Api.OPENAI_EMBEDDINGS, Api.OPENAI_RESPONSES})
@@ -33,6 +51,8 @@ class OpenAIAdapter(ProviderAdapter):
         provider = "azure" if self.is_azure else target.provider
         self.headers = translate.auth_headers(provider, dict(target.credentials), config)
         self.params = {"api-version": config.get("api_version", "2024-10-21")} if self.is_azure else None
+        if target.provider == "azure_ai":
+            self.params = {"api-version": str(config.get("api_version") or translate.AZURE_AI_API_VERSION)}
         if self.is_azure:
             deployment = config.get("deployment_name") or target.model_name
             self.urls = {op: translate.azure_url(config, deployment, op) for op in ("chat/completions", "embeddings")}
@@ -57,26 +77,20 @@ class OpenAIAdapter(ProviderAdapter):
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
         body = translate.build_chat_body(request, self.target.model_name, stream=False, include_model=not self.is_azure)
-        return await http.post_json(self.client, self.urls["chat/completions"], body, self.headers, stats,
-                                    self.target.provider, self.params)
+        answer = await http.post_json(self.client, self.urls["chat/completions"], body, self.headers, stats,
+                                      self.target.provider, self.params)
+        if not isinstance(answer.get("choices"), list):
+            raise http.not_an_answer(self.target.provider, "a chat completion")
+        return answer
 
     async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
         body = translate.build_chat_body(request, self.target.model_name, stream=True, include_model=not self.is_azure)
         stream = await http.open_stream(self.client, "POST", self.urls["chat/completions"], body,
                                         {**self.headers, "accept": "text/event-stream"}, stats,
                                         self.target.provider, self.params)
-        async with aclosing(stream.events()) as events:
-            async for event in events:
-                if event.data == "[DONE]":
-                    return
-                try:
-                    chunk = orjson.loads(event.data)
-                except orjson.JSONDecodeError:
-                    raise http.malformed_event(self.target.provider) from None
-                if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                    raise http.stream_error(self.target.provider, chunk["error"])
+        async with aclosing(chat_chunks(stream, self.target.provider)) as chunks:
+            async for chunk in chunks:
                 yield chunk
-        raise http.incomplete_stream(self.target.provider, "[DONE]")
 
     async def embeddings(self, request: dict, stats: CallStats) -> dict:
         body = translate.build_embeddings_body(request, self.target.model_name, include_model=not self.is_azure)

@@ -17,11 +17,18 @@ DEFAULT_BASES = {
 }
 
 
+# Where a provider serves the OpenAI-compatible API under its api_base: Databricks under /serving-endpoints,
+# Azure AI Foundry's model inference API under /models.
+BASE_SUFFIXES = {"databricks": "/serving-endpoints", "azure_ai": "/models"}
+AZURE_AI_API_VERSION = "2024-05-01-preview"
+
+
 def base_url(provider: str, auth_config: dict) -> str:
-    """Where the provider's OpenAI-compatible API lives; Databricks serves it under /serving-endpoints."""
+    """Where the provider's OpenAI-compatible API lives."""
     base = (auth_config.get("api_base") or DEFAULT_BASES.get(provider) or "").rstrip("/")
-    if provider == "databricks" and base and not base.endswith("/serving-endpoints"):
-        base += "/serving-endpoints"
+    suffix = BASE_SUFFIXES.get(provider)
+    if suffix and base and not base.endswith(suffix):
+        base += suffix
     if not base:
         raise ValueError(f"Provider '{provider}' needs auth_config.api_base.")
     return base
@@ -30,7 +37,7 @@ def base_url(provider: str, auth_config: dict) -> str:
 def auth_headers(provider: str, credentials: dict, auth_config: dict) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
     api_key = credentials.get("api_key")
-    if provider == "azure":
+    if provider in ("azure", "azure_ai"):
         if api_key:
             headers["api-key"] = api_key
         elif credentials.get("azure_ad_token"):

@@ -1,5 +1,15 @@
-"""Pure shapes for Vertex AI: where a model lives, how a Messages body is adapted for Claude on Vertex, and
-the `:predict` embeddings API. Chat itself reuses the Gemini and Anthropic translations unchanged."""
+"""Pure shapes for Vertex AI: where a model lives, how a Messages body is adapted for Claude on Vertex, the
+OpenAI-format bodies of the Mistral and Llama families, and the `:predict` embeddings API. Chat itself
+reuses the Gemini, Anthropic and OpenAI translations unchanged.
+
+Partner models, as Vertex AI's model garden documents them (assumed current as of 2025):
+- Mistral AI (`mistral-*`, `codestral-*`, `ministral-*`): Mistral's chat body, with `model`, POSTed to
+  `publishers/mistralai/models/<model>:rawPredict` (`:streamRawPredict` with `"stream": true` for SSE). Like
+  Mistral's own API it refuses `stream_options` and always ends a stream with a usage block.
+- Meta Llama (`llama-*`, or `meta/llama-*`; MaaS ids such as `llama-3.3-70b-instruct-maas`): Vertex's
+  OpenAI-compatible Chat Completions API at `endpoints/openapi/chat/completions`, `model` being
+  `meta/<model>`.
+"""
 from __future__ import annotations
 
 import re
@@ -17,9 +27,25 @@ BATCH_LIMITS = {"gemini-embedding": 1}
 DEFAULT_BATCH_LIMIT = 250
 
 
+MISTRAL_PREFIXES = ("mistral", "codestral", "ministral")
+# Publishers whose models speak OpenAI's chat format on Vertex.
+OPENAI_FORMAT = frozenset({"mistralai", "meta"})
+
+
 def publisher_of(model_name: str) -> str:
-    """Claude models are published by Anthropic on Vertex and speak the Messages API; the rest are Google's."""
-    return "anthropic" if model_name.startswith("claude") else "google"
+    """Claude models are published by Anthropic on Vertex and speak the Messages API; Mistral's and Meta's
+    speak OpenAI's chat format; the rest are Google's."""
+    if model_name.startswith("claude"):
+        return "anthropic"
+    if model_name.startswith(MISTRAL_PREFIXES):
+        return "mistralai"
+    if model_name.startswith(("llama", "meta/")):
+        return "meta"
+    return "google"
+
+
+def _bare(model_name: str) -> str:
+    return model_name.removeprefix("meta/")
 
 
 def model_url(config: Mapping, model_name: str) -> str:
@@ -32,13 +58,43 @@ def model_url(config: Mapping, model_name: str) -> str:
         raise ValueError("Vertex AI needs auth_config 'vertex_project' (the Google Cloud project id).")
     if not re.fullmatch(r"[a-z0-9-]+", location):
         raise ValueError(f"vertex_location '{location}' is not a Google Cloud location name.")
-    if "/" in model_name:
+    if "/" in _bare(model_name):
         raise ValueError(f"'{model_name}' is not a Vertex AI publisher model id (such as gemini-2.5-flash or "
                          "claude-sonnet-4-5@20250929); tuned models and deployed endpoints are not supported.")
     host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
     root = str(config.get("api_base") or f"https://{host}/v1").rstrip("/")
     return (f"{root}/projects/{project}/locations/{location}/publishers/{publisher_of(model_name)}"
-            f"/models/{quote(model_name, safe='@')}")
+            f"/models/{quote(_bare(model_name), safe='@')}")
+
+
+def openai_format_urls(model_url: str, model_name: str) -> tuple[str, str]:
+    """(plain, streaming) chat URLs of a Mistral or Llama model, from its `model_url`."""
+    if publisher_of(model_name) == "mistralai":
+        return f"{model_url}:rawPredict", f"{model_url}:streamRawPredict"
+    location_root = model_url.partition("/publishers/")[0]
+    url = f"{location_root}/endpoints/openapi/chat/completions"
+    return url, url
+
+
+def openai_format_model(model_name: str) -> str:
+    """The body's `model`: Mistral's own id, or `meta/<id>` on the OpenAI-compatible endpoint."""
+    return model_name if publisher_of(model_name) == "mistralai" else f"meta/{_bare(model_name)}"
+
+
+def openai_format_body(body: dict, model_name: str, *, stream: bool) -> dict:
+    """An OpenAI chat body as the model's Vertex endpoint takes it. Mistral refuses `stream_options` (it
+    reports usage at the end of every stream unasked); the OpenAI-compatible endpoint is asked for it."""
+    upstream = {key: value for key, value in body.items() if value is not None and key not in ("model", "stream")}
+    upstream["model"] = openai_format_model(model_name)
+    if stream:
+        upstream["stream"] = True
+        if publisher_of(model_name) == "mistralai":
+            upstream.pop("stream_options", None)
+        else:
+            upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}
+    else:
+        upstream.pop("stream_options", None)
+    return upstream
 
 
 def claude_body(body: dict, *, stream: bool) -> dict:

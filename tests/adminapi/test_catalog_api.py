@@ -29,7 +29,10 @@ def test_every_provider_is_listed_with_what_its_secret_holds_and_what_it_serves(
     providers = by_name(admin.get("/gateway/admin/v1/providers").json()["data"], "name")
     assert set(providers) == set(Provider.values) == set(ADAPTERS)
     bedrock = providers["bedrock"]
-    assert [mode["name"] for mode in bedrock["credential_modes"]] == ["api_key", "access_keys"]
+    assert [mode["name"] for mode in bedrock["credential_modes"]] == ["api_key", "access_keys", "default_chain"]
+    assert [mode["name"] for mode in providers["vertex_ai"]["credential_modes"]] == ["service_account", "adc"]
+    assert [mode["name"] for mode in providers["databricks"]["credential_modes"]] == ["api_key", "oauth_m2m"]
+    assert "/gateway/mlflow/v1/embeddings" in providers["cohere"]["routes"]
     assert {"aws_access_key_id", "aws_secret_access_key", "aws_session_token"} <= {
         field["name"] for field in bedrock["credential_fields"]}
     assert all(field["secret"] for field in bedrock["credential_fields"])

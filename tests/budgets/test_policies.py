@@ -15,6 +15,7 @@ from gateway.budgets.memory import MemoryBackend
 from gateway.errors import BudgetExceeded, ServiceUnavailable
 from gateway.config.snapshot import BudgetSpec, ClientKey, EndpointConfig, Link, Snapshot
 from providers.base import ModelTarget, Prices, ProviderAdapter
+from providers.wire import Api
 
 pytestmark = [pytest.mark.database, pytest.mark.clock]
 
@@ -275,3 +276,8 @@ def test_the_policy_index_follows_the_snapshot():
     assert [p.id for p in made.index().covering("chat", "k")] == [1]
     current = Snapshot(version=2, budgets=(policy(2, scope="global", target=""),))
     assert [p.id for p in made.index().covering("chat", "k")] == [2]
+
+
+def test_an_estimate_saturates_instead_of_overflowing_the_counters():
+    worst = budgets.estimate(Api.OPENAI_CHAT, {"max_tokens": 2**80, "n": 2**70}, (Decimal(1000), Decimal(1000)))
+    assert worst.nanos == budgets.MAX_NANOS < 2**63

@@ -569,3 +569,25 @@ def test_a_secret_with_an_unusable_timeout_is_a_located_problem():
     assert info.value.problems == ["secret 'slow': auth_config: timeout must be seconds (> 0) or "
                                    '{"connect": seconds, "read": seconds, "total": seconds}.']
     assert not Secret.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unknown_credential_mode_is_refused_naming_the_modes():
+    from gateway.config.apply import ConfigError, apply_config
+
+    data = {"secrets": [{"name": "aws", "provider": "bedrock", "values": {}, "auth_config": {"auth_mode": "iam"}},
+                        {"name": "gcp", "provider": "vertex_ai", "values": {}, "auth_config": {"auth_mode": "adc"}}]}
+    with pytest.raises(ConfigError) as info:
+        apply_config(data)
+    assert info.value.problems == ["secrets[0].auth_config.auth_mode: must be one of: api_key, access_keys, default_chain"]
+
+
+@pytest.mark.django_db
+def test_credentials_from_the_environment_need_no_secret_values():
+    from gateway.config.apply import apply_config
+    from gateway.models import ModelDefinition
+
+    apply_config({"secrets": [{"name": "aws", "provider": "bedrock", "values": {},
+                               "auth_config": {"auth_mode": "default_chain", "aws_role_arn": "arn:aws:iam::1:role/r"}}],
+                  "models": [{"name": "claude", "provider": "bedrock", "model_name": "anthropic.claude-x", "secret": "aws"}]})
+    assert ModelDefinition.objects.get(name="claude").secret.auth_config["auth_mode"] == "default_chain"

@@ -26,6 +26,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     json: Any = None
+    raw_path: str = ""  # the path exactly as it came on the wire, percent-encoding included
 
 
 @dataclass
@@ -146,6 +147,7 @@ class FakeUpstream:
         request = Recorded(
             method=scope["method"], path=scope["path"], query=scope.get("query_string", b"").decode(),
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]}, body=body, json=parsed,
+            raw_path=(scope.get("raw_path") or scope["path"].encode()).decode(),
         )
         self.requests.append(request)
         model = self.model_of(request)

@@ -1,24 +1,30 @@
 """Fake Amazon Bedrock runtime speaking the real wire format: Converse (JSON), ConverseStream and
 InvokeModelWithResponseStream (binary AWS event-stream frames), InvokeModel for Titan embeddings and Claude
 Messages bodies, with errors in Bedrock's `{"message"}` envelope. Requests without an `Authorization` header
-(bearer API key or SigV4) get Bedrock's 403; with `signing_credentials` set, a SigV4 signature is checked the
-way AWS checks it, over the path exactly as it arrived, and a mismatch gets AWS's `SignatureDoesNotMatch`."""
+(bearer API key or SigV4) get Bedrock's 403."""
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import uuid
 import zlib
 from collections import defaultdict, deque
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import unquote
 
 import orjson
 
-from providers.bedrock.sigv4 import AwsCredentials, sign
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import FakeUpstream, Recorded, Reply
 from tests.fakes.openai import fake_embedding
+from tests.fakes.sigv4 import AwsCredentials, sign
+
+CREDENTIAL_SCOPE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                              r"SignedHeaders=([^,]+), Signature=[0-9a-f]{64}")
+# Bedrock's answer to a signature it cannot verify (AWS's common SignatureDoesNotMatch error).
+BAD_SIGNATURE = ("The request signature we calculated does not match the signature you provided. Check your AWS "
+                 "Secret Access Key and signing method. Consult the service documentation for details.")
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 USAGE = {"inputTokens": 8, "outputTokens": 7, "cacheReadInputTokens": 3, "cacheWriteInputTokens": 2,
@@ -64,25 +70,6 @@ def exception_frame(exception_type: str, message: str) -> bytes:
                          ":message-type": "exception"}, orjson.dumps({"message": message}))
 
 
-def signature_matches(request: Recorded, raw_path: bytes, credentials: AwsCredentials) -> bool:
-    """AWS re-derives a SigV4 signature from the request it received: the raw path and query as they arrived,
-    the signed headers' values, the body bytes, and the date the client put in `x-amz-date`."""
-    authorization = request.headers.get("authorization", "")
-    scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
-    signed = authorization.partition("SignedHeaders=")[2].split(",")[0].split(";")
-    try:
-        when = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    except (KeyError, ValueError):
-        return False
-    if len(scope) != 5:
-        return False
-    headers = {name: request.headers[name] for name in signed
-               if name in request.headers and name not in ("x-amz-date", "x-amz-security-token")}
-    expected = sign(request.method, raw_path.decode(), request.query, headers, request.body, credentials,
-                    scope[2], scope[3], when)
-    return expected["authorization"] == authorization
-
-
 def split(data: bytes, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)]
 
@@ -91,16 +78,18 @@ class FakeBedrock(FakeUpstream):
     """Answers `echo: <last user text>`; with tools offered and a user text turn last, calls the tool that
     toolChoice names (else the first) with `tool_input`. `split_size` re-cuts streamed bytes into pieces of
     that many bytes, so frames arrive split at arbitrary boundaries. With `api_key` set, bearer requests
-    must carry it."""
+    must carry it. With `aws_keys` set (access key id -> (secret key, session token or None)), SigV4 requests
+    must be signed by one of those keys, checked by recomputing the signature; `signed_by` lists who signed."""
 
     tool_input = {"city": "Paris"}
     tool_use_id = "tooluse_fake01"
     split_size: int | None = None
     api_key: str | None = None
-    signing_credentials: AwsCredentials | None = None
 
     def __init__(self) -> None:
         super().__init__()
+        self.aws_keys: dict[str, tuple[str, str | None]] = {}
+        self.signed_by: list[str] = []
         self.raw_paths: list[bytes] = []
         self._claude = FakeAnthropic()
         self._stream_errors: dict[str, deque[str]] = defaultdict(deque)
@@ -115,7 +104,8 @@ class FakeBedrock(FakeUpstream):
         self._stream_errors.clear()
         self.split_size = None
         self.api_key = None
-        self.signing_credentials = None
+        self.aws_keys = {}
+        self.signed_by.clear()
 
     async def app(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -138,11 +128,10 @@ class FakeBedrock(FakeUpstream):
             return self._error(403, "Missing Authentication Token")
         if self.api_key is not None and authorization.startswith("Bearer ") and authorization[7:] != self.api_key:
             return self._error(403, "Invalid API Key format: Must start with pre-defined prefix")
-        if self.signing_credentials is not None and not signature_matches(request, self.raw_paths[-1],
-                                                                          self.signing_credentials):
-            return Reply(status=403, body={"message": "The request signature we calculated does not match the "
-                                                      "signature you provided."},
-                         headers={"x-amzn-errortype": "SignatureDoesNotMatchException"})
+        if self.aws_keys and authorization.startswith("AWS4-HMAC-SHA256 "):
+            problem = self._signature_problem(request, authorization)
+            if problem:
+                return self._error(403, problem)
         body = request.json if isinstance(request.json, dict) else None
         if request.method != "POST" or body is None:
             return self._error(400, "Malformed input request, please reformat your input and try again.")
@@ -165,6 +154,26 @@ class FakeBedrock(FakeUpstream):
                 return Reply(body=self._claude.message({**body, "model": model}).body)
             return self._anthropic_stream({**body, "model": model})
         return self._error(404, f"no operation {operation} for model {model}")
+
+    def _signature_problem(self, request: Recorded, authorization: str) -> str | None:
+        match = CREDENTIAL_SCOPE.fullmatch(authorization)
+        if match is None:
+            return "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters."
+        key_id, _, region, service, signed = match.groups()
+        if key_id not in self.aws_keys:
+            return "The security token included in the request is invalid."
+        secret, token = self.aws_keys[key_id]
+        if request.headers.get("x-amz-security-token") != token:
+            return "The security token included in the request is invalid."
+        when = datetime.strptime(request.headers.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
+        headers = {name: request.headers.get(name, "") for name in signed.split(";")
+                   if name not in ("x-amz-date", "x-amz-security-token")}
+        expected = sign(request.method, request.raw_path, request.query, headers, request.body,
+                        AwsCredentials(key_id, secret, token), region, service, when)
+        if expected["authorization"] != authorization:
+            return BAD_SIGNATURE
+        self.signed_by.append(key_id)
+        return None
 
     # -- Converse ---------------------------------------------------------------------------------
     @staticmethod

@@ -123,7 +123,9 @@ class FakeOpenAI(FakeUpstream):
                  "output_tokens_details": {"reasoning_tokens": 0}}
         part = {"type": "output_text", "text": answer, "annotations": []}
         item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant", "content": [part]}
+        # `error` and `incomplete_details` are null on success (openai 3.63.0, openai/types/responses/response.py).
         response = {"id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": "completed",
+                    "error": None, "incomplete_details": None,
                     "model": body.get("model", "unknown"), "output": [item], "usage": usage,
                     "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
         if not body.get("stream"):

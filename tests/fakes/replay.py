@@ -19,8 +19,10 @@ from typing import Any
 import orjson
 
 from tests.fakes.base import FakeUpstream, Recorded, Reply, sse
-from providers.bedrock.sigv4 import AwsCredentials
-from tests.fakes.bedrock import EVENT_STREAM, event_frame, signature_matches
+from datetime import datetime, timezone
+
+from tests.fakes.bedrock import EVENT_STREAM, event_frame
+from tests.fakes.sigv4 import AwsCredentials, sign
 
 
 class ReplayUpstream(FakeUpstream):
@@ -68,6 +70,25 @@ class ReplayUpstream(FakeUpstream):
         if self.rejection is not None and any(field in body for field in self.reject_fields):
             return reply_of(self.rejection)
         return reply_of(self.replies[min(len(self.calls) - 1, len(self.replies) - 1)])
+
+
+def signature_matches(request: Recorded, raw_path: bytes, credentials: AwsCredentials) -> bool:
+    """AWS re-derives a SigV4 signature from the request it received: the raw path and query as they arrived,
+    the signed headers' values, the body bytes, and the date the client put in `x-amz-date`."""
+    authorization = request.headers.get("authorization", "")
+    scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
+    signed = authorization.partition("SignedHeaders=")[2].split(",")[0].split(";")
+    try:
+        when = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except (KeyError, ValueError):
+        return False
+    if len(scope) != 5:
+        return False
+    headers = {name: request.headers[name] for name in signed
+               if name in request.headers and name not in ("x-amz-date", "x-amz-security-token")}
+    expected = sign(request.method, raw_path.decode(), request.query, headers, request.body, credentials,
+                    scope[2], scope[3], when)
+    return expected["authorization"] == authorization
 
 
 def reply_of(recorded: dict) -> Reply:

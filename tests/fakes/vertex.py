@@ -6,6 +6,17 @@ Model calls must carry a token it issued. Gemini models answer as FakeGemini doe
 (`/v1/projects/<p>/locations/<l>/publishers/google/models/<m>:<method>`, plus `:predict` embeddings);
 Claude models (`publishers/anthropic`, `:rawPredict` / `:streamRawPredict`) as FakeAnthropic, once the body
 has Vertex's `anthropic_version` and no `model`.
+
+Partner models: Mistral (`publishers/mistralai/models/<m>:rawPredict` / `:streamRawPredict`) answers as
+FakeOpenAI does but, like Mistral's API, refuses `stream_options` with a 422 `extra_forbidden` and ends
+every stream with a usage chunk; Llama answers on the OpenAI-compatible
+`endpoints/openapi/chat/completions`, for `meta/`-prefixed model ids only.
+
+It also plays the GCE metadata server (for `GCE_METADATA_HOST` / `GCE_METADATA_IP`): `GET /` answers the
+ping with `Metadata-Flavor: Google`; `/computeMetadata/v1/instance/service-accounts/default/` (the account's
+email and scopes, `?recursive=true`), `.../token` (an access token), `/computeMetadata/v1/project/project-id`,
+each only with the `Metadata-Flavor: Google` request header, as Google's metadata server documentation
+("About VM metadata", "Authenticate workloads using service accounts") describes.
 """
 from __future__ import annotations
 
@@ -19,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Recorded, Reply
 from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai import fake_embedding
+from tests.fakes.openai import FakeOpenAI, fake_embedding
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -35,6 +46,7 @@ class FakeVertex(FakeGemini):
     def __init__(self) -> None:
         super().__init__()
         self._claude = FakeAnthropic()
+        self._openai = FakeOpenAI()
         self.issued: list[str] = []
 
     def reset(self) -> None:
@@ -48,16 +60,26 @@ class FakeVertex(FakeGemini):
 
     @property
     def api_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path != "/token"]
+        return [r for r in self.requests if r.path != "/token" and "/computeMetadata/" not in r.path
+                and r.path != "/"]
 
     def respond(self, request: Recorded) -> Reply:
         if request.path == "/token":
             return self._token(request)
+        if request.path == "/" or request.path.startswith("/computeMetadata/"):
+            return self._metadata(request)
         if request.headers.get("authorization", "").removeprefix("Bearer ") not in self.issued:
             return self._error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
         method = request.path.rpartition(":")[2]
         if "/publishers/anthropic/" in request.path:
             return self._claude_call(request, method)
+        if "/publishers/mistralai/" in request.path:
+            return self._mistral_call(request, method)
+        if request.path.endswith("/endpoints/openapi/chat/completions"):
+            body = request.json if isinstance(request.json, dict) else {}
+            if not str(body.get("model", "")).startswith("meta/"):
+                return self._error(400, "model must be <publisher>/<model>, e.g. meta/llama-3.3-70b-instruct-maas")
+            return self._openai.chat(body)
         if method == "predict":
             return self._predict(request.json or {})
         return super().respond(request)
@@ -69,6 +91,25 @@ class FakeVertex(FakeGemini):
         token = f"ya29.fake-{len(self.issued) + 1}"
         self.issued.append(token)
         return Reply(body={"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"})
+
+    def _metadata(self, request: Recorded) -> Reply:
+        flavor = {"metadata-flavor": "Google"}
+        if request.headers.get("metadata-flavor") != "Google":
+            return Reply(status=403, body=b"Missing Metadata-Flavor:Google header.", content_type="text/html")
+        account = "/computeMetadata/v1/instance/service-accounts/default/"
+        if request.path == "/":
+            return Reply(body=b"computeMetadata/", content_type="application/text", headers=flavor)
+        if request.path == account:
+            return Reply(body={"aliases": ["default"], "email": "vm@my-project.iam.gserviceaccount.com",
+                               "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}, headers=flavor)
+        if request.path == account + "token":
+            token = f"ya29.metadata-{len(self.issued) + 1}"
+            self.issued.append(token)
+            return Reply(body={"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"},
+                         headers=flavor)
+        if request.path == "/computeMetadata/v1/project/project-id":
+            return Reply(body=b"my-project", content_type="application/text", headers=flavor)
+        return Reply(status=404, body=b"Not Found", content_type="text/html", headers=flavor)
 
     def _signed_by_key(self, assertion: str) -> bool:
         try:
@@ -89,6 +130,17 @@ class FakeVertex(FakeGemini):
         if method == "streamRawPredict" and body.get("stream"):
             return self._claude.stream({**body, "model": model})
         return self._error(400, f"{method} does not match stream={body.get('stream')}")
+
+    def _mistral_call(self, request: Recorded, method: str) -> Reply:
+        body = request.json if isinstance(request.json, dict) else {}
+        if "stream_options" in body:
+            # Mistral's validation error, as its API returns it for a field it does not know.
+            return Reply(status=422, body={"object": "error", "message": {"detail": [{
+                "type": "extra_forbidden", "loc": ["body", "stream_options"], "msg": "Extra inputs are not permitted",
+                "input": body["stream_options"]}]}, "type": "invalid_request_error", "param": None, "code": None})
+        if not body.get("model") or (method == "streamRawPredict") != bool(body.get("stream")):
+            return self._error(400, f"{method} needs model, and stream={method == 'streamRawPredict'}")
+        return self._openai.chat({**body, "stream_options": {"include_usage": True}} if body.get("stream") else body)
 
     def _predict(self, body: dict) -> Reply:
         instances = body.get("instances")

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
 
 import httpx
 import pytest
-from httpx_aiohttp import AiohttpTransport
 
 from providers.base import CallStats, ModelTarget, ProviderError, UnsupportedOperation
 from providers.bedrock.adapter import BedrockAdapter
-from providers.bedrock.sigv4 import AwsCredentials, sign
 from providers.registry import adapter_class
 from tests.fakes.anthropic import OUTPUT_TOKENS as CLAUDE_OUTPUT_TOKENS
 from tests.fakes.anthropic import PROMPT_TOKENS as CLAUDE_PROMPT_TOKENS
@@ -26,14 +23,13 @@ TITAN = "amazon.titan-embed-text-v2:0"
 API_KEY = "bedrock-api-key-secret"
 KEYS = {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
         "aws_session_token": "session-token-secret"}
-WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 HELLO = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]}
 WITH_TOOLS = {"messages": [{"role": "user", "content": "Weather in Paris?"}],
               "tools": [{"type": "function", "function": {"name": "get_time"}},
                         {"type": "function", "function": {"name": "get_weather", "parameters": {
                             "type": "object", "properties": {"city": {"type": "string"}}}}}],
               "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}
-AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260102/eu-west-3/bedrock/aws4_request, "
+AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/(?P<date>\d{8})/eu-west-3/bedrock/aws4_request, "
                            r"SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}")
 
 
@@ -48,7 +44,7 @@ def make_adapter(fake: FakeBedrock, client: httpx.AsyncClient, model: str = MODE
     target = ModelTarget(id=1, name="bedrock", provider="bedrock", model_name=model,
                          credentials={"api_key": API_KEY} if credentials is None else credentials,
                          auth_config={"api_base": fake.url, **auth_config})
-    return BedrockAdapter(target, client, now=lambda: WHEN)
+    return BedrockAdapter(target, client)
 
 
 @pytest.fixture
@@ -80,35 +76,30 @@ async def test_api_key_mode_sends_a_bearer_token(adapter, fake):
 
 
 async def test_access_keys_mode_signs_exactly_what_is_sent(fake, client):
+    fake.aws_keys = {KEYS["aws_access_key_id"]: (KEYS["aws_secret_access_key"], KEYS["aws_session_token"])}
     adapter = make_adapter(fake, client, credentials=KEYS, auth_mode="access_keys", aws_region_name="eu-west-3")
     await adapter.chat(HELLO, CallStats())
     [sent] = fake.requests
-    assert AUTHORIZATION.fullmatch(sent.headers["authorization"])
-    assert sent.headers["x-amz-date"] == "20260102T030405Z"
+    match = AUTHORIZATION.fullmatch(sent.headers["authorization"])
+    assert match and match["date"] == sent.headers["x-amz-date"][:8]
     assert sent.headers["x-amz-security-token"] == KEYS["aws_session_token"]
-    # Re-deriving the signature from what arrived proves the signer saw the wire path, host and body bytes.
-    expected = sign("POST", fake.raw_paths[0].decode(), "", {"host": sent.headers["host"],
-                                                              "content-type": sent.headers["content-type"]},
-                    sent.body, AwsCredentials(*KEYS.values()), "eu-west-3", "bedrock", WHEN)
-    assert sent.headers["authorization"] == expected["authorization"]
+    # The fake re-derived the signature from the wire path, host and
+    # body bytes with an independent SigV4 implementation, and accepted it.
+    assert sent.raw_path.endswith("-v1:0/converse") and fake.signed_by == ["AKIDEXAMPLE"]
 
 
-@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
-async def test_model_id_with_a_colon_is_signed_as_it_is_sent(fake, transport):
-    """The model id's `:` must reach AWS in the encoding it was signed in, whatever the HTTP transport does
-    to the URL (aiohttp re-parses it and decodes `%3A`), or AWS answers SignatureDoesNotMatch."""
-    fake.signing_credentials = AwsCredentials(*KEYS.values())
-    kind = None if transport == "httpx" else AiohttpTransport()
-    async with httpx.AsyncClient(timeout=5, transport=kind) as client:
-        adapter = make_adapter(fake, client, credentials=KEYS, auth_mode="access_keys", aws_region_name="eu-west-3")
-        answer = await adapter.chat(HELLO, CallStats())
-    assert answer["choices"][0]["message"]["content"] == "echo: Hello there"
-    assert fake.requests[0].path == f"/model/{MODEL}/converse"
+async def test_a_wrong_secret_key_is_refused_by_the_signature_check(fake, client):
+    fake.aws_keys = {KEYS["aws_access_key_id"]: ("another-secret", KEYS["aws_session_token"])}
+    adapter = make_adapter(fake, client, credentials=KEYS, auth_mode="access_keys")
+    with pytest.raises(ProviderError) as caught:
+        await adapter.chat(HELLO, CallStats())
+    assert caught.value.upstream_status == 403 and "signature we calculated does not match" in caught.value.message
 
 
 async def test_auth_mode_defaults_to_access_keys_when_they_are_given(fake, client):
     await make_adapter(fake, client, credentials=KEYS).chat(HELLO, CallStats())
-    assert fake.requests[0].headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260102/us-east-1/")
+    assert re.match(r"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/us-east-1/bedrock/",
+                    fake.requests[0].headers["authorization"])
 
 
 async def test_rejected_credentials_are_the_gateways_fault(adapter, fake):
@@ -305,7 +296,7 @@ async def test_unreachable_upstream(client):
 
 
 @pytest.mark.parametrize(("credentials", "auth_config", "message"), [
-    ({}, {}, "needs the secret value 'api_key'"),
+    ({}, {"auth_mode": "api_key"}, "needs the secret value 'api_key'"),
     ({"aws_access_key_id": "A"}, {}, "needs the secret values 'aws_access_key_id' and 'aws_secret_access_key'"),
     (KEYS, {"auth_mode": "iam_role"}, "auth_mode 'iam_role' is not supported"),
     ({"api_key": "k"}, {"aws_region_name": "us-east-1/../x"}, "is not an AWS region name"),

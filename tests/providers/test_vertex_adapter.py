@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from providers.base import CallStats, ModelTarget, ProviderError, UnsupportedOperation
 from providers.registry import adapter_class
 from providers.vertex.adapter import VertexAdapter
+from providers.vertex import auth
 from providers.vertex.auth import MIN_VALIDITY, REFRESH_AHEAD
 from tests.fakes.anthropic import OUTPUT_TOKENS, PROMPT_TOKENS
 from tests.fakes.base import Behaviour
@@ -235,7 +236,8 @@ async def test_passthrough_follows_the_model_family(make, model, api, apis):
 
 
 @pytest.mark.parametrize(("credentials", "auth_config", "message"), [
-    (None, {"vertex_project": "p"}, "needs the secret value 'vertex_credentials'"),
+    (None, {"vertex_project": "p", "auth_mode": "service_account"}, "needs the secret value 'vertex_credentials'"),
+    (None, {"vertex_project": "p", "auth_mode": "workload"}, "auth_mode 'workload' is not supported"),
     ("{not json", {"vertex_project": "p"}, "not valid JSON"),
     ({"type": "service_account", "client_email": "x@y"}, {"vertex_project": "p"}, "missing: private_key, token_uri"),
     ({"type": "service_account", "client_email": "x@y", "private_key": "nope", "token_uri": "http://127.0.0.1:9/t"},
@@ -260,3 +262,78 @@ def test_registry_and_default_endpoint(fake, private_key):
     assert isinstance(adapter, VertexAdapter)
     assert adapter.model_url == ("https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/"
                                  "europe-west4/publishers/google/models/gemini-test")
+
+
+async def test_application_default_credentials_from_a_key_file(fake, client, private_key, tmp_path, monkeypatch):
+    """No secret values: google.auth.default finds GOOGLE_APPLICATION_CREDENTIALS, whose key names the
+    fake token endpoint; the token is fetched once for every model using ADC."""
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(service_account(fake, private_key)))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    monkeypatch.setattr(auth, "_sources", {})
+    adapters = [VertexAdapter(ModelTarget(id=n, name="v", provider="vertex_ai", model_name=model, credentials={},
+                                          auth_config={"vertex_project": "my-project", "api_base": f"{fake.url}/v1"}),
+                              client) for n, model in enumerate((GEMINI, CLAUDE))]
+    answers = await asyncio.gather(*(adapter.chat(HELLO, CallStats()) for adapter in adapters))
+    assert [a["choices"][0]["message"]["content"] for a in answers] == ["echo: Hello there"] * 2
+    assert len(fake.token_requests) == 1
+    assert {r.headers["authorization"] for r in fake.api_requests} == {"Bearer ya29.fake-1"}
+
+
+async def test_no_application_default_credentials_is_a_clear_error(fake, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setattr(auth, "_sources", {})
+    adapter = VertexAdapter(ModelTarget(id=1, name="v", provider="vertex_ai", model_name=GEMINI, credentials={},
+                                        auth_config={"vertex_project": "p", "api_base": f"{fake.url}/v1"}), client)
+    with pytest.raises(ProviderError) as caught:
+        await adapter.chat(HELLO, CallStats())
+    assert "No Google Application Default Credentials" in caught.value.message and not fake.api_requests
+
+
+def test_a_metadata_override_to_another_link_local_address_makes_the_model_unusable(monkeypatch):
+    monkeypatch.setenv("GCE_METADATA_HOST", "169.254.8.8")
+    with pytest.raises(ValueError, match="GCE_METADATA_HOST is blocked by the outbound policy"):
+        VertexAdapter(ModelTarget(id=1, name="v", provider="vertex_ai", model_name=GEMINI, credentials={},
+                                  auth_config={"vertex_project": "p", "auth_mode": "adc"}))
+
+
+@pytest.mark.parametrize(("model", "path", "stream_path", "sent_model"), [
+    ("mistral-small-2503", f"{PREFIX}/mistralai/models/mistral-small-2503:rawPredict",
+     f"{PREFIX}/mistralai/models/mistral-small-2503:streamRawPredict", "mistral-small-2503"),
+    ("meta/llama-3.3-70b-instruct-maas", "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
+     "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions", "meta/llama-3.3-70b-instruct-maas"),
+    ("llama-4-maverick-17b-128e-instruct-maas", "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
+     "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
+     "meta/llama-4-maverick-17b-128e-instruct-maas"),
+])
+async def test_partner_models_speak_openai_chat_at_their_vertex_urls(make, fake, model, path, stream_path, sent_model):
+    adapter = make(model)
+    answer = await adapter.chat(HELLO, CallStats())
+    assert answer["choices"][0]["message"]["content"] == "echo: Hello there" and answer["usage"]["total_tokens"] > 0
+    chunks = await collect(adapter, HELLO)
+    assert text_of(chunks) == "echo: Hello there" and chunks[-1]["usage"]["total_tokens"] > 0
+    plain, streamed = fake.api_requests
+    assert (plain.path, streamed.path) == (path, stream_path)
+    assert plain.json["model"] == streamed.json["model"] == sent_model and streamed.json["stream"] is True
+    assert plain.headers["authorization"].startswith("Bearer ya29.fake-")
+    assert adapter.passthrough_apis == {"openai-chat"}
+
+
+async def test_mistral_streams_never_carry_stream_options(make, fake):
+    """Mistral refuses stream_options with a 422; its streams report usage unasked."""
+    chunks = await collect(make("mistral-small-2503"), {**HELLO, "stream_options": {"include_usage": True}})
+    assert "stream_options" not in fake.api_requests[0].json and chunks[-1]["usage"]["prompt_tokens"] > 0
+
+
+async def test_partner_models_have_no_embeddings(make):
+    with pytest.raises(UnsupportedOperation, match="has no embeddings API on Vertex AI"):
+        await make("mistral-small-2503").embeddings({"input": "x"}, CallStats())
+
+
+def test_an_adc_key_whose_token_uri_breaks_the_outbound_policy_makes_the_model_unusable(tmp_path, monkeypatch):
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps({"type": "service_account", "token_uri": "http://169.254.169.254/token"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    with pytest.raises(ValueError, match="token_uri of GOOGLE_APPLICATION_CREDENTIALS is blocked"):
+        VertexAdapter(ModelTarget(id=1, name="v", provider="vertex_ai", model_name=GEMINI, credentials={},
+                                  auth_config={"vertex_project": "p"}))

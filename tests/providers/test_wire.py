@@ -92,17 +92,18 @@ def test_api_names_are_their_strings():
 
 def test_json_array_frames_turn_the_parsed_events_into_one_streamed_array():
     frames, parser = JSONArrayFrames(), SSEParser()
-    out = frames.relay(b"ignored", parser.feed(b': ping\n\ndata: {"a": 1}\r\n\r\ndata: {"b"'))
-    out += frames.relay(b"", parser.feed(b": 2}\n\n")) + frames.relay(b"", parser.close())
+    out = frames.relay(parser.feed(b': ping\n\ndata: {"a": 1}\r\n\r\ndata: {"b"'))
+    out += frames.relay(parser.feed(b": 2}\n\n")) + frames.relay(parser.close())
     out += frames.event("error", b'{"error": {"code": 502}}') + frames.end()
     assert orjson.loads(out) == [{"a": 1}, {"b": 2}, {"error": {"code": 502}}]
     assert JSONArrayFrames().end() == b"[]"
 
 
-def test_sse_frames_relay_chunks_untouched_and_write_events_on_their_own_lines():
-    frames = SSEFrames()
-    assert frames.relay(b"data: x\r\n", []) == b"data: x\r\n"
-    assert frames.event("error", b"{}") == b"event: error\ndata: {}\n\n" and frames.end() == b""
+def test_sse_frames_relay_whole_events_so_an_error_event_never_lands_on_a_partial_line():
+    frames, parser = SSEFrames(), SSEParser()
+    out = frames.relay(parser.feed(b'data: {"a": 1}\r\n\r\ndata: {"cho'))
+    out += frames.event("error", b"{}")
+    assert out == b'data: {"a": 1}\n\nevent: error\ndata: {}\n\n' and frames.end() == b""
 
 
 @pytest.mark.parametrize("body, delay", [

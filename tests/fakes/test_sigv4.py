@@ -1,11 +1,11 @@
-"""SigV4 signing against published and independently computed signatures."""
+"""The fake Bedrock's SigV4 checker against published and independently computed signatures."""
 from __future__ import annotations
 
 from datetime import datetime
 
 import pytest
 
-from providers.bedrock.sigv4 import AwsCredentials, sign, signing_key
+from tests.fakes.sigv4 import AwsCredentials, sign, signing_key
 
 WHEN = datetime(2015, 8, 30, 12, 36, 0)
 EXAMPLE = AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")

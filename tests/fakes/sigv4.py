@@ -1,12 +1,8 @@
-"""AWS Signature Version 4 request signing, for Bedrock runtime calls made with access keys.
-
-Hand-written rather than botocore's `SigV4Auth`: botocore is tens of megabytes of service models (plus
-urllib3, jmespath and dateutil) to sign one kind of request, it wants its own request objects, and its
-credential machinery is synchronous. The algorithm is a short public specification of a few SHA-256 and
-HMAC steps; tests check this module against AWS's published signature test vectors. Only what the
-gateway needs is covered: signing in the `Authorization` header (no presigned URLs), a fully buffered
-body, and the canonical URI rule of every service but S3 (the already-encoded path is encoded again).
-"""
+"""AWS Signature Version 4, written from AWS's public specification, for the fake Bedrock to check the
+signatures the gateway (botocore's signer) puts on requests: an implementation independent of the one under
+test, itself pinned to AWS's published test vectors (tests/fakes/test_sigv4.py). Covers what Bedrock calls
+need: the `Authorization` header, a buffered body, and the canonical URI rule of every service but S3 (the
+already-encoded path is encoded again)."""
 from __future__ import annotations
 
 import hashlib
