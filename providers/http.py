@@ -205,10 +205,10 @@ async def post_json(client: httpx.AsyncClient, url: str, body: dict, headers: Ma
         answer = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         raise ProviderError(502, f"Provider '{provider}' returned a body that is not JSON.", retryable=True) from None
-    return answer_object(answer, response.content, provider)
+    return answer_object(answer, provider)
 
 
-def answer_object(answer: object, content: bytes, provider: str) -> dict:
+def answer_object(answer: object, provider: str) -> dict:
     """A success answer is a JSON object without an `error` (OpenAI's Responses objects carry
     `"error": null`); anything else (an array, an error body sent with 200) is the provider failing,
     reported with its own message rather than relayed as a success."""
@@ -216,7 +216,7 @@ def answer_object(answer: object, content: bytes, provider: str) -> dict:
         return answer
     if isinstance(answer, dict):
         raise ProviderError(502, f"Provider '{provider}' answered HTTP 200 with an error: "
-                            f"{_extract_message(content) or 'no message'}", retryable=True)
+                            f"{_extract_message(answer) or 'no message'}", retryable=True)
     raise not_an_answer(provider, "a JSON object")
 
 
