@@ -10,6 +10,7 @@ from django.conf import settings
 
 from gateway.db import db_task
 from gateway.models import RequestLog
+from gateway.usage.retention import delete_created_before
 
 logger = logging.getLogger(__name__)
 
@@ -19,15 +20,7 @@ PRUNE_INTERVAL_SECONDS = 3600
 def prune_request_logs(*, days: int, now: datetime | None = None, batch_size: int = 1000,
                        max_batches: int = 10_000) -> int:
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
-    deleted = 0
-    for _ in range(max_batches):
-        ids = list(RequestLog.objects.filter(created_at__lt=cutoff).order_by().values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            break
-        deleted += RequestLog.objects.filter(pk__in=ids).delete()[0]
-        if len(ids) < batch_size:
-            break
-    return deleted
+    return delete_created_before(RequestLog, cutoff, batch_size=batch_size, max_batches=max_batches)
 
 
 async def run_pruner(interval: float = PRUNE_INTERVAL_SECONDS) -> None:

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
+from django.db import models
 
 from gateway.models import BudgetWindow, UsageRecord
 from gateway.db import db_task
@@ -26,17 +27,24 @@ def prune_usage(*, days: int, now: datetime | None = None, batch_size: int = 200
     """Delete records created more than `days` ago; returns how many. `pause` lets other writers in
     between batches."""
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    deleted = delete_created_before(UsageRecord, cutoff, batch_size=batch_size, max_batches=max_batches, pause=pause)
+    BudgetWindow.objects.filter(window_end__lt=cutoff).delete()
+    return deleted
+
+
+def delete_created_before(model: type[models.Model], cutoff: datetime, *, batch_size: int, max_batches: int,
+                          pause: float = 0.0) -> int:
+    """Delete `model` rows whose `created_at` is before `cutoff`, by primary key in batches; returns how many."""
     deleted = 0
     for _ in range(max_batches):
-        ids = list(UsageRecord.objects.filter(created_at__lt=cutoff).order_by().values_list("pk", flat=True)[:batch_size])
+        ids = list(model.objects.filter(created_at__lt=cutoff).order_by().values_list("pk", flat=True)[:batch_size])
         if not ids:
             break
-        deleted += UsageRecord.objects.filter(pk__in=ids).delete()[0]
+        deleted += model.objects.filter(pk__in=ids).delete()[0]
         if len(ids) < batch_size:
             break
         if pause:
             time.sleep(pause)
-    BudgetWindow.objects.filter(window_end__lt=cutoff).delete()
     return deleted
 
 
