@@ -212,6 +212,9 @@ class ModelDefinitionAdmin(CatalogSuggestionsAdmin, PriceWarningAdmin, AuditedAd
         ("Prices in USD per million tokens (empty: built-in price table)", {
             "fields": ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million"),
         }),
+        ("Realtime audio prices in USD per million tokens (empty: built-in price table; none: cost unknown)", {
+            "fields": ("audio_input_cost_per_million", "audio_output_cost_per_million"),
+        }),
         AUDIT_FIELDSET,
     )
 

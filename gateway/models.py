@@ -123,6 +123,14 @@ class ModelDefinition(Audited):
         max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
         help_text="USD per million cached input tokens; overrides the built-in price table.",
     )
+    audio_input_cost_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="USD per million audio input tokens (realtime sessions); overrides the built-in price table.",
+    )
+    audio_output_cost_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="USD per million audio output tokens (realtime sessions); overrides the built-in price table.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -433,6 +441,8 @@ class PriceEntry(models.Model):
     input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     output_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cached_input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    audio_input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    audio_output_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     context_window = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens, for the model catalog.")
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens, for the model catalog.")
     capabilities = models.JSONField(default=list, blank=True, help_text="For the model catalog, e.g. chat, tools.")

@@ -139,6 +139,8 @@ class CatalogModelSerializer(serializers.Serializer):
     input_cost_per_million = serializers.FloatField(allow_null=True)
     output_cost_per_million = serializers.FloatField(allow_null=True)
     cached_input_cost_per_million = serializers.FloatField(allow_null=True)
+    audio_input_cost_per_million = serializers.FloatField(allow_null=True)
+    audio_output_cost_per_million = serializers.FloatField(allow_null=True)
     context_window = serializers.IntegerField(allow_null=True)
     max_output_tokens = serializers.IntegerField(allow_null=True)
     capabilities = serializers.ListField(child=serializers.ChoiceField(choices=CAPABILITIES))

@@ -6,9 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from gateway.config.prices import BUILTIN_FILE, TABLE_ALIASES, ModelInfo, PriceLine, read_price_file
+from gateway.config.prices import BUILTIN_FILE, TABLE_ALIASES, ModelInfo, PriceLine, read_price_file, row_prices
 from gateway.models import PriceEntry
-from providers.base import Prices
 
 
 @lru_cache(maxsize=1)
@@ -18,7 +17,7 @@ def _builtin_lines() -> tuple[PriceLine, ...]:
 
 def _loaded_lines() -> list[PriceLine]:
     return [(row.provider, row.model_name,
-             Prices(row.input_cost_per_million, row.output_cost_per_million, row.cached_input_cost_per_million),
+             row_prices(row),
              ModelInfo(row.context_window, row.max_output_tokens, tuple(row.capabilities or ())))
             for row in PriceEntry.objects.all()]
 
@@ -41,6 +40,8 @@ def catalog_models(provider: str | None = None) -> list[dict[str, Any]]:
             "provider": provider or line_provider, "model_name": model_name,
             "input_cost_per_million": _number(prices.input), "output_cost_per_million": _number(prices.output),
             "cached_input_cost_per_million": _number(prices.cached_input),
+            "audio_input_cost_per_million": _number(prices.audio_input),
+            "audio_output_cost_per_million": _number(prices.audio_output),
             "context_window": info.context_window, "max_output_tokens": info.max_output_tokens,
             "capabilities": list(info.capabilities),
         })

@@ -11,7 +11,8 @@ from django.http import HttpRequest
 from gateway.config.catalog import catalog_models
 from gateway.models import Provider
 
-PRICE_FIELDS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million")
+PRICE_FIELDS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
+                "audio_input_cost_per_million", "audio_output_cost_per_million")
 
 
 class CatalogModelInput(forms.TextInput):

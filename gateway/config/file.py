@@ -45,6 +45,8 @@ MODEL = Schema(ModelDefinition, {
     "name": "name", "provider": "provider", "model_name": "model_name",
     "input_cost_per_million": "input_cost_per_million", "output_cost_per_million": "output_cost_per_million",
     "cached_input_cost_per_million": "cached_input_cost_per_million",
+    "audio_input_cost_per_million": "audio_input_cost_per_million",
+    "audio_output_cost_per_million": "audio_output_cost_per_million",
 }, extra=frozenset({"secret"}), required=frozenset({"name", "provider", "model_name"}))
 GUARDRAIL = Schema(Guardrail, {"name": "name", "kind": "kind", "stage": "stage", "action": "action",
                                "settings": "settings", "fail_mode": "fail_mode"},

@@ -1,5 +1,7 @@
 """What a model costs: the built-in price table (gateway/config/prices.json), operator-loaded entries (PriceEntry,
-`manage.py load_prices`) on top of it, and a model definition's own prices on top of both.
+`manage.py load_prices`) on top of it, and a model definition's own prices on top of both. Text prices (input,
+output, cached) and audio prices (realtime audio input, output) are two groups, each taken whole from the
+first place that sets any of it.
 
 Lookups run when the configuration snapshot is built, never per request: each ModelTarget carries its
 resolved Prices. A model with no price anywhere gets empty Prices, so its cost is recorded as unknown.
@@ -23,6 +25,10 @@ from providers.base import Prices
 
 BUILTIN_FILE = Path(__file__).with_name("prices.json")
 FIELDS = ("input", "output", "cached_input", "audio_input", "audio_output")
+# The same prices as model columns (ModelDefinition, PriceEntry), in Prices' field order.
+TEXT_COLUMNS = ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million")
+AUDIO_COLUMNS = ("audio_input_cost_per_million", "audio_output_cost_per_million")
+COLUMNS = TEXT_COLUMNS + AUDIO_COLUMNS
 # What the model catalog shows beside prices; optional in a price file.
 INFO_FIELDS = ("context_window", "max_output_tokens", "capabilities")
 CAPABILITIES = ("chat", "embeddings", "tools", "vision", "json_schema", "reasoning")
@@ -172,25 +178,29 @@ def builtin_table() -> PriceTable:
 
 def current_table() -> PriceTable:
     """The built-in table with the operator's loaded entries on top (one query)."""
-    loaded = [
-        (e.provider, e.model_name,
-         Prices(e.input_cost_per_million, e.output_cost_per_million, e.cached_input_cost_per_million))
-        for e in PriceEntry.objects.all()
-    ]
-    return builtin_table().overlaid(loaded)
+    return builtin_table().overlaid((e.provider, e.model_name, row_prices(e)) for e in PriceEntry.objects.all())
+
+
+def row_prices(row: ModelDefinition | PriceEntry) -> Prices:
+    """The price columns of a model definition or a loaded entry, as stored (None where empty)."""
+    return Prices(*(Decimal(value) if (value := getattr(row, column)) is not None else None for column in COLUMNS))
 
 
 def own_prices(model: ModelDefinition) -> Prices | None:
-    """A model definition's own prices, used as a whole when any is set, so a negotiated price is never
-    mixed with list prices (an empty cached price then bills cached tokens at the input price)."""
-    fields = (model.input_cost_per_million, model.output_cost_per_million, model.cached_input_cost_per_million)
-    if all(value is None for value in fields):
-        return None
-    return Prices(*(Decimal(value) if value is not None else None for value in fields))
+    """A model definition's own prices, None when it sets none."""
+    found = row_prices(model)
+    return found if found != Prices() else None
 
 
 def prices_for(model: ModelDefinition, table: PriceTable) -> Prices:
-    return own_prices(model) or table.lookup(model.provider, model.model_name) or Prices()
+    """The model's own text prices when it sets any of them, used as a whole so a negotiated price is never
+    mixed with list prices (an empty cached price then bills cached tokens at the input price), else the
+    table's; the same, apart, for its audio prices. No audio price anywhere leaves audio unknown (None)."""
+    own = row_prices(model)
+    listed = table.lookup(model.provider, model.model_name) or Prices()
+    text = own if any(getattr(own, name) is not None for name in FIELDS[:3]) else listed
+    audio = own if any(getattr(own, name) is not None for name in FIELDS[3:]) else listed
+    return Prices(text.input, text.output, text.cached_input, audio.audio_input, audio.audio_output)
 
 
 def price_problem(model: ModelDefinition, table: PriceTable | None = None) -> str | None:
@@ -213,8 +223,7 @@ def prices_load(*, entries: list[PriceLine], replace: bool = False) -> dict[str,
     for provider, model_name, prices, info in entries:
         key = (provider, model_name)
         seen.add(key)
-        values = dict(zip(("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million"),
-                          (prices.input, prices.output, prices.cached_input)))
+        values = dict(zip(COLUMNS, (getattr(prices, name) for name in FIELDS)))
         values.update(context_window=info.context_window, max_output_tokens=info.max_output_tokens,
                       capabilities=list(info.capabilities))
         row = existing.get(key)

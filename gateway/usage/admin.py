@@ -87,6 +87,7 @@ class PriceEntryAdmin(admin.ModelAdmin):
     """Prices loaded with `manage.py load_prices`; they override the built-in table."""
 
     list_display = ("provider", "model_name", "input_cost_per_million", "output_cost_per_million",
-                    "cached_input_cost_per_million", "updated_at")
+                    "cached_input_cost_per_million", "audio_input_cost_per_million", "audio_output_cost_per_million",
+                    "updated_at")
     list_filter = ("provider",)
     search_fields = ("model_name",)

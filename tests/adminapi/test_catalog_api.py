@@ -78,3 +78,10 @@ def test_a_price_file_with_a_bad_capability_is_refused(tmp_path):
 
     with pytest.raises(PriceFileError, match="capabilities"):
         parse_price_file({"providers": {"openai": {"m": {"input": 1, "output": 1, "capabilities": ["telepathy"]}}}})
+
+
+def test_catalog_models_carry_audio_prices(admin):
+    models = by_name(admin.get("/gateway/admin/v1/catalog/models?provider=openai").json()["data"], "model_name")
+    realtime, chat = models["gpt-realtime"], models["gpt-4o-mini"]
+    assert (realtime["audio_input_cost_per_million"], realtime["audio_output_cost_per_million"]) == (32, 64)
+    assert (chat["audio_input_cost_per_million"], chat["audio_output_cost_per_million"]) == (None, None)

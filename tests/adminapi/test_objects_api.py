@@ -273,3 +273,19 @@ def test_rate_limits_are_served_like_every_other_section(api):
     assert error(api("post", "rate-limits", {"name": "empty", "scope": "global"}))["type"] == "invalid_request_error"
     answer = api("delete", "endpoints/chat")
     assert answer.status_code == 409 and "rate limit chat-rpm" in error(answer)["message"]
+
+
+def test_a_models_audio_prices_are_written_read_and_validated(api):
+    created = api("post", "models", {"name": "voice", "provider": "fake", "model_name": "rt",
+                                     "audio_input_cost_per_million": 32, "audio_output_cost_per_million": 64})
+    assert created.status_code == 201
+    read = api("get", "models/voice").json()
+    assert (read["audio_input_cost_per_million"], read["audio_output_cost_per_million"]) == (32, 64)
+    assert read["input_cost_per_million"] is None
+    patched = api("patch", "models/voice", {"audio_output_cost_per_million": None})
+    assert patched.status_code == 200 and patched.json()["audio_output_cost_per_million"] is None
+    refused = api("patch", "models/voice", {"audio_input_cost_per_million": -2})
+    assert refused.status_code == 400
+    assert error(refused)["param"] == "audio_input_cost_per_million"
+    assert "greater than or equal to 0" in error(refused)["message"]
+

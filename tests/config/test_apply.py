@@ -591,3 +591,26 @@ def test_credentials_from_the_environment_need_no_secret_values():
                                "auth_config": {"auth_mode": "default_chain", "aws_role_arn": "arn:aws:iam::1:role/r"}}],
                   "models": [{"name": "claude", "provider": "bedrock", "model_name": "anthropic.claude-x", "secret": "aws"}]})
     assert ModelDefinition.objects.get(name="claude").secret.auth_config["auth_mode"] == "default_chain"
+
+
+AUDIO_PRICED = """
+models:
+  - {name: voice, provider: fake, model_name: rt, audio_input_cost_per_million: 32, audio_output_cost_per_million: 64}
+"""
+
+
+def test_audio_prices_are_applied_read_back_and_validated():
+    from gateway.config.items import model_item
+
+    assert lines(apply_config(config(AUDIO_PRICED))) == ["create model voice"]
+    model = ModelDefinition.objects.get(name="voice")
+    assert (model.audio_input_cost_per_million, model.audio_output_cost_per_million) == (Decimal(32), Decimal(64))
+    item = model_item(model)
+    assert (item["audio_input_cost_per_million"], item["audio_output_cost_per_million"]) == (32, 64)
+    assert apply_config(config(AUDIO_PRICED)).changes == []
+    changed = AUDIO_PRICED.replace("audio_output_cost_per_million: 64", "audio_output_cost_per_million: 80")
+    assert lines(apply_config(config(changed))) == ["update model voice (audio_output_cost_per_million)"]
+    with pytest.raises(ConfigError) as refused:
+        apply_config(config(AUDIO_PRICED.replace("32", "-1")))
+    assert refused.value.problems == [
+        "models[0].audio_input_cost_per_million: Ensure this value is greater than or equal to 0."]

@@ -149,3 +149,68 @@ def test_the_admin_warns_about_a_model_without_a_price():
     assert "unknown: cost not recorded" in listing and "$0.15 / $0.6 / 0.075 (table)" in listing
     page = client.get(reverse("admin:gateway_modeldefinition_change", args=[unknown.pk])).content.decode()
     assert "No price known for &#x27;local-llm&#x27;" in page
+
+
+REALTIME_LISTED = Prices(Decimal(4), Decimal(16), Decimal("0.4"), Decimal(32), Decimal(64))  # gpt-realtime's line
+
+
+@pytest.mark.parametrize("own, expected", [
+    ({}, REALTIME_LISTED),
+    # Own text prices, no own audio prices: the text is negotiated, audio stays at the list price.
+    ({"input_cost_per_million": 1, "output_cost_per_million": 2},
+     Prices(Decimal(1), Decimal(2), None, Decimal(32), Decimal(64))),
+    # Own audio prices win over the list's, as a whole (an empty one is unknown, not the list's).
+    ({"audio_input_cost_per_million": 10},
+     Prices(Decimal(4), Decimal(16), Decimal("0.4"), Decimal(10), None)),
+    ({"input_cost_per_million": 1, "output_cost_per_million": 2, "audio_input_cost_per_million": 5,
+      "audio_output_cost_per_million": 6}, Prices(Decimal(1), Decimal(2), None, Decimal(5), Decimal(6))),
+])
+def test_audio_prices_come_from_the_model_definition_before_the_table(table, own, expected):
+    model = ModelDefinition(provider="openai", model_name="gpt-realtime", **own)
+    assert prices.prices_for(model, table) == expected
+
+
+def test_audio_price_stays_unknown_when_nothing_sets_one(table):
+    model = ModelDefinition(provider="openai", model_name="gpt-4o", input_cost_per_million=1,
+                            output_cost_per_million=2)
+    found = prices.prices_for(model, table)
+    assert (found.audio_input, found.audio_output) == (None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_loaded_audio_prices_are_kept_and_reach_the_snapshot(tmp_path):
+    from gateway.models import Endpoint, EndpointModel
+
+    call_command("load_prices", _write(tmp_path, {"openai": {"gpt-realtime": {
+        "input": 3, "output": 12, "audio_input": 24, "audio_output": 48}}}))
+    assert PriceEntry.objects.values_list("audio_input_cost_per_million", "audio_output_cost_per_million").get() == (
+        Decimal(24), Decimal(48))
+    listed = ModelDefinition.objects.create(name="listed", provider="openai", model_name="gpt-realtime")
+    own = ModelDefinition.objects.create(name="own", provider="openai", model_name="gpt-realtime",
+                                         audio_input_cost_per_million=Decimal("20.5"),
+                                         audio_output_cost_per_million=40)
+    endpoint = Endpoint.objects.create(name="voice")
+    for model in (listed, own):
+        EndpointModel.objects.create(endpoint=endpoint, model=model, linkage="primary")
+    targets = {link.target.name: link.target for link in build_snapshot().endpoints["voice"].primaries}
+    assert targets["listed"].prices == Prices(Decimal(3), Decimal(12), None, Decimal(24), Decimal(48))
+    assert targets["own"].prices == Prices(Decimal(3), Decimal(12), None, Decimal("20.5"), Decimal(40))
+
+
+@pytest.mark.django_db
+def test_the_admin_form_edits_audio_prices():
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(user)
+    model = ModelDefinition.objects.create(name="voice", provider="fake", model_name="rt")
+    url = reverse("admin:gateway_modeldefinition_change", args=[model.pk])
+    page = client.get(url).content.decode()
+    assert 'name="audio_input_cost_per_million"' in page and 'name="audio_output_cost_per_million"' in page
+    response = client.post(url, {"name": "voice", "provider": "fake", "model_name": "rt",
+                                 "audio_input_cost_per_million": "32", "audio_output_cost_per_million": "-1"})
+    assert response.status_code == 200 and "greater than or equal to 0" in response.content.decode()
+    response = client.post(url, {"name": "voice", "provider": "fake", "model_name": "rt",
+                                 "audio_input_cost_per_million": "32", "audio_output_cost_per_million": "64"})
+    assert response.status_code == 302
+    model.refresh_from_db()
+    assert (model.audio_input_cost_per_million, model.audio_output_cost_per_million) == (Decimal(32), Decimal(64))

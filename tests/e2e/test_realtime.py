@@ -17,11 +17,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.e2e.conftest import endpoint, provider_config
 from tests.e2e.db import wait_rows
-from tests.fakes.realtime import API_KEY, AUDIO_CHUNK, FakeRealtime
+from tests.fakes.realtime import API_KEY, AUDIO_CHUNK, AZURE_API_KEY, FakeRealtime
 
 pytestmark = pytest.mark.clock
 
 PRICED = {"input_cost_per_million": 100, "output_cost_per_million": 1000}
+AUDIO_PRICED = {"audio_input_cost_per_million": 30, "audio_output_cost_per_million": 60}
+AZURE_API_VERSION = "2025-04-01-preview"
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +47,17 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_realtime):
                               "auth_config": {"api_base": f"{fake_realtime.url}/v1"}})
     config["secrets"].append({"name": "realtime-wrong", "provider": "openai", "values": {"api_key": "sk-wrong-0123456789"},
                               "auth_config": {"api_base": f"{fake_realtime.url}/v1"}})
+    config["secrets"].append({"name": "realtime-azure", "provider": "azure", "values": {"api_key": AZURE_API_KEY},
+                              "auth_config": {"api_base": fake_realtime.url, "api_version": AZURE_API_VERSION}})
     config["models"] += [
         {"name": "rt", "provider": "openai", "model_name": "rt-test", "secret": "realtime-key", **PRICED},
+        {"name": "rt-own-audio", "provider": "openai", "model_name": "rt-test", "secret": "realtime-key", **PRICED,
+         **AUDIO_PRICED},
+        {"name": "rt-listed-own-text", "provider": "openai", "model_name": "gpt-realtime", "secret": "realtime-key",
+         **PRICED},
+        {"name": "rt-listed-own-audio", "provider": "openai", "model_name": "gpt-realtime", "secret": "realtime-key",
+         **AUDIO_PRICED},
+        {"name": "rt-azure", "provider": "azure", "model_name": "my-realtime-deployment", "secret": "realtime-azure"},
         {"name": "rt-listed", "provider": "openai", "model_name": "gpt-realtime", "secret": "realtime-key"},
         {"name": "rt-badkey", "provider": "openai", "model_name": "rt-test", "secret": "realtime-wrong"},
     ]
@@ -62,6 +73,8 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_realtime):
         endpoint("voice-badkey", "rt-badkey"), endpoint("voice-fake", "fake-echo"),
         endpoint("voice-redact", "rt", guardrails=["redact-pii", "redact-words"]),
         endpoint("voice-block", "rt", guardrails=["block-words"]),
+        endpoint("voice-own-audio", "rt-own-audio"), endpoint("voice-listed-own-text", "rt-listed-own-text"),
+        endpoint("voice-listed-own-audio", "rt-listed-own-audio"), endpoint("voice-azure", "rt-azure"),
     ]
     config["budgets"] = [{"name": "voice-tiny", "scope": "endpoint", "target": "voice-budget",
                           "amount_usd": 0.006, "window": {"unit": "days", "value": 1}, "action": "reject"}]
@@ -162,6 +175,23 @@ async def test_audio_is_priced_with_the_models_audio_prices(gateway):
                               "endpoint_name = 'voice-listed'")
     # gpt-realtime: text $4 / $16, audio $32 / $64 per million; 10 + 20 in, 5 + 20 out.
     assert rows == [(pytest.approx((10 * 4 + 20 * 32 + 5 * 16 + 20 * 64) / 1e6),)]
+
+
+@pytest.mark.parametrize("name, per_million", [
+    # (text in, audio in, text out, audio out) prices for the fake's 10 + 20 tokens in, 5 + 20 out.
+    ("voice-own-audio", (100, 30, 1000, 60)),          # the model definition's own audio prices
+    ("voice-listed-own-text", (100, 32, 1000, 64)),    # own text prices; audio from the price file
+    ("voice-listed-own-audio", (4, 30, 16, 60)),       # own audio prices win over the price file's
+])
+async def test_a_model_definitions_audio_prices_come_before_the_price_file(gateway, name, per_million):
+    async with session(gateway, name) as ws:
+        await until(ws, "session.created")
+        await send(ws, {"type": "response.create", "response": {"modalities": ["audio", "text"]}})
+        await until(ws, "response.done")
+    rows = wait_rows(gateway, "SELECT cost_usd FROM gateway_usagerecord WHERE route = 'realtime/response' AND "
+                              "endpoint_name = ?", name)
+    text_in, audio_in, text_out, audio_out = per_million
+    assert rows == [(pytest.approx((10 * text_in + 20 * audio_in + 5 * text_out + 20 * audio_out) / 1e6),)]
 
 
 @pytest.mark.parametrize("key, name, status, code", [
@@ -295,3 +325,24 @@ async def test_openai_sdk_realtime_client(gateway):
                 break
     assert "".join(deltas) == "echo: from the sdk"
     assert event.response.usage.output_tokens == 7
+
+
+async def test_azure_openai_realtime_url_key_header_and_relay(gateway, fake_realtime):
+    """Azure OpenAI's realtime socket is per resource, the deployment in the query: the shape the `openai`
+    SDK's own Azure client builds (openai/lib/azure.py, BaseAzureClient._configure_realtime: `<base>/openai/
+    realtime` with `api-version` then `deployment`, and the key in an `api-key` header)."""
+    async with session(gateway, "voice-azure") as ws:
+        await until(ws, "session.created")
+        await ws.send(b"\x01\x02")
+        assert await asyncio.wait_for(ws.recv(), 10) == b"\x02\x01"
+        await send(ws, item("to azure"))
+        await until(ws, "conversation.item.created")
+        await send(ws, {"type": "response.create"})
+        events = await until(ws, "response.done")
+    assert text_of(events, "response.text.delta") == "echo: to azure"
+    upstream = fake_realtime.connections[-1]
+    assert upstream.path == f"/openai/realtime?api-version={AZURE_API_VERSION}&deployment=my-realtime-deployment"
+    assert upstream.headers["api-key"] == AZURE_API_KEY and "authorization" not in upstream.headers
+    assert gateway.keys["default"] not in str(upstream.headers)
+    assert upstream.received[0] == b"\x01\x02"
+    assert orjson.loads(upstream.received[1])["item"]["content"][0]["text"] == "to azure"

@@ -1,5 +1,6 @@
 """Fake OpenAI Realtime upstream: a real WebSocket server on 127.0.0.1 (the `websockets` library) in a
-background thread. It checks the gateway's provider key, answers `response.create` with text, audio and
+background thread. It checks the gateway's provider key (OpenAI's bearer token; on Azure OpenAI's path,
+`/openai/realtime`, Azure's `api-key` header), answers `response.create` with text, audio and
 transcript deltas and a `response.done` carrying usage, echoes binary frames, and can be told to die
 without a close frame (`{"type": "test.die"}`) or to close normally (`{"type": "test.close"}`)."""
 from __future__ import annotations
@@ -14,6 +15,8 @@ import orjson
 from websockets.asyncio.server import serve
 
 API_KEY = "sk-upstream-openai-0123456789"
+AZURE_API_KEY = "azure-upstream-realtime-0123456789"
+AZURE_PATH = "/openai/realtime"
 TEXT_USAGE = {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18,
               "input_token_details": {"text_tokens": 11, "audio_tokens": 0, "cached_tokens": 3},
               "output_token_details": {"text_tokens": 7, "audio_tokens": 0}}
@@ -74,9 +77,11 @@ class FakeRealtime:
         self.hold_responses = 0.0
 
     def _check(self, connection, request):
-        if request.headers.get("authorization") != f"Bearer {API_KEY}":
-            return connection.respond(401, "bad provider key\n")
-        return None
+        if request.path.split("?")[0] == AZURE_PATH:
+            accepted = request.headers.get("api-key") == AZURE_API_KEY and "authorization" not in request.headers
+        else:
+            accepted = request.headers.get("authorization") == f"Bearer {API_KEY}"
+        return None if accepted else connection.respond(401, "bad provider key\n")
 
     async def _handle(self, ws) -> None:
         conn = Connection(ws.request.path, {k.lower(): v for k, v in ws.request.headers.raw_items()})

@@ -10,7 +10,7 @@ from gateway.config.prices import PriceFileError, prices_load, read_price_file
 class Command(BaseCommand):
     help = (
         "Load model prices from a JSON file in the format of gateway/config/prices.json ({\"providers\": {provider: "
-        "{model: {input, output, cached_input}}}}, USD per million tokens). Loaded prices override the built-in "
+        "{model: {input, output, cached_input, audio_input, audio_output}}}}, USD per million tokens). Loaded prices override the built-in "
         "table; a model definition's own prices override both. Running servers pick them up within seconds."
     )
 

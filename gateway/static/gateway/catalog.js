@@ -10,7 +10,8 @@
     var info = document.getElementById("catalog-model-info");
     if (!data || !input || !provider || !list) { return; }
     var catalog = JSON.parse(data.textContent);
-    var prices = ["input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million"];
+    var prices = ["input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
+                  "audio_input_cost_per_million", "audio_output_cost_per_million"];
 
     function entries() { return catalog[provider.value] || []; }
     function suggest() {
