@@ -29,10 +29,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def finish(ctx: RequestContext) -> None:
-    """Queue the usage record once; never raises into the request."""
+def finish(ctx: RequestContext) -> usage.UsageEvent | None:
+    """Queue the usage record once and return it (None when already accounted or accounting failed); never
+    raises into the request."""
     if ctx.finished:
-        return
+        return None
     ctx.finished = True
     try:
         link = ctx.outcome.link
@@ -69,8 +70,10 @@ def finish(ctx: RequestContext) -> None:
             scope.event = event
         if ctx.endpoint.log_payloads and not ctx.internal:
             requestlogs.record(ctx, event)
+        return event
     except Exception:  # noqa: BLE001 - accounting must never break a response
         logger.exception("could not record usage for request %s", ctx.request_id)
+        return None
 
 
 def account_refusal(ctx: RequestContext | None, exc: GatewayError, *, route: str, endpoint_name: str,

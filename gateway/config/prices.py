@@ -186,10 +186,8 @@ def row_prices(row: ModelDefinition | PriceEntry) -> Prices:
     return Prices(*(Decimal(value) if (value := getattr(row, column)) is not None else None for column in COLUMNS))
 
 
-def own_prices(model: ModelDefinition) -> Prices | None:
-    """A model definition's own prices, None when it sets none."""
-    found = row_prices(model)
-    return found if found != Prices() else None
+def sets_text_prices(model: ModelDefinition) -> bool:
+    return any(getattr(model, column) is not None for column in TEXT_COLUMNS)
 
 
 def prices_for(model: ModelDefinition, table: PriceTable) -> Prices:
@@ -198,8 +196,8 @@ def prices_for(model: ModelDefinition, table: PriceTable) -> Prices:
     table's; the same, apart, for its audio prices. No audio price anywhere leaves audio unknown (None)."""
     own = row_prices(model)
     listed = table.lookup(model.provider, model.model_name) or Prices()
-    text = own if any(getattr(own, name) is not None for name in FIELDS[:3]) else listed
-    audio = own if any(getattr(own, name) is not None for name in FIELDS[3:]) else listed
+    text = own if sets_text_prices(model) else listed
+    audio = own if any(getattr(model, column) is not None for column in AUDIO_COLUMNS) else listed
     return Prices(text.input, text.output, text.cached_input, audio.audio_input, audio.audio_output)
 
 

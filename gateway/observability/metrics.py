@@ -25,6 +25,7 @@ _registry = None if MULTIPROCESS else CollectorRegistry(auto_describe=True)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+SESSION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 
 requests_total = Counter("gateway_requests_total", "Requests served, by how they ended.",
                          ("endpoint", "model", "provider", "route", "status_code"), registry=_registry)
@@ -50,6 +51,14 @@ usage_queue_depth = Gauge("gateway_usage_queue_depth", "Usage records waiting to
                           multiprocess_mode="livesum")
 guardrail_results = Counter("gateway_guardrail_results_total", "Guardrail runs, by outcome.",
                             ("guardrail", "outcome"), registry=_registry)
+# Realtime (WebSocket) sessions; their responses and the sessions themselves are also counted above.
+realtime_sessions_open = Gauge("gateway_realtime_sessions_open", "Realtime sessions open now.", registry=_registry,
+                               multiprocess_mode="livesum")
+realtime_frames = Counter("gateway_realtime_frames_total", "Realtime frames relayed, by direction "
+                          "(to_provider, to_client).", ("endpoint", "direction"), registry=_registry)
+realtime_session_duration = Histogram("gateway_realtime_session_duration_seconds",
+                                      "Realtime sessions: time from the upgrade to the close.", ("endpoint", "model"),
+                                      buckets=SESSION_BUCKETS, registry=_registry)
 
 _children: dict[tuple, object] = {}
 
@@ -103,6 +112,17 @@ def record_request(*, endpoint: str, model: str, provider: str, route: str, stat
         child(cost_total, endpoint, model).inc(cost)
     for attempt_provider, outcome in attempts:
         child(upstream_attempts, attempt_provider, outcome).inc()
+    for result in guardrails:
+        child(guardrail_results, result["name"], GUARDRAIL_OUTCOMES.get(result["action"], "other")).inc()
+
+
+def record_session(*, endpoint: str, model: str, provider: str, route: str, status: int, duration: float | None,
+                   guardrails: Iterable[dict] = ()) -> None:
+    """One realtime session over (or refused: `duration` None). Its responses are recorded with
+    `record_request`, so the session adds no tokens or cost of its own."""
+    child(requests_total, endpoint, model, provider, route, str(status)).inc()
+    if duration is not None:
+        child(realtime_session_duration, endpoint, model).observe(duration)
     for result in guardrails:
         child(guardrail_results, result["name"], GUARDRAIL_OUTCOMES.get(result["action"], "other")).inc()
 

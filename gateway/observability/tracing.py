@@ -9,7 +9,8 @@ every hook here is one `is None` check.
 
 Spans: one SERVER span per gateway request (continuing an incoming W3C `traceparent`), a CLIENT child per
 provider attempt (whose context is the `traceparent` sent to the provider) and an INTERNAL child per
-guardrail run.
+guardrail run. A realtime session is one SERVER span from its handshake to its close, with a child per
+response (gateway/observability/realtime.py).
 """
 from __future__ import annotations
 
@@ -85,13 +86,49 @@ def start_request(obs: Scope, scope: dict) -> object | None:
     """Open the request's span as the current one; returns the token `end_request` needs, or None."""
     if _tracer is None:
         return None
-    carrier = {name.decode("latin-1"): value.decode("latin-1")
-               for name, value in scope.get("headers", ()) if name in PROPAGATED}
-    parent = _propagator.extract(carrier) if carrier else None
+    parent = _incoming(scope)
     span = _tracer.start_span(f"{obs.method} {obs.path}", context=parent, kind=SpanKind.SERVER, attributes={
         "http.request.method": obs.method, "url.path": obs.path, "gateway.request_id": obs.request_id})
     obs.span = span
     return otel_context.attach(trace.set_span_in_context(span, parent))
+
+
+def _incoming(scope: dict):
+    """The client's trace context (W3C `traceparent` / `tracestate` headers), or None."""
+    carrier = {name.decode("latin-1"): value.decode("latin-1")
+               for name, value in scope.get("headers", ()) if name in PROPAGATED}
+    return _propagator.extract(carrier) if carrier else None
+
+
+def start_session(scope: dict) -> trace.Span | None:
+    """A WebSocket session's SERVER span, continuing the handshake's `traceparent`; None when tracing is off."""
+    if _tracer is None:
+        return None
+    return _tracer.start_span(f"GET {scope['path']}", context=_incoming(scope), kind=SpanKind.SERVER,
+                              attributes={"http.request.method": "GET", "url.path": scope["path"]})
+
+
+def make_current(span: trace.Span) -> object:
+    """Make `span` the parent of spans started from here on in this task (and tasks it creates); returns the
+    token for `otel_context.detach`."""
+    return otel_context.attach(trace.set_span_in_context(span))
+
+
+def end_span(span: trace.Span, attributes: dict, *, failed: bool = False, end_ns: int | None = None) -> None:
+    span.set_attributes(attributes)
+    if failed:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end(end_time=end_ns)
+
+
+def finished_child(parent: trace.Span, name: str, attributes: dict, start_ns: int, end_ns: int, *,
+                   failed: bool = False) -> None:
+    """A child span of `parent` recorded after the fact, from its start and end times (epoch ns)."""
+    if _tracer is None:
+        return
+    span = _tracer.start_span(name, context=trace.set_span_in_context(parent), start_time=start_ns,
+                              attributes=attributes)
+    end_span(span, {}, failed=failed, end_ns=end_ns)
 
 
 def end_request(obs: Scope, token: object) -> None:

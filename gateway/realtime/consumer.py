@@ -20,6 +20,7 @@ from gateway import auth
 from gateway.config.snapshot import store
 from gateway.envelopes import render_error
 from gateway.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable, UpstreamError
+from gateway.observability.realtime import SessionObservation
 from gateway.pipeline import account_refusal
 from gateway.realtime import shutdown
 from gateway.routing.router import first_usable
@@ -41,7 +42,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def websocket_connect(self, message) -> None:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope["headers"]}
         offered = list(self.scope.get("subprotocols") or ())
-        endpoint_name = key_name = ""
+        observed = SessionObservation.begin(self.scope)
+        endpoint_name = key_name = tried = ""
         try:
             if shutdown.draining():
                 raise ServiceUnavailable("The gateway is restarting; reconnect shortly.", code="restarting")
@@ -59,12 +61,18 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                                code="endpoint_not_found")
             auth.authorize(key, endpoint_name)
             link = first_usable(endpoint)
+            tried = link.target.provider
             upstream = await open_upstream(link, headers, offered)
         except GatewayError as exc:
             account_refusal(None, exc, route=ROUTE, endpoint_name=endpoint_name, key_name=key_name)
+            # A label only for an endpoint that exists, never a string the client chose.
+            known = endpoint_name in getattr(store.current, "endpoints", {})
+            observed.refused(exc, endpoint=endpoint_name if known else "",
+                             provider=tried if isinstance(exc, UpstreamError) else "")
             await self.refuse(exc)
             return
-        self.session = RealtimeSession(endpoint, key, link, upstream, self.send_frame, self.close_with)
+        self.session = RealtimeSession(endpoint, key, link, upstream, self.send_frame, self.close_with, observed)
+        observed.opened(self.session)
         shutdown.sessions.add(self.session)
         await self.accept("realtime" if "realtime" in offered else None,
                           headers=[(b"x-request-id", self.session.id.encode())])
@@ -89,6 +97,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self.session is not None:
             shutdown.sessions.discard(self.session)
             await self.session.client_closed(message.get("code"))
+            self.session.observed.detach()
         raise StopConsumer()
 
     async def send_frame(self, frame: str | bytes) -> None:

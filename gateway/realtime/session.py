@@ -22,6 +22,7 @@ from gateway.context import RequestContext
 from gateway.envelopes import realtime_error
 from gateway.config.snapshot import ClientKey, EndpointConfig, Link
 from gateway.errors import GatewayError, UpstreamError
+from gateway.observability.realtime import SessionObservation
 from gateway.realtime.usage import RealtimeUsage, realtime_cost
 from gateway.routing.router import Attempt
 from guardrails import engine as guardrails
@@ -60,12 +61,14 @@ def sendable(code: int | None) -> int:
 
 class RealtimeSession:
     """`upstream` is an open websockets client connection; `send_client(frame)` and `close_client(code)`
-    write to the client's socket."""
+    write to the client's socket; `observed` is what /metrics and the trace learn of it."""
 
     def __init__(self, endpoint: EndpointConfig, key: ClientKey, link: Link, upstream,
-                 send_client: Callable[[Frame], Awaitable[None]], close_client: Callable[[int], Awaitable[None]]):
+                 send_client: Callable[[Frame], Awaitable[None]], close_client: Callable[[int], Awaitable[None]],
+                 observed: SessionObservation | None = None):
         self.endpoint, self.key, self.link, self.upstream = endpoint, key, link, upstream
         self.send_client, self.close_client = send_client, close_client
+        self.observed = observed or SessionObservation()
         self.record = self._context("realtime/session")
         self.id = self.record.request_id
         self.count = 0
@@ -122,10 +125,11 @@ class RealtimeSession:
             await pipeline.admit(ctx, Api.OPENAI_REALTIME, event)
         except GatewayError as exc:
             ctx.fail(exc)
-            pipeline.finish(ctx)
+            self.observed.finished(ctx, pipeline.finish(ctx))
             await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
                            error_type=exc.error_type)
             return False
+        self.observed.admitted(ctx)
         self.pending.append(ctx)
         return True
 
@@ -142,6 +146,7 @@ class RealtimeSession:
                 await self.upstream.send(frame)
             except ConnectionClosed:
                 return  # the reader sees the same close and reports it
+            self.observed.relayed_to_provider()
 
     # -- upstream -> client ------------------------------------------------------------------------------
     async def _read_upstream(self) -> None:
@@ -152,6 +157,8 @@ class RealtimeSession:
                     continue
                 for out in await self._inspect(frame):
                     await self.to_client.put(out)
+                if self.observed.waiting:  # responses that ended with this frame, observed after it
+                    self.observed.record_soon()
         except ConnectionClosed as exc:
             if exc.rcvd is None:  # no close frame: the provider (or the network) died mid-session
                 await self._upstream_died()
@@ -225,10 +232,11 @@ class RealtimeSession:
             await pipeline.admit(ctx, Api.OPENAI_REALTIME, {})
         except GatewayError as exc:
             ctx.fail(exc)
-            pipeline.finish(ctx)
+            self.observed.finished(ctx, pipeline.finish(ctx))
             await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
                            error_type=exc.error_type)
             return
+        self.observed.admitted(ctx)
         self.active[response_id] = ctx
         self._guard(response_id, ctx)
 
@@ -240,7 +248,8 @@ class RealtimeSession:
 
     def _response_done(self, event: dict) -> None:
         response = event.get("response") or {}
-        ctx = self.active.pop(_response_id(event), None)
+        response_id = _response_id(event)
+        ctx = self.active.pop(response_id, None)
         if ctx is None:
             ctx = self.pending.popleft() if self.pending else self._response_context()
         used = RealtimeUsage.from_response_done(event)
@@ -251,7 +260,8 @@ class RealtimeSession:
             ctx.status, ctx.error_type = 502, "upstream_error"
         elif status in ("cancelled", "incomplete"):
             ctx.error_type = str(status)
-        pipeline.finish(ctx)
+        self.observed.finished(ctx, pipeline.finish(ctx), response_id, status if isinstance(status, str) else "",
+                               (used.audio_input, used.audio_output))
 
     async def _write_client(self) -> None:
         """Sends until the Close item. A client socket that fails keeps the queue draining, so nothing that
@@ -264,6 +274,7 @@ class RealtimeSession:
                     await self.close_client(item.code)
                 elif not gone:
                     await self.send_client(item)
+                    self.observed.relayed_to_client()
             except Exception:  # noqa: BLE001 - the client went away; its disconnect ends the session
                 gone = True
             if isinstance(item, Close):
@@ -308,13 +319,13 @@ class RealtimeSession:
     def _finish(self) -> None:
         for ctx in [*self.pending, *self.active.values()]:
             ctx.status, ctx.error_type = 499, "session_closed"
-            pipeline.finish(ctx)
+            self.observed.finished(ctx, pipeline.finish(ctx))
         self.pending.clear()
         self.active.clear()
         record = self.record
         record.tokens = type(record.tokens)()
         record.pricing = lambda prices: None
-        pipeline.finish(record)
+        self.observed.closed(pipeline.finish(record))
 
 
 def _response_id(event: dict) -> str:

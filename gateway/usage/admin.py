@@ -40,7 +40,7 @@ class PriceWarningAdmin:
         found = prices.prices_for(obj, _table())
         if found.input is None or found.output is None:
             return mark_safe('<strong style="color:#ba2121">unknown: cost not recorded</strong>')
-        source = "own" if prices.own_prices(obj) else "table"
+        source = "own" if prices.sets_text_prices(obj) else "table"
         cached = f"{found.cached_input:g}" if found.cached_input is not None else "="
         return f"${found.input:g} / ${found.output:g} / {cached} ({source})"
 
