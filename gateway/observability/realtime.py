@@ -46,6 +46,7 @@ class SessionObservation:
 
     span: object = None
     token: object = None
+    route: str = ""
     endpoint: str = ""
     model: str = ""
     provider: str = ""
@@ -62,11 +63,11 @@ class SessionObservation:
         return cls(span=tracing.start_session(scope))
 
     # -- the handshake ---------------------------------------------------------------------------------
-    def refused(self, exc, *, endpoint: str, provider: str = "") -> None:
+    def refused(self, exc, *, route: str, endpoint: str, provider: str = "") -> None:
         """The handshake was answered with `exc` (an HTTP error). `endpoint` only when it exists;
         `provider` when the provider was tried and failed."""
-        metrics.record_session(endpoint=endpoint, model="", provider="", route="realtime/session",
-                               status=exc.status, duration=None)
+        metrics.record_session(endpoint=endpoint, model="", provider="", route=route, status=exc.status,
+                               duration=None)
         if provider:
             metrics.child(metrics.upstream_attempts, provider, metrics.attempt_outcome(exc.status, "error")).inc()
         if self.span is not None:
@@ -78,6 +79,7 @@ class SessionObservation:
     def opened(self, session) -> None:
         """The upgrade is accepted: the session span becomes the parent of what the session's tasks trace."""
         target = session.link.target
+        self.route = session.record.route
         self.endpoint, self.model, self.provider = session.endpoint.name, target.name, target.provider
         metrics.realtime_sessions_open.inc()
         metrics.child(metrics.upstream_attempts, self.provider, "success").inc()
@@ -85,10 +87,10 @@ class SessionObservation:
             self.span.update_name(f"realtime {self.endpoint}")
             self.span.set_attributes({
                 "http.response.status_code": 101, "gateway.request_id": session.id,
-                "gen_ai.operation.name": genai.operation(session.record.route),
+                "gen_ai.operation.name": genai.operation(self.route),
                 "gen_ai.request.model": self.endpoint, "gen_ai.provider.name": genai.provider_name(self.provider),
                 "gen_ai.response.model": target.model_name, "gateway.model": self.model,
-                "gateway.endpoint": self.endpoint, "gateway.route": session.record.route,
+                "gateway.endpoint": self.endpoint, "gateway.route": self.route,
                 "gateway.key_name": session.key.name})
             self.token = tracing.make_current(self.span)
 
@@ -167,7 +169,7 @@ class SessionObservation:
         metrics.realtime_sessions_open.dec()
         status = event.status_code if event is not None else 500
         metrics.record_session(endpoint=self.endpoint, model=self.model, provider=self.provider,
-                               route="realtime/session", status=status,
+                               route=self.route, status=status,
                                duration=event.latency_ms / 1000 if event is not None else None,
                                guardrails=event.guardrails if event is not None else ())
         if self.span is not None:

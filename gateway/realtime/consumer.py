@@ -67,7 +67,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             account_refusal(None, exc, route=ROUTE, endpoint_name=endpoint_name, key_name=key_name)
             # A label only for an endpoint that exists, never a string the client chose.
             known = endpoint_name in getattr(store.current, "endpoints", {})
-            observed.refused(exc, endpoint=endpoint_name if known else "",
+            observed.refused(exc, route=ROUTE, endpoint=endpoint_name if known else "",
                              provider=tried if isinstance(exc, UpstreamError) else "")
             await self.refuse(exc)
             return
