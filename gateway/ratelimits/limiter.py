@@ -188,17 +188,19 @@ class Limiter:
         self.store.settle(admission.checks, admission.lease, delta)
 
     async def drain(self) -> None:
-        """Send settlements still queued (graceful shutdown)."""
+        """Give back unused allowances and send settlements still queued (graceful shutdown)."""
         if self._store is not None:
             await self._store.flush()
 
 
 def store_from_settings():
-    """Redis when REDIS_URL is set (shared by every process), else this process's memory."""
+    """Redis when REDIS_URL is set (shared by every process, with per-process allowances for large limits),
+    else this process's memory."""
     if settings.REDIS_URL:
+        from gateway.ratelimits.allowance import AllowanceStore
         from gateway.ratelimits.redis import RedisStore
 
-        return RedisStore(settings.REDIS_URL)
+        return AllowanceStore(RedisStore(settings.REDIS_URL))
     from gateway.ratelimits.memory import MemoryStore
 
     return MemoryStore()
