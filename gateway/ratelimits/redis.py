@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from django.conf import settings
 
 from gateway.ratelimits.types import Check, Denied, Granted
+from gateway.redisclients import async_client
 
 PREFIX = "{gateway-ratelimit}:"
 # Far more than a round trip on a LAN takes, even on a saturated host; past it the configured failure mode
 # decides (and, for a second, decides for every request without waiting: gateway/ratelimits/limiter.py).
 TIMEOUT_SECONDS = 2.0
-# Connections to Redis per process. More requests at once wait for one (up to TIMEOUT_SECONDS) instead of
-# failing: redis-py's default pool raises past 100, which would count a crowd as an unreachable store.
-MAX_CONNECTIONS = 50
 FLUSH_SECONDS = 0.05
 
 # KEYS: the limits asked for (ARGV[2] of them), then the keys of queued settlements. ARGV: hold ms, the count,
@@ -103,12 +101,7 @@ class RedisStore:
     name = "redis"
 
     def __init__(self, url: str) -> None:
-        import redis.asyncio
-
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=MAX_CONNECTIONS, timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS,
-            socket_connect_timeout=TIMEOUT_SECONDS)
-        self.client = redis.asyncio.Redis(connection_pool=pool)
+        self.client = async_client(url, TIMEOUT_SECONDS)
         self._script = self.client.register_script(ACQUIRE)
         self._queue: list[tuple[Check, str, int]] = []
         self._flusher: asyncio.TimerHandle | None = None
