@@ -22,6 +22,7 @@ from gateway.context import RequestContext
 from gateway.envelopes import realtime_error
 from gateway.config.snapshot import ClientKey, EndpointConfig, Link
 from gateway.errors import GatewayError, UpstreamError
+from gateway.ratelimits.limiter import RateLimited
 from gateway.realtime.usage import RealtimeUsage, realtime_cost
 from gateway.routing.router import Attempt
 from guardrails import engine as guardrails
@@ -120,6 +121,13 @@ class RealtimeSession:
         ctx = self._response_context()
         try:
             await pipeline.admit(ctx, Api.OPENAI_REALTIME, event)
+        except RateLimited as exc:
+            # Over a rate limit the response is not sent and the session goes on, as an HTTP client would
+            # retry after Retry-After; a spent budget (below) ends the session.
+            ctx.fail(exc)
+            pipeline.finish(ctx)
+            await self.to_client.put(realtime_error(exc))
+            return False
         except GatewayError as exc:
             ctx.fail(exc)
             pipeline.finish(ctx)
