@@ -106,8 +106,7 @@ class AllowanceStore:
         allowance = draw.allowance
         elapsed_ms = (now - allowance.granted_at) * 1000
         reset = max(allowance.reset_ms - elapsed_ms, 0.0) if allowance.check.kind != "concurrent" else 0.0
-        units = max(draw.held, 1)
-        return allowance.remaining + allowance.free // units, reset
+        return allowance.remaining + allowance.free, reset
 
     async def acquire(self, checks: Sequence[Check], lease: str) -> Granted | Denied:
         now = self.clock()

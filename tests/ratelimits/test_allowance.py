@@ -80,6 +80,14 @@ async def test_headers_still_count_down_under_an_allowance(redis_url):
     await lim.close()
 
 
+async def test_token_headers_count_tokens_under_an_allowance(redis_url):
+    lim = store(redis_url)
+    tokens = check("tokens", 1_000_000, cost=100)  # allowances of 3,200 tokens
+    seen = [(await lim.acquire([tokens], f"r{i}")).remaining[0] for i in range(3)]
+    assert seen == [999_900, 999_800, 999_700]
+    await lim.close()
+
+
 async def test_two_processes_never_admit_more_than_the_limit(redis_url):
     first, second = store(redis_url), store(redis_url)
     requests = check("requests", 300)  # allowances of 3; refills 5 a second
