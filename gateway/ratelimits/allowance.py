@@ -35,6 +35,9 @@ CHUNK_SHARE = 100
 IDLE_SECONDS = 0.5
 MAX_AGE_SECONDS = 5.0
 SWEEP_SECONDS = 0.25
+# After Redis refused an allowance of a limit (it is nearly spent), requests under it ask for themselves
+# alone for this long: one round trip each instead of a refused allowance first.
+TIGHT_SECONDS = 1.0
 
 
 def allowance_size(check: Check) -> int | None:
@@ -80,6 +83,7 @@ class AllowanceStore:
         self.direct: dict[str, list[Check]] = {}
         self._prefix = uuid.uuid4().hex[:12]
         self._granting: dict[str, asyncio.Future] = {}
+        self._tight: dict[str, float] = {}
         self._sweeper: asyncio.Task | None = None
 
     @property
@@ -89,9 +93,15 @@ class AllowanceStore:
     # -- admitting -------------------------------------------------------------------------------------
     def _usable(self, check: Check) -> Allowance | None:
         for allowance in reversed(self.open.get(check.key, ())):
-            if not allowance.retired and allowance.free >= check.cost:
+            # An allowance of a limit since changed (same key, other size) admits nothing more.
+            if not allowance.retired and allowance.free >= check.cost and allowance.check.limit == check.limit:
                 return allowance
         return None
+
+    def _size(self, check: Check, now: float) -> int | None:
+        if self._tight.get(check.key, 0.0) > now:
+            return None
+        return allowance_size(check)
 
     def _draw(self, allowance: Allowance, check: Check, now: float) -> Draw:
         allowance.free -= check.cost
@@ -113,7 +123,7 @@ class AllowanceStore:
         draws: dict[int, Draw] = {}
         wanted: dict[int, int | None] = {}
         for index, check in enumerate(checks):
-            size = allowance_size(check)
+            size = self._size(check, now)
             allowance = self._usable(check) if size is not None else None
             if allowance is not None:
                 draws[index] = self._draw(allowance, check, now)
@@ -143,11 +153,12 @@ class AllowanceStore:
                      draws: dict[int, Draw], direct: dict[int, tuple[int, float]]) -> Denied | None:
         """One round trip for the checks no open allowance covers: new allowances where the limit is large
         enough, the request alone elsewhere (its remaining and reset go to `direct`). An allowance Redis
-        refuses is asked for again as the request alone (a second round trip, only near the limit)."""
+        refuses is asked for again as the request alone, and the limit counts as tight for TIGHT_SECONDS."""
         await self._join_pending_grants(checks, wanted, draws)
         if not wanted:
             return None
         mine: dict[str, asyncio.Future] = {}
+        granted: set[str] = set()
         loop = asyncio.get_running_loop()
         for index, size in wanted.items():
             key = checks[index].key
@@ -160,51 +171,77 @@ class AllowanceStore:
                           for i in order}
                 asks = [(replace(checks[i], cost=wanted[i]) if wanted[i] is not None else checks[i], leases[i])
                         for i in order]
-                answer = await self.inner.acquire_each(asks)
+                answer = await self._ask(asks)
                 if not isinstance(answer, Denied):
                     break
                 refused = order[answer.index]
                 if wanted[refused] is None:
                     return Denied(refused, answer.retry_ms)
-                wanted[refused] = None  # too little left to share: ask for the request alone
+                wanted[refused] = None
+                self._tight[checks[refused].key] = self.clock() + TIGHT_SECONDS
+            now = self.clock()
+            for position, index in enumerate(order):
+                check, size = checks[index], wanted[index]
+                if size is None:
+                    direct[index] = (answer.remaining[position], answer.reset_ms[position])
+                    continue
+                allowance = Allowance(replace(check, cost=size), leases[index], answer.remaining[position],
+                                      answer.reset_ms[position], now, size)
+                if check.kind == "concurrent":
+                    allowance.places = [member(leases[index], place, size) for place in range(size, 0, -1)]
+                self.open.setdefault(check.key, []).append(allowance)
+                granted.add(check.key)
+                draws[index] = self._draw(allowance, check, now)
+            self._start_sweeper()
+            return None
         finally:
             for key, future in mine.items():
                 if self._granting.get(key) is future:
                     del self._granting[key]
-                future.set_result(None)
-        now = self.clock()
-        for position, index in enumerate(order):
-            check, size = checks[index], wanted[index]
-            if size is None:
-                direct[index] = (answer.remaining[position], answer.reset_ms[position])
-                continue
-            allowance = Allowance(replace(check, cost=size), leases[index], answer.remaining[position],
-                                  answer.reset_ms[position], now, size)
+                future.set_result(key in granted)
+
+    async def _ask(self, asks: list[tuple[Check, str]]) -> Granted | Denied:
+        """The round trip, finished even when the request waiting on it is cancelled (its client left):
+        what Redis granted then goes straight back instead of being held until it expires."""
+        task = asyncio.ensure_future(self.inner.acquire_each(asks))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._undo(done, asks))
+            raise
+
+    def _undo(self, task: asyncio.Future, asks: list[tuple[Check, str]]) -> None:
+        if task.cancelled() or task.exception() is not None or not isinstance(task.result(), Granted):
+            return
+        for check, held in asks:
             if check.kind == "concurrent":
-                allowance.places = [member(leases[index], place, size) for place in range(size, 0, -1)]
-            self.open.setdefault(check.key, []).append(allowance)
-            draws[index] = self._draw(allowance, check, now)
-        self._start_sweeper()
-        return None
+                for place in range(1, check.cost + 1):
+                    self.inner.release(check, member(held, place, check.cost), 0)
+            else:
+                self.inner.release(check, "", -check.cost)
 
     async def _join_pending_grants(self, checks: Sequence[Check], wanted: dict[int, int | None],
                                    draws: dict[int, Draw]) -> None:
         """While one request fetches a new allowance for a limit, the others needing one wait for it and draw
         from it, instead of all going to Redis at once (a burst would otherwise take many allowances and use
-        one request of each). Returns when no fetch is pending for the limits still wanted, so the caller can
-        claim them before its next `await`: one fetch per limit at a time."""
+        one request of each). When that fetch brought no allowance (refused near the limit, or failed), the
+        waiters go to Redis for themselves alone, all at once. Returns when no fetch is pending for the limits
+        still wanted as allowances, so the caller can claim them before its next `await`."""
         while True:
             pending = {checks[i].key: self._granting[checks[i].key] for i, size in wanted.items()
                        if size is not None and checks[i].key in self._granting}
             if not pending:
                 return
-            await asyncio.gather(*(asyncio.shield(future) for future in pending.values()))
+            results = await asyncio.gather(*(asyncio.shield(future) for future in pending.values()))
+            brought = dict(zip(pending, results))
             now = self.clock()
             for index in [i for i in wanted if checks[i].key in pending]:
                 allowance = self._usable(checks[index])
                 if allowance is not None:
                     draws[index] = self._draw(allowance, checks[index], now)
                     del wanted[index]
+                elif not brought[checks[index].key]:
+                    wanted[index] = None
 
     def _give_back(self, draws) -> None:
         for draw in draws:
@@ -226,22 +263,23 @@ class AllowanceStore:
             allowance.places.append(draw.place)
 
     # -- settling --------------------------------------------------------------------------------------
-    def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
-        """Concurrency places go back to their allowance; tokens used below the estimate too, and tokens
-        above it are charged to Redis with the next round trip. Checks admitted directly settle in Redis."""
+    def settle(self, checks: Sequence[Check], lease: str, used_tokens: int) -> None:
+        """Concurrency places go back to their allowance; tokens held beyond what was used too, and tokens
+        used beyond what was held are charged to Redis with the next round trip. Checks admitted directly
+        settle in Redis."""
         for draw in self.drawn.pop(lease, ()):
             kind = draw.allowance.check.kind
             if kind == "concurrent":
                 self._put_back(draw, draw.held)
-            elif kind == "tokens" and token_delta < 0:
-                self._put_back(draw, min(-token_delta, draw.held))
+            elif kind == "tokens" and used_tokens < draw.held:
+                self._put_back(draw, draw.held - used_tokens)
             else:
                 self._put_back(draw, 0)
-                if kind == "tokens" and token_delta > 0:
-                    self.inner.release(draw.allowance.check, "", token_delta)
+                if kind == "tokens" and used_tokens > draw.held:
+                    self.inner.release(draw.allowance.check, "", used_tokens - draw.held)
         direct = self.direct.pop(lease, ())
         if direct:
-            self.inner.settle(direct, lease, token_delta)
+            self.inner.settle(direct, lease, used_tokens)
         self._retire_used_up()
 
     # -- retiring --------------------------------------------------------------------------------------

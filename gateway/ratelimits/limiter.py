@@ -63,7 +63,6 @@ class RateIndex:
 class Admission:
     checks: tuple[Check, ...]
     lease: str
-    held_tokens: int
     headers: dict[str, str]
 
 
@@ -161,8 +160,7 @@ class Limiter:
             return
         if isinstance(answer, Denied):
             raise refusal(checks[answer.index], answer.retry_ms)
-        held_tokens = next((c.cost for c in checks if c.kind == "tokens"), 0)
-        ctx.rate_limit = Admission(checks, ctx.request_id, held_tokens, response_headers(checks, answer))
+        ctx.rate_limit = Admission(checks, ctx.request_id, response_headers(checks, answer))
 
     @property
     def failures(self) -> int:
@@ -180,12 +178,11 @@ class Limiter:
                          self.failures, settings.GATEWAY_RATE_LIMIT_FAILURE, exc_info=True)
 
     def settle(self, admission: Admission | None, used_tokens: int) -> None:
-        """Release concurrency and charge the real tokens instead of the estimate (the Redis store sends this
-        with its next round trip)."""
+        """Release concurrency and charge each tokens limit the real tokens instead of what it held (the Redis
+        store sends this with its next round trip)."""
         if admission is None:
             return
-        delta = used_tokens - admission.held_tokens if admission.held_tokens else 0
-        self.store.settle(admission.checks, admission.lease, delta)
+        self.store.settle(admission.checks, admission.lease, used_tokens)
 
     async def drain(self) -> None:
         """Give back unused allowances and send settlements still queued (graceful shutdown)."""

@@ -10,6 +10,7 @@ mid-request frees its places after GATEWAY_BUDGET_RESERVATION_TTL_SECONDS.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -27,6 +28,9 @@ FLUSH_SECONDS = 0.05
 # then (kind, limit, cost, lease) per limit, then (kind, limit, member, delta) per settlement. A concurrency
 # limit asked for `cost` places holds the lease itself when cost is 1, else the members lease#1..lease#cost
 # (a process's allowance: gateway/ratelimits/allowance.py). Settlements apply first, whatever the outcome.
+# A settlement is sent again when its round trip failed, though Redis may have run it: removing a place is
+# idempotent, and moving a GCRA limit is made so by its unique `member` id, remembered for 10 minutes in a
+# key next to the limit's (same hash slot).
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -36,7 +40,7 @@ for j = count + 1, #KEYS do
   local kind, limit, member, delta = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
   if kind == 'c' then
     redis.call('ZREM', KEYS[j], member)
-  elseif delta ~= 0 then
+  elseif delta ~= 0 and redis.call('SET', KEYS[j] .. '|' .. member, '1', 'NX', 'PX', 600000) then
     local tat = tonumber(redis.call('GET', KEYS[j]) or '0')
     if tat < now then tat = now end
     local new = tat + delta * 60000 / limit
@@ -106,6 +110,8 @@ class RedisStore:
         self._queue: list[tuple[Check, str, int]] = []
         self._flusher: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task] = set()
+        self._id = f"s{uuid.uuid4().hex[:12]}-"
+        self._sent = 0
         self.failures = 0
 
     def _settlements(self) -> tuple[list[str], list, list[tuple[Check, str, int]]]:
@@ -140,16 +146,21 @@ class RedisStore:
         values = [int(value) for value in result[1:]]
         return Granted(tuple(values[0::2]), tuple(float(v) for v in values[1::2]))
 
-    def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
+    def settle(self, checks: Sequence[Check], lease: str, used_tokens: int) -> None:
+        """Free the request's concurrency places and charge each tokens limit what was used beyond what it
+        held (or give back what it held beyond what was used)."""
         for check in checks:
             if check.kind == "concurrent":
                 self.release(check, lease, 0)
-            elif check.kind == "tokens" and token_delta:
-                self.release(check, lease, token_delta)
+            elif check.kind == "tokens" and used_tokens != check.cost:
+                self.release(check, lease, used_tokens - check.cost)
 
     def release(self, check: Check, held: str, delta: int) -> None:
         """Queue one settlement for the next round trip: a concurrency place (`held` is its member) freed, or a
-        GCRA limit moved by `delta` units (positive: charged, negative: given back)."""
+        GCRA limit moved by `delta` units (positive: charged, negative: given back) exactly once."""
+        if check.kind != "concurrent":
+            self._sent += 1
+            held = f"{self._id}{self._sent}"
         self._queue.append((check, held, delta))
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush_soon)

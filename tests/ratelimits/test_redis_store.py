@@ -48,10 +48,10 @@ async def test_tokens_settle_by_real_usage(redis_url):
     store = RedisStore(redis_url)
     tokens = check("tokens", 100, cost=20)
     assert (await store.acquire([tokens], "a")).remaining == (80,)
-    store.settle([tokens], "a", 50)  # used 70 instead of 20: sent with the next admission
+    store.settle([tokens], "a", 70)  # used 70 instead of 20: sent with the next admission
     assert (await store.acquire([tokens], "b")).remaining == (10,)
     assert isinstance(await store.acquire([tokens], "c"), Denied)
-    store.settle([tokens], "b", -20)  # used nothing
+    store.settle([tokens], "b", 0)  # used nothing
     await store.flush()
     assert (await store.acquire([tokens], "d")).remaining == (10,)
     await store.close()
