@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from gateway.background import running
 from gateway.ratelimits.redis import RedisStore, member
 from gateway.ratelimits.types import Check, Denied, Granted
 
@@ -312,9 +313,7 @@ class AllowanceStore:
                 or (a.in_flight == 0 and now - a.last_used >= IDLE_SECONDS)]
 
     def _start_sweeper(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
-            self._sweeper = loop.create_task(self._sweep())
+        self._sweeper = running(self._sweeper, self._sweep)
 
     async def _sweep(self) -> None:
         """Retire idle and old allowances until none is open."""
