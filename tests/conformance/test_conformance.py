@@ -80,9 +80,7 @@ MODELS = {  # gateway model name -> (provider, upstream model id, secret)
     "cohere": ("cohere", "command-a-03-2025", "cohere"),
     "cohere-embed": ("cohere", "embed-v4.0", "cohere"),
     "databricks": ("databricks", "databricks-meta-llama-3-3-70b-instruct", "databricks"),
-    "databricks-embed": ("databricks", "databricks-gte-large-en", "databricks"),
     "azure-ai": ("azure_ai", "mistral-large-2411", "azure-ai"),
-    "azure-ai-embed": ("azure_ai", "Cohere-embed-v3-english", "azure-ai"),
 }
 
 
