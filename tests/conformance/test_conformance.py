@@ -242,7 +242,8 @@ def _run(gateway, case: dict) -> dict:
     call, model, request = case["call"], endpoint_of(case["model"]), case.get("request") or {}
     if call == "embed":
         answer = _openai(gateway, case["route"]).embeddings.create(model=model, **request)
-        return {"embeddings": {"count": len(answer.data), "dimensions": sorted({len(item.embedding) for item in answer.data})},
+        dimensions = sorted({len(item.embedding) for item in answer.data})
+        return {"embeddings": {"count": len(answer.data), "dimensions": dimensions},
                 "usage": answer.usage.model_dump(exclude_none=True)}
     if call in ("chat", "stream", "tool_loop"):
         client = _openai(gateway, case["route"])
