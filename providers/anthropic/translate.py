@@ -10,6 +10,13 @@ from providers.chat_request import JSON_OBJECT_INSTRUCTION
 from providers.wire import anthropic_usage, merge_usage
 
 DEFAULT_MAX_TOKENS = 8192
+# OpenAI's reasoning effort as Claude's extended-thinking budget. Anthropic takes `budget_tokens` >= 1024 and
+# below `max_tokens` (thinking counts towards it; anthropic 2.17.0, `ThinkingConfigEnabledParam`); `none`
+# is `{"type": "disabled"}`. The budgets leave room for the answer within the smallest Claude output limit
+# (32000 tokens) when the gateway picks max_tokens.
+THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 24576}
+MIN_THINKING_BUDGET = 1024
+THINKING_ANSWER_TOKENS = 4096
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -30,11 +37,9 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     turns of the same role are merged because Anthropic requires user and assistant turns to alternate;
     messages left with no content at all are skipped.
 
-    The parameters of providers/capabilities.py (`logprobs`, `seed`, `n`, `reasoning_effort`,
-    `stream_options`...) were refused or dropped by Anthropic's table before this is called. Dropped here
-    because Anthropic has no equivalent: `frequency_penalty`, `presence_penalty`, `logit_bias`,
-    `top_logprobs`, `service_tier`, `store`, `metadata`, `modalities`, `audio`, `prediction`, `verbosity`,
-    `web_search_options`, the legacy `functions`/`function_call`, and any other field not handled here.
+    The parameters of providers/capabilities.py were mapped, refused or dropped by Anthropic's table before
+    this is called: what reaches here is expressed (`reasoning_effort` as `thinking`, `user` as
+    `metadata.user_id`, `service_tier` already in Anthropic's values) or cannot change the answer.
     """
     system, turns = chat_request.conversation(request, "Anthropic", system=_text_blocks, user=_user_content,
                                          assistant=_assistant_content, tool=_tool_result, append=_append)
@@ -42,6 +47,8 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     body: dict[str, Any] = {"model": model_name, "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
                             "messages": turns}
     _sampling(request, body)
+    if request.get("reasoning_effort") is not None:
+        body["thinking"], body["max_tokens"] = thinking(request, max_tokens)
     tools = request.get("tools")
     if tools:
         body["tools"] = _tools(tools)
@@ -55,7 +62,38 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     user = request.get("user") or request.get("safety_identifier")
     if user:
         body["metadata"] = {"user_id": str(user)}
+    if request.get("service_tier"):
+        body["service_tier"] = request["service_tier"]
     return body
+
+
+def thinking(request: dict, max_tokens: int | None) -> tuple[dict, int]:
+    """(the `thinking` config, the max_tokens to send) for `reasoning_effort`, shared with Claude on Bedrock.
+
+    Without a client limit the gateway raises max_tokens to the budget plus room for the answer. A client's
+    max_completion_tokens bounds thinking and answer together, as OpenAI's does, so it is kept and the budget
+    is at most half of it; below what the smallest budget needs, the request is refused. Claude cannot think
+    with a changed temperature or top_k, nor when a tool call is forced, so those are refused by name."""
+    effort = request["reasoning_effort"]
+    if effort == "none":
+        return {"type": "disabled"}, DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    if effort not in THINKING_BUDGETS:
+        raise TranslationError(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)} for Claude models.")
+    for field, refused in (("temperature", request.get("temperature") not in (None, 2)),
+                           ("top_k", request.get("top_k") is not None),
+                           ("tool_choice", request.get("tool_choice") == "required"
+                            or chat_request.forced_function(request.get("tool_choice")) is not None)):
+        if refused:
+            raise TranslationError(f"{field}: Claude models cannot think (reasoning_effort) with this {field}; "
+                                   "remove one of the two.")
+    budget = THINKING_BUDGETS[effort]
+    if max_tokens is None:
+        return {"type": "enabled", "budget_tokens": budget}, max(DEFAULT_MAX_TOKENS, budget + THINKING_ANSWER_TOKENS)
+    if max_tokens <= MIN_THINKING_BUDGET:
+        raise TranslationError(f"reasoning_effort: Claude models think with at least {MIN_THINKING_BUDGET} tokens, "
+                               f"which must be less than max_completion_tokens ({max_tokens}); raise it or leave "
+                               "reasoning_effort out.")
+    return {"type": "enabled", "budget_tokens": max(MIN_THINKING_BUDGET, min(budget, max_tokens // 2))}, max_tokens
 
 
 def _sampling(request: dict, body: dict) -> None:
@@ -269,8 +307,8 @@ def _system(blocks: list[dict]) -> str | list[dict]:
 # -- response ------------------------------------------------------------------------------------
 
 def anthropic_response_to_chat(body: dict, model_name: str, *, created: int | None = None) -> dict:
-    """An OpenAI `chat.completion` for a Messages response. Thinking and server-tool blocks have no OpenAI
-    field and are left out."""
+    """An OpenAI `chat.completion` for a Messages response. Thinking (from `reasoning_effort`) and server-tool
+    blocks have no OpenAI chat field and are left out; thinking tokens are counted in the usage."""
     texts, calls = [], []
     for block in body.get("content") or []:
         if block.get("type") == "text":

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from providers import chat_request, completions
+from providers.anthropic.translate import thinking
 from providers.base import TranslationError
 from providers.chat_request import JSON_OBJECT_INSTRUCTION
 from providers.wire import cache_split_usage
@@ -41,15 +42,19 @@ def converse_request(request: dict) -> dict:
     A part's `cache_control` becomes a Converse cache point after it. `temperature` is halved: OpenAI's
     0..2 onto Bedrock's 0..1, as for Anthropic, so a model answers alike through either provider.
 
-    The parameters of providers/capabilities.py (`logprobs`, `seed`, `n`, `parallel_tool_calls: false`,
-    `reasoning_effort`, `stream_options`) were refused or dropped by Bedrock's table before this is called.
-    Dropped here because Converse has no equivalent: `top_k`, `frequency_penalty`, `presence_penalty`,
-    `logit_bias`, `user`, `metadata` and any other field not handled here.
+    The parameters of providers/capabilities.py were mapped, refused or dropped by Bedrock's table before
+    this is called. `reasoning_effort` reaches here only for Claude models (`BEDROCK_CLAUDE`): it becomes
+    Anthropic's `thinking` in `additionalModelRequestFields`, which Converse hands to the model as is, with
+    the same budget and max_tokens rules as on Anthropic's API. Dropped here because Converse has no
+    equivalent: `top_k`, and any other field not handled here.
     """
     system, turns = chat_request.conversation(request, "Bedrock", system=_text_blocks, user=_user_blocks,
                                               assistant=_assistant_blocks, tool=_tool_result, append=_append)
     body: dict[str, Any] = {"messages": turns}
     config = _inference_config(request)
+    if request.get("reasoning_effort") is not None:
+        claude_thinking, config["maxTokens"] = thinking(request, config.get("maxTokens"))
+        body["additionalModelRequestFields"] = {"thinking": claude_thinking}
     if config:
         body["inferenceConfig"] = config
     tool_config = _tool_config(request.get("tools"), request.get("tool_choice"), _uses_tools(turns))
