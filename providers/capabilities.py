@@ -274,6 +274,14 @@ def _bedrock(reasoning: Rule) -> Capabilities:
 BEDROCK = _bedrock(Refused("Bedrock"))
 BEDROCK_CLAUDE = _bedrock(Translated(f"`additionalModelRequestFields.thinking`, as Anthropic's {CLAUDE_THINKING}"))
 
+# Cohere's v2 chat (cohere 7.3.1, `cohere/v2/`): `max_tokens`, `seed`, the penalties and `response_format`
+# under their own names; one answer per request and no way to forbid parallel tool calls.
+COHERE = _translated(
+    "Cohere", max_completion_tokens=Translated("`max_tokens`"), parallel_tool_calls=Refused("Cohere", (True,)),
+    response_format=Translated("`response_format` (json_object, or json_schema as `schema`)"),
+    seed=Translated("`seed`"), n=Refused("Cohere", (1,)), reasoning_effort=Refused("Cohere"),
+    frequency_penalty=Translated("`frequency_penalty`"), presence_penalty=Translated("`presence_penalty`"))
+
 TABLES: dict[str, Capabilities] = {
     "mistral": _mistral(),
     "anthropic": ANTHROPIC,
@@ -282,6 +290,7 @@ TABLES: dict[str, Capabilities] = {
     "bedrock/claude": BEDROCK_CLAUDE,
     "vertex_ai": GEMINI,
     "vertex_ai/claude": ANTHROPIC,
+    "cohere": COHERE,
     "fake": _openai_family("fake"),
 }
 # Vertex AI's partner models (providers/vertex/translate.py): Mistral's speak Mistral's API there too.

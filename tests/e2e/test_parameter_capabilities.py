@@ -170,3 +170,17 @@ def test_gemini_logprobs_stream_with_each_piece_of_text(client, fake_gemini):
               for chunk in chunks if chunk.choices and chunk.choices[0].delta.content]
     assert pieces == [("echo:", ["echo:"]), (" hello", [" hello"]), (" there", [" there"])]
     assert fake_gemini.requests[-1].json["generationConfig"] == {"responseLogprobs": True}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_native_openai_route_applies_the_same_table(gateway, fake_openai, stream):
+    native = openai.OpenAI(base_url=f"{gateway.url}/gateway/openai/v1", api_key=gateway.keys["default"],
+                           max_retries=0, timeout=20)
+    assert ask(native, stream, model="mistral-small", max_completion_tokens=9, user="u-1") == "echo: hello there"
+    sent = fake_openai.requests[-1].json
+    assert sent["max_tokens"] == 9 and not {"max_completion_tokens", "user", "stream_options"} & set(sent)
+    before = len(fake_openai.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask(native, stream, model="mistral-small", logit_bias={"50256": -100})
+    assert refused.value.body["message"].startswith("logit_bias: ")
+    assert len(fake_openai.requests) == before

@@ -134,3 +134,11 @@ def test_partner_models_on_vertex_follow_their_own_family():
     assert for_provider("vertex_ai", "mistral-small-2503") is TABLES["mistral"]
     assert for_provider("vertex_ai", "llama-3.3-70b-instruct-maas").prepare(
         {**HI, "logprobs": True}, stream=False) == {**HI, "logprobs": True}
+
+
+@pytest.mark.parametrize("parameter, value", [("logprobs", True), ("n", 3), ("parallel_tool_calls", False),
+                                              ("reasoning_effort", "low"), ("logit_bias", {"1": 2})])
+def test_cohere_refusals_come_from_its_table(parameter, value):
+    with pytest.raises(TranslationError, match=f"^{parameter}: Cohere models"):
+        for_provider("cohere").prepare({**HI, parameter: value}, stream=False)
+    assert for_provider("cohere").prepare({**HI, "stream_options": {"include_usage": True}}, stream=True) == HI
