@@ -5,18 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from providers import chat_request, completions
+from providers.anthropic.thinking import (DEFAULT_MAX_TOKENS, ThinkingBlocks, carry_thinking, returned_thinking,
+                                          thinking)
 from providers.base import ProviderError, TranslationError
 from providers.chat_request import JSON_OBJECT_INSTRUCTION
 from providers.wire import anthropic_usage, merge_usage
-
-DEFAULT_MAX_TOKENS = 8192
-# OpenAI's reasoning effort as Claude's extended-thinking budget. Anthropic takes `budget_tokens` >= 1024 and
-# below `max_tokens` (thinking counts towards it; anthropic 2.17.0, `ThinkingConfigEnabledParam`); `none`
-# is `{"type": "disabled"}`. The budgets leave room for the answer within the smallest Claude output limit
-# (32000 tokens) when the gateway picks max_tokens.
-THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 24576}
-MIN_THINKING_BUDGET = 1024
-THINKING_ANSWER_TOKENS = 4096
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -65,35 +58,6 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     if request.get("service_tier"):
         body["service_tier"] = request["service_tier"]
     return body
-
-
-def thinking(request: dict, max_tokens: int | None) -> tuple[dict, int]:
-    """(the `thinking` config, the max_tokens to send) for `reasoning_effort`, shared with Claude on Bedrock.
-
-    Without a client limit the gateway raises max_tokens to the budget plus room for the answer. A client's
-    max_completion_tokens bounds thinking and answer together, as OpenAI's does, so it is kept and the budget
-    is at most half of it; below what the smallest budget needs, the request is refused. Claude cannot think
-    with a changed temperature or top_k, nor when a tool call is forced, so those are refused by name."""
-    effort = request["reasoning_effort"]
-    if effort == "none":
-        return {"type": "disabled"}, DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
-    if effort not in THINKING_BUDGETS:
-        raise TranslationError(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)} for Claude models.")
-    for field, refused in (("temperature", request.get("temperature") not in (None, 2)),
-                           ("top_k", request.get("top_k") is not None),
-                           ("tool_choice", request.get("tool_choice") == "required"
-                            or chat_request.forced_function(request.get("tool_choice")) is not None)):
-        if refused:
-            raise TranslationError(f"{field}: Claude models cannot think (reasoning_effort) with this {field}; "
-                                   "remove one of the two.")
-    budget = THINKING_BUDGETS[effort]
-    if max_tokens is None:
-        return {"type": "enabled", "budget_tokens": budget}, max(DEFAULT_MAX_TOKENS, budget + THINKING_ANSWER_TOKENS)
-    if max_tokens <= MIN_THINKING_BUDGET:
-        raise TranslationError(f"reasoning_effort: Claude models think with at least {MIN_THINKING_BUDGET} tokens, "
-                               f"which must be less than max_completion_tokens ({max_tokens}); raise it or leave "
-                               "reasoning_effort out.")
-    return {"type": "enabled", "budget_tokens": max(MIN_THINKING_BUDGET, min(budget, max_tokens // 2))}, max_tokens
 
 
 def _sampling(request: dict, body: dict) -> None:
@@ -199,7 +163,9 @@ def _assistant_content(message: dict, where: str) -> str | list[dict]:
         said = [{**p, "type": "text", "text": p.get("refusal")} if isinstance(p, dict) and p.get("type") == "refusal"
                 else p for p in said]
     blocks = _text_blocks(said, where)
-    return blocks + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)]
+    # Thinking comes first in Claude's turn, before the text and tool calls it led to.
+    return (returned_thinking(calls) + blocks
+            + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)])
 
 
 def _tool_use(call: dict, where: str) -> dict:
@@ -308,13 +274,17 @@ def _system(blocks: list[dict]) -> str | list[dict]:
 
 def anthropic_response_to_chat(body: dict, model_name: str, *, created: int | None = None) -> dict:
     """An OpenAI `chat.completion` for a Messages response. Thinking (from `reasoning_effort`) and server-tool
-    blocks have no OpenAI chat field and are left out; thinking tokens are counted in the usage."""
-    texts, calls = [], []
+    blocks have no OpenAI chat field and stay out of the text; thinking tokens are counted in the usage, and
+    thinking blocks travel on the first tool call for the next turn (providers/anthropic/thinking.py)."""
+    texts, calls, thoughts = [], [], []
     for block in body.get("content") or []:
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
+        elif block.get("type") in ("thinking", "redacted_thinking"):
+            thoughts.append(block)
         elif block.get("type") == "tool_use":
-            calls.append(completions.tool_call(block.get("id"), block.get("name"), block.get("input")))
+            call = completions.tool_call(block.get("id"), block.get("name"), block.get("input"))
+            calls.append(carry_thinking(call, thoughts) if not calls else call)
     return completions.single_choice(body.get("id") or "msg_unknown", created, body.get("model") or model_name,
                                      completions.assistant_message("".join(texts), calls),
                                      finish_reason(body.get("stop_reason")), chat_usage(body.get("usage") or {}))
@@ -343,6 +313,7 @@ class StreamTranslator(completions.SingleChoiceChunks):
         self.usage: dict[str, int] = {}
         self.finished = False
         self._finish_sent = False
+        self._thinking = ThinkingBlocks()
 
     def feed(self, event: str, data: dict) -> list[dict]:
         """Chunks for one event (often none). An `error` event raises a retryable ProviderError."""
@@ -372,13 +343,17 @@ class StreamTranslator(completions.SingleChoiceChunks):
         return []  # ping, and event types Anthropic may add later
 
     def _block_start(self, index: int | None, block: dict) -> list[dict]:
+        self._thinking.start(index, block)
         if block.get("type") == "tool_use" and index is not None:
-            return [self._tool_call_start(index, block.get("id"), block.get("name"))]
+            chunk = self._tool_call_start(index, block.get("id"), block.get("name"))
+            carry_thinking(chunk["choices"][0]["delta"]["tool_calls"][0], self._thinking.take())
+            return [chunk]
         if block.get("type") == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
         return []
 
     def _block_delta(self, index: int | None, delta: dict) -> list[dict]:
+        self._thinking.delta(index, delta)
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):

@@ -60,9 +60,9 @@ def _reset_bedrock(fake_bedrock):
     fake_bedrock.reset()
 
 
-def ask(client: openai.OpenAI, stream: bool, **fields) -> str:
+def ask(client: openai.OpenAI, stream: bool, messages_: list | None = None, **fields) -> str:
     """The answer's text, read whole or reassembled from the stream."""
-    answer = client.chat.completions.create(messages=HI, stream=stream, **fields)
+    answer = client.chat.completions.create(messages=messages_ or HI, stream=stream, **fields)
     if not stream:
         return answer.choices[0].message.content
     return "".join(chunk.choices[0].delta.content or "" for chunk in answer if chunk.choices)
@@ -184,3 +184,26 @@ def test_the_native_openai_route_applies_the_same_table(gateway, fake_openai, st
         ask(native, stream, model="mistral-small", logit_bias={"50256": -100})
     assert refused.value.body["message"].startswith("logit_bias: ")
     assert len(fake_openai.requests) == before
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model, fake, first_block", [
+    ("claude", "fake_anthropic", {"type": "thinking", "thinking": "Thinking it over.", "signature": "sig_fake"}),
+    ("bedrock-claude", "fake_bedrock", {"reasoningContent": {"reasoningText": {"text": "Hmm.", "signature": "sig"}}}),
+])
+def test_a_thinking_claude_tool_loop_continues_with_the_thinking_given_back(request, client, model, fake, first_block,
+                                                                            stream):
+    """Claude refuses the next turn of a tool loop unless its thinking comes back first (the fakes answer 400
+    as Anthropic does): it travels on the first tool call (`extra_content.anthropic.thinking_blocks`), which
+    the SDK's message object keeps."""
+    first = client.chat.completions.create(model=model, messages=HI, tools=[WEATHER], reasoning_effort="low")
+    message = first.choices[0].message
+    assert message.content is None and message.tool_calls[0].function.name == "get_weather"
+    follow_up = [*HI, message, {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"}]
+    ask(client, stream, model=model, tools=[WEATHER], reasoning_effort="low", messages_=follow_up)
+    sent = request.getfixturevalue(fake).requests[-1].json["messages"]
+    assert sent[1]["role"] == "assistant" and sent[1]["content"][0] == first_block

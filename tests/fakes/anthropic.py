@@ -31,17 +31,30 @@ def last_user_text(messages: list[dict]) -> str:
     return ""
 
 
-def thinking_problem(thinking: object, max_tokens: object) -> str | None:
-    """Anthropic's rule for extended thinking (anthropic 2.17.0, `ThinkingConfigEnabledParam`): a budget of at
-    least 1024 tokens, less than max_tokens."""
+def thinking_problem(thinking: object, max_tokens: object, last_assistant_starts_with_thinking: bool = True
+                     ) -> str | None:
+    """Anthropic's rules for extended thinking (anthropic 2.17.0, `ThinkingConfigEnabledParam`): a budget of at
+    least 1024 tokens, less than max_tokens; in a tool loop, the last assistant turn starts with its thinking."""
     if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
         return None
+    if not last_assistant_starts_with_thinking:
+        return ("Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a "
+                "final `assistant` message must start with a thinking block.")
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or budget < 1024:
         return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
     if not isinstance(max_tokens, int) or budget >= max_tokens:
         return "`max_tokens` must be greater than `thinking.budget_tokens`."
     return None
+
+
+def _starts_with_thinking(body: dict) -> bool:
+    """Whether the last assistant turn, when it called tools, starts with a thinking block."""
+    turns = [m for m in body.get("messages") or [] if m.get("role") == "assistant"]
+    content = turns[-1].get("content") if turns else None
+    if not isinstance(content, list) or not any(block.get("type") == "tool_use" for block in content):
+        return True
+    return content[0].get("type") in ("thinking", "redacted_thinking")
 
 
 class FakeAnthropic(FakeUpstream):
@@ -74,7 +87,7 @@ class FakeAnthropic(FakeUpstream):
             missing = [key for key in ("model", "max_tokens", "messages") if key not in body]
             if missing:
                 return Reply(status=400, body=self.error_body(400, f"{missing[0]}: Field required"))
-            problem = thinking_problem(body.get("thinking"), body.get("max_tokens"))
+            problem = thinking_problem(body.get("thinking"), body.get("max_tokens"), _starts_with_thinking(body))
             if problem:
                 return Reply(status=400, body=self.error_body(400, problem))
             return self.stream(body) if body.get("stream") else self.message(body)

@@ -185,7 +185,10 @@ class FakeBedrock(FakeUpstream):
         if not isinstance(messages, list) or not messages:
             return "The model returned the following errors: messages: at least one message is required"
         thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
-        problem = thinking_problem(thinking, (body.get("inferenceConfig") or {}).get("maxTokens"))
+        said = [m["content"] for m in messages if m.get("role") == "assistant" and m.get("content")]
+        called = bool(said) and any("toolUse" in block for block in said[-1])
+        problem = thinking_problem(thinking, (body.get("inferenceConfig") or {}).get("maxTokens"),
+                                   not called or "reasoningContent" in said[-1][0])
         if problem:
             return f"The model returned the following errors: {problem}"
         if messages[0].get("role") != "user":

@@ -262,7 +262,7 @@ def test_usage_counts_cached_input_as_prompt(usage, expected):
     assert anthropic_response_to_chat(message([], usage=usage), MODEL)["usage"] == expected
 
 
-def test_recorded_tool_use_response_drops_thinking():
+def test_recorded_tool_use_response_keeps_thinking_out_of_the_text_and_on_the_first_call():
     case = fixture("response_tool_use.json")
     assert anthropic_response_to_chat(case["body"], MODEL, created=1700000000) == case["expected"]
 
@@ -385,3 +385,32 @@ def test_streamed_tool_call_without_arguments_ends_with_an_empty_object():
     ]
     _, chunks = run_stream(events)
     assert arguments_by_call(chunks) == {0: "{}", 1: "{\"city\": \"Paris\"}"}
+
+
+def test_thinking_carried_on_a_tool_call_goes_back_first_in_the_assistant_turn():
+    """Claude refuses a tool loop's next turn unless the thinking that preceded the calls comes back first."""
+    streamed = StreamTranslator(MODEL, created=1)
+    events = [("message_start", {"message": {"id": "msg_1"}}),
+              ("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "Paris, "}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "then."}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}}),
+              ("content_block_stop", {"index": 0}),
+              ("content_block_start", {"index": 1, "content_block": {"type": "redacted_thinking", "data": "opaque"}}),
+              ("content_block_stop", {"index": 1}),
+              ("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "toolu_1",
+                                                                     "name": "get_weather", "input": {}}}),
+              ("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+              ("content_block_stop", {"index": 2})]
+    calls = [call for event, data in events for chunk in streamed.feed(event, data)
+             for call in chunk["choices"][0]["delta"].get("tool_calls", [])]
+    thought = [{"type": "thinking", "thinking": "Paris, then.", "signature": "sig-1"},
+               {"type": "redacted_thinking", "data": "opaque"}]
+    assert calls[0]["extra_content"] == {"anthropic": {"thinking_blocks": thought}}
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"},
+         "extra_content": calls[0]["extra_content"]}]}
+    sent = chat_request_to_anthropic(req(messages=[*HI, message, {"role": "tool", "tool_call_id": "toolu_1",
+                                                                  "content": "sunny"}], tools=[WEATHER_TOOL]), MODEL)
+    assert sent["messages"][1]["content"] == [*thought, {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                                         "input": {}}]
