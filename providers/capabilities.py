@@ -198,13 +198,18 @@ MISTRAL_FIELDS = frozenset({
 def _mistral() -> Capabilities:
     """From Mistral's chat completion request (mistralai 3.7.0): `max_tokens`, `random_seed`, `metadata`,
     `logprobs`/`top_logprobs` (answered in OpenAI's `choices[].logprobs.content[]` shape), `prediction`,
-    `reasoning_effort` (none to max), `prompt_cache_key`, `service_tier` (auto or standard_only); usage on the
-    last stream chunk by itself. Fields outside `MISTRAL_FIELDS` are refused by name."""
+    `prompt_cache_key`, `service_tier` (auto or standard_only); usage on the last stream chunk by itself.
+    Fields outside `MISTRAL_FIELDS` are refused by name.
+
+    `reasoning_effort` is refused although Mistral declares it: a reasoning answer's content is a list of
+    `thinking` and `text` chunks (mistralai 3.7.0 `ThinkChunk`), not the string OpenAI clients read, and
+    answers from OpenAI-format providers are relayed as they come."""
     rules: dict[str, Rule] = {parameter: Native() for parameter in PARAMETERS}
     rules.update({
         "stream_options": Dropped(NO_USAGE_FLAG),
         "max_completion_tokens": Renamed("max_tokens"),
         "seed": Renamed("random_seed"),
+        "reasoning_effort": Refused("Mistral"),
         "verbosity": Refused("Mistral", ("medium",)),
         "service_tier": Mapped("service_tier", STANDARD_TIERS, "Mistral"),
         "user": Dropped(NO_EFFECT), "safety_identifier": Dropped(NO_EFFECT), "store": Dropped(NO_EFFECT),

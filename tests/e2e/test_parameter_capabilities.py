@@ -73,12 +73,12 @@ def test_mistral_receives_only_fields_its_api_declares(client, fake_openai, stre
     """Mistral answers 422 extra_forbidden to fields it does not declare (mistralai 3.7.0
     `ChatCompletionRequest`): its own names are used, bookkeeping is left out."""
     text = ask(client, stream, model="mistral-small", max_completion_tokens=20, seed=3, user="u-1", store=False,
-               metadata={"team": "search"}, reasoning_effort="low", logprobs=True, top_logprobs=2,
+               metadata={"team": "search"}, logprobs=True, top_logprobs=2,
                service_tier="default", prompt_cache_key="k-1", safety_identifier="h-1",
                stream_options={"include_usage": True} if stream else openai.NOT_GIVEN)
     assert text == "echo: hello there"
     expected = {"model": "mistral-small-latest", "messages": HI, "max_tokens": 20, "random_seed": 3,
-                "metadata": {"team": "search"}, "reasoning_effort": "low", "logprobs": True, "top_logprobs": 2,
+                "metadata": {"team": "search"}, "logprobs": True, "top_logprobs": 2,
                 "service_tier": "standard_only", "prompt_cache_key": "k-1"}
     assert fake_openai.requests[-1].json == ({**expected, "stream": True} if stream else expected)
 
@@ -87,6 +87,7 @@ REFUSED = [
     ("mistral-small", "logit_bias", {"50256": -100}),
     ("mistral-small", "modalities", ["text", "audio"]),
     ("mistral-small", "verbosity", "low"),
+    ("mistral-small", "reasoning_effort", "low"),
     ("claude", "prediction", {"type": "content", "content": "hello"}),
     ("claude", "logprobs", True),
     ("gemini-2", "logit_bias", {"1": 5}),
