@@ -246,7 +246,7 @@ def _translated(provider: str, **rules: Rule) -> Capabilities:
 
 
 CLAUDE_THINKING = ("`thinking` (none: disabled; minimal 1024, low 2048, medium 8192, high 16384, xhigh 24576 "
-                   "budget tokens, kept below max_tokens)")
+                   "budget tokens, chat_request.REASONING_BUDGETS, kept below max_tokens)")
 ANTHROPIC = _translated(
     "Anthropic", max_completion_tokens=Translated("`max_tokens`"),
     parallel_tool_calls=Translated("`tool_choice.disable_parallel_tool_use`"),
@@ -280,11 +280,14 @@ BEDROCK = _bedrock(Refused("Bedrock"))
 BEDROCK_CLAUDE = _bedrock(Translated(f"`additionalModelRequestFields.thinking`, as Anthropic's {CLAUDE_THINKING}"))
 
 # Cohere's v2 chat (cohere 7.3.1, `cohere/v2/`): `max_tokens`, `seed`, the penalties and `response_format`
-# under their own names; one answer per request and no way to forbid parallel tool calls.
+# under their own names, reasoning as `thinking`; one answer per request and no way to forbid parallel tool
+# calls. Its `logprobs` give one value per token of a text chunk without the tokens' text or alternatives
+# (`types.LogprobItem`), which OpenAI's per-token shape cannot be built from, so they stay refused.
 COHERE = _translated(
     "Cohere", max_completion_tokens=Translated("`max_tokens`"), parallel_tool_calls=Refused("Cohere", (True,)),
-    response_format=Translated("`response_format` (json_object, or json_schema as `schema`)"),
-    seed=Translated("`seed`"), n=Refused("Cohere", (1,)), reasoning_effort=Refused("Cohere"),
+    response_format=Translated("`response_format` (json_object, with the schema for json_schema)"),
+    seed=Translated("`seed`"), n=Refused("Cohere", (1,)),
+    reasoning_effort=Translated("`thinking` (none: disabled; else enabled with `token_budget` as for Claude)"),
     frequency_penalty=Translated("`frequency_penalty`"), presence_penalty=Translated("`presence_penalty`"))
 
 TABLES: dict[str, Capabilities] = {

@@ -16,11 +16,8 @@ from providers import chat_request
 from providers.errors import TranslationError
 
 DEFAULT_MAX_TOKENS = 8192
-# OpenAI's reasoning effort as Claude's extended-thinking budget. Anthropic takes `budget_tokens` >= 1024 and
-# below `max_tokens` (thinking counts towards it; anthropic 2.17.0, `ThinkingConfigEnabledParam`); `none`
-# is `{"type": "disabled"}`. The budgets leave room for the answer within the smallest Claude output limit
-# (32000 tokens) when the gateway picks max_tokens.
-THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 24576}
+# Anthropic takes `budget_tokens` >= 1024 and below `max_tokens` (thinking counts towards it; anthropic
+# 2.17.0, `ThinkingConfigEnabledParam`); the budgets are `chat_request.REASONING_BUDGETS`.
 MIN_THINKING_BUDGET = 1024
 THINKING_ANSWER_TOKENS = 4096
 THINKING_TYPES = ("thinking", "redacted_thinking")
@@ -33,11 +30,9 @@ def thinking(request: dict, max_tokens: int | None) -> tuple[dict, int]:
     max_completion_tokens bounds thinking and answer together, as OpenAI's does, so it is kept and the budget
     is at most half of it; below what the smallest budget needs, the request is refused. Claude cannot think
     with a changed temperature or top_k, nor when a tool call is forced, so those are refused by name."""
-    effort = request["reasoning_effort"]
-    if effort == "none":
+    budget = chat_request.reasoning_budget(request, "Claude")
+    if budget is None:
         return {"type": "disabled"}, DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
-    if effort not in THINKING_BUDGETS:
-        raise TranslationError(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)} for Claude models.")
     for field, refused in (("temperature", request.get("temperature") not in (None, 2)),
                            ("top_k", request.get("top_k") is not None),
                            ("tool_choice", request.get("tool_choice") == "required"
@@ -45,7 +40,6 @@ def thinking(request: dict, max_tokens: int | None) -> tuple[dict, int]:
         if refused:
             raise TranslationError(f"{field}: Claude models cannot think (reasoning_effort) with this {field}; "
                                    "remove one of the two.")
-    budget = THINKING_BUDGETS[effort]
     if max_tokens is None:
         return {"type": "enabled", "budget_tokens": budget}, max(DEFAULT_MAX_TOKENS, budget + THINKING_ANSWER_TOKENS)
     if max_tokens <= MIN_THINKING_BUDGET:

@@ -3,10 +3,10 @@
 `cohere/types/`) declares them. No I/O, no Django.
 
 Cohere v2 messages are close to OpenAI's (system, user, assistant with `tool_calls`, tool with
-`tool_call_id`), so translation is mostly renaming request fields. The OpenAI parameters Cohere cannot
-express (`n` > 1, log probabilities, `logit_bias`, reasoning effort, `parallel_tool_calls: false`...) were
-refused by Cohere's table (providers/capabilities.py) before this is called; a forced named tool is refused
-here.
+`tool_call_id`), so translation is mostly renaming request fields; reasoning effort becomes `thinking`, whose
+content stays out of the answer's text. The OpenAI parameters Cohere cannot express (`n` > 1, log
+probabilities, `logit_bias`, `parallel_tool_calls: false`...) were refused by Cohere's table
+(providers/capabilities.py) before this is called; a forced named tool is refused here.
 """
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ def chat_body(request: dict, model: str, *, stream: bool) -> dict:
     fmt = request.get("response_format")
     if fmt is not None:
         _response_format(fmt, body)
+    if request.get("reasoning_effort") is not None:
+        # cohere 7.3.1 `types.Thinking`: `disabled`, or `enabled` with a `token_budget`.
+        budget = chat_request.reasoning_budget(request, "Cohere")
+        body["thinking"] = {"type": "disabled"} if budget is None else {"type": "enabled", "token_budget": budget}
     return body
 
 

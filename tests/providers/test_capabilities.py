@@ -89,9 +89,10 @@ def test_max_completion_tokens_wins_over_max_tokens_on_mistral_as_on_openai():
 
 @pytest.mark.parametrize("provider, model", [("anthropic", "claude-sonnet-4-5"), ("vertex_ai", "claude-sonnet-4-5@20250929"),
                                              ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
-                                             ("gemini", "gemini-2.5-flash"), ("vertex_ai", "gemini-3-pro-preview")])
+                                             ("gemini", "gemini-2.5-flash"), ("vertex_ai", "gemini-3-pro-preview"),
+                                             ("cohere", "command-a-reasoning-08-2025")])
 def test_reasoning_effort_reaches_every_provider_with_an_equivalent(provider, model):
-    """Claude (Anthropic, Vertex, Bedrock) thinks with a budget, Gemini with a thinking config."""
+    """Claude (Anthropic, Vertex, Bedrock) and Cohere think with a budget, Gemini with a thinking config."""
     request = {**HI, "reasoning_effort": "high"}
     assert for_provider(provider, model).prepare(request, stream=False) == request
 
@@ -137,7 +138,7 @@ def test_partner_models_on_vertex_follow_their_own_family():
 
 
 @pytest.mark.parametrize("parameter, value", [("logprobs", True), ("n", 3), ("parallel_tool_calls", False),
-                                              ("reasoning_effort", "low"), ("logit_bias", {"1": 2})])
+                                              ("logit_bias", {"1": 2})])
 def test_cohere_refusals_come_from_its_table(parameter, value):
     with pytest.raises(TranslationError, match=f"^{parameter}: Cohere models"):
         for_provider("cohere").prepare({**HI, parameter: value}, stream=False)

@@ -111,7 +111,7 @@ async def test_embeddings(adapter, fake):
     ({"parallel_tool_calls": False, "tools": [WEATHER]}, "^parallel_tool_calls: Cohere models"),
     ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
      "cannot be forced to call one named tool"),
-    ({"reasoning_effort": "high"}, "^reasoning_effort: Cohere models"),
+    ({"reasoning_effort": "extreme"}, "^reasoning_effort must be one of none, minimal"),
 ])
 async def test_what_cohere_cannot_express_is_refused_before_any_call(adapter, fake, extra, message):
     """As the pipeline calls it: through Cohere's capability table, then the adapter."""
