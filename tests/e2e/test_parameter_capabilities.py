@@ -127,7 +127,8 @@ def test_reasoning_effort_makes_claude_think_and_the_thinking_stays_out_of_the_a
     sent = fake_anthropic.requests[-1].json
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048} and sent["max_tokens"] == 8192
     assert sent["metadata"] == {"user_id": "u-7"}
-    assert ask(client, stream, model="claude", reasoning_effort="high", max_completion_tokens=5000) == "echo: hello there"
+    answer = ask(client, stream, model="claude", reasoning_effort="high", max_completion_tokens=5000)
+    assert answer == "echo: hello there"
     sent = fake_anthropic.requests[-1].json
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2500} and sent["max_tokens"] == 5000
 
@@ -150,7 +151,8 @@ def test_reasoning_effort_makes_claude_on_bedrock_think(client, fake_bedrock, st
 
 
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("model, config", [("gemini-2", {"thinkingBudget": 1024}), ("gemini-3", {"thinkingLevel": "LOW"})])
+@pytest.mark.parametrize("model, config", [("gemini-2", {"thinkingBudget": 1024}),
+                                           ("gemini-3", {"thinkingLevel": "LOW"})])
 def test_reasoning_effort_becomes_geminis_thinking_config(client, fake_gemini, model, config, stream):
     assert ask(client, stream, model=model, reasoning_effort="low") == "echo: hello there"
     assert fake_gemini.requests[-1].json["generationConfig"]["thinkingConfig"] == config
@@ -162,7 +164,8 @@ def test_gemini_logprobs_come_back_in_openais_shape(client, fake_gemini):
     tokens = answer.choices[0].logprobs.content
     assert [token.token for token in tokens] == ["echo: hello there"]
     assert tokens[0].logprob == -0.25 and tokens[0].bytes == list(b"echo: hello there")
-    assert [(alt.token, alt.logprob) for alt in tokens[0].top_logprobs] == [("echo: hello there", -0.25), ("alt1", -4.0)]
+    assert [(alt.token, alt.logprob) for alt in tokens[0].top_logprobs] == [("echo: hello there", -0.25),
+                                                                             ("alt1", -4.0)]
 
 
 def test_gemini_logprobs_stream_with_each_piece_of_text(client, fake_gemini):
@@ -187,8 +190,8 @@ def test_the_native_openai_route_applies_the_same_table(gateway, fake_openai, st
     assert len(fake_openai.requests) == before
 
 
-WEATHER = {"type": "function", "function": {"name": "get_weather",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 
 @pytest.mark.parametrize("stream", [False, True])
