@@ -1,5 +1,6 @@
 """The operator's first session in a real browser: log in, add a secret, two models and an endpoint that
-links both, then find the secret shown only in masked form."""
+links both, then find the secret shown only in masked form; the model catalog filling a realtime model's
+prices, audio included."""
 from __future__ import annotations
 
 import re
@@ -78,3 +79,14 @@ def test_operator_sets_up_an_endpoint_and_sees_the_secret_only_masked(page: Page
     stored = server.database_bytes()
     assert b"gpt-4o-mini" in stored
     assert RAW_VALUE.encode() not in stored
+
+
+def test_choosing_a_realtime_model_from_the_catalog_fills_its_audio_prices(page: Page, server: GatewayServer):
+    _log_in(page, server)
+    page.goto(f"{server.url}/admin/gateway/modeldefinition/add/")
+    page.select_option("#id_provider", "openai")
+    page.fill("#id_audio_output_cost_per_million", "50")  # a price already set is kept
+    page.fill("#id_model_name", "gpt-realtime")
+    expect(page.locator("#id_audio_input_cost_per_million")).to_have_value("32")
+    expect(page.locator("#id_audio_output_cost_per_million")).to_have_value("50")
+    expect(page.locator("#id_input_cost_per_million")).to_have_value("4")
