@@ -18,6 +18,7 @@ USAGE = {"billed_units": {"input_tokens": 9, "output_tokens": 4}, "tokens": {"in
 
 class FakeCohere(FakeUpstream):
     tool_arguments = '{"city": "Paris"}'
+    broken_event: str | None = None  # streams: this data line after the first event, when set
     api_key = "co-upstream-0123456789"
 
     def error_body(self, status: int, message: str) -> dict:
@@ -75,6 +76,8 @@ class FakeCohere(FakeUpstream):
             events.append(("content-end", {"index": 0}))
         events.append(("message-end", {"delta": {"finish_reason": "TOOL_CALL" if call else "COMPLETE", "usage": USAGE}}))
         chunks = [sse(orjson.dumps({"type": kind, **data}).decode(), event=kind) for kind, data in events]
+        if self.broken_event is not None:
+            chunks.insert(1, sse(self.broken_event, event="content-delta"))
         return Reply(chunks=chunks, content_type="text/event-stream")
 
     def _embed(self, body: dict) -> Reply:
