@@ -3,9 +3,10 @@
 `cohere/types/`) declares them. No I/O, no Django.
 
 Cohere v2 messages are close to OpenAI's (system, user, assistant with `tool_calls`, tool with
-`tool_call_id`), so translation is mostly renaming request fields. What Cohere cannot express is a 400
-naming the parameter: a forced named tool, `n` > 1, log probabilities, `logit_bias`, reasoning effort and
-`parallel_tool_calls: false`.
+`tool_call_id`), so translation is mostly renaming request fields; reasoning effort becomes `thinking`, whose
+content stays out of the answer's text. The OpenAI parameters Cohere cannot express (`n` > 1, log
+probabilities, `logit_bias`, `parallel_tool_calls: false`...) were refused by Cohere's table
+(providers/capabilities.py) before this is called; a forced named tool is refused here.
 """
 from __future__ import annotations
 
@@ -18,15 +19,11 @@ from providers.embeddings import check_encoding_format, embeddings_list
 from providers.wire import cohere_usage
 
 FINISH_REASONS = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length", "TOOL_CALL": "tool_calls"}
+# Finish reasons of a generation that did not complete (Cohere's ChatFinishReason): an error, never `stop`.
+FAILED = {"ERROR": "failed with an internal error", "TIMEOUT": "ran out of time"}
 # Unified field -> Cohere field, copied as they are.
 RENAMED = {"temperature": "temperature", "top_p": "p", "seed": "seed", "frequency_penalty": "frequency_penalty",
            "presence_penalty": "presence_penalty"}
-# Fields that would change the answer and have no Cohere equivalent; fields that cannot (`user`,
-# `metadata`, `store`, `stream_options`) are left out.
-REFUSED = {"logprobs": "log probabilities", "top_logprobs": "log probabilities", "logit_bias": "logit_bias",
-           "reasoning_effort": "reasoning effort", "audio": "audio output", "modalities": "output modalities",
-           "prediction": "predicted outputs", "web_search_options": "web search", "functions": "legacy functions",
-           "function_call": "legacy functions"}
 DEFAULT_INPUT_TYPE = "search_document"
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 
@@ -35,13 +32,6 @@ INPUT_TYPES = ("search_document", "search_query", "classification", "clustering"
 
 def chat_body(request: dict, model: str, *, stream: bool) -> dict:
     """The `/v2/chat` body for a unified chat request. Raises TranslationError for what Cohere cannot do."""
-    for field, what in REFUSED.items():
-        if request.get(field) not in (None, False):
-            raise TranslationError(f"{field}: Cohere models do not support {what}.")
-    if request.get("n") not in (None, 1):
-        raise TranslationError("n: Cohere returns a single choice per request; n must be 1.")
-    if request.get("parallel_tool_calls") is False:
-        raise TranslationError("parallel_tool_calls: Cohere models cannot be restricted to one tool call.")
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise TranslationError("messages must be a non-empty list.")
@@ -61,6 +51,10 @@ def chat_body(request: dict, model: str, *, stream: bool) -> dict:
     fmt = request.get("response_format")
     if fmt is not None:
         _response_format(fmt, body)
+    if request.get("reasoning_effort") is not None:
+        # cohere 7.3.1 `types.Thinking`: `disabled`, or `enabled` with a `token_budget`.
+        budget = chat_request.reasoning_budget(request, "Cohere")
+        body["thinking"] = {"type": "disabled"} if budget is None else {"type": "enabled", "token_budget": budget}
     return body
 
 
@@ -177,8 +171,19 @@ def finish_reason(reason: object) -> str:
     return FINISH_REASONS.get(str(reason or ""), "stop")
 
 
+def check_finished(reason: object, error: object = None) -> None:
+    """Raise a retryable ProviderError for a generation Cohere reports as failed (`ERROR`, `TIMEOUT`, or
+    a stream's `error`): whatever text came is incomplete."""
+    if error:
+        raise ProviderError(502, f"Provider 'cohere' stream error: {error}", retryable=True)
+    if reason in FAILED:
+        raise ProviderError(502, f"Provider 'cohere' ended the generation with {reason}: it {FAILED[str(reason)]}.",
+                            retryable=True)
+
+
 def chat_completion(answer: dict, model: str) -> dict:
     """An OpenAI `chat.completion` for a `/v2/chat` answer. Citations and the tool plan have no OpenAI field."""
+    check_finished(answer.get("finish_reason"))
     message = answer.get("message") or {}
     text = "".join(item.get("text") or "" for item in message.get("content") or []
                    if isinstance(item, dict) and item.get("type") == "text")
@@ -229,8 +234,7 @@ class StreamTranslator(completions.SingleChoiceChunks):
             return [] if self._arguments_seen.get(index, True) else self._tool_call_arguments(index, "{}")
         if kind == "message-end":
             end = event.get("delta") or {}
-            if end.get("error"):
-                raise ProviderError(502, f"Provider 'cohere' stream error: {end['error']}", retryable=True)
+            check_finished(end.get("finish_reason"), end.get("error"))
             self.finished = True
             self._usage = end.get("usage")
             return [self._chunk({}, finish_reason(end.get("finish_reason")))]
