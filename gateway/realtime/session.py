@@ -179,6 +179,8 @@ class RealtimeSession:
         if event is None:
             return [frame]
         kind = event.get("type")
+        if kind in (RESPONSE_CREATED, RESPONSE_DONE) and not isinstance(event.get("response"), dict):
+            return [frame]  # of a shape no response can be read from: relayed, and counted for none
         if kind == "response.created":
             await self._response_created(event)
         response_id = _response_id(event)
@@ -306,8 +308,11 @@ class RealtimeSession:
             pass
 
     def _finish(self) -> None:
+        # Responses still open are cut by the session's end: failed with the session's error when the provider
+        # or a budget ended it, else the client left them.
+        failed = self.record.status >= 400
         for ctx in [*self.pending, *self.active.values()]:
-            ctx.status, ctx.error_type = 499, "session_closed"
+            ctx.status, ctx.error_type = (self.record.status, self.record.error_type) if failed else (499, "session_closed")
             pipeline.finish(ctx)
         self.pending.clear()
         self.active.clear()
