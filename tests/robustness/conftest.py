@@ -6,8 +6,8 @@ owed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
-import httpx
 import pytest
 
 from tests.e2e.db import wait_rows
@@ -94,8 +94,9 @@ class Ledger:
     def __init__(self) -> None:
         self.owed: dict[str, bool] = {}
 
-    def note(self, response: httpx.Response, *, failed: bool) -> None:
-        self.owed[response.headers["x-request-id"]] = failed
+    def note(self, headers: Mapping[str, str], *, failed: bool) -> None:
+        """`headers`: the answer's, which name its request id."""
+        self.owed[headers["x-request-id"]] = failed
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def call(request, route: Route, mode: str, stream: bool) -> tuple[httpx.Response
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
 def test_a_broken_upstream_is_a_clean_error_in_the_routes_format(request, ledger, route, mode):
     response, took = call(request, route, mode, stream=False)
-    ledger.note(response, failed=True)
+    ledger.note(response.headers, failed=True)
     assert response.status_code in (502, 504), response.text
     message = assert_error_envelope(response.content, route.family)
     assert took < WITHIN
@@ -62,7 +62,7 @@ def test_a_broken_upstream_is_a_clean_error_in_the_routes_format(request, ledger
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.streams], ids=lambda r: r.name)
 def test_a_broken_stream_ends_with_the_apis_own_error_event(request, ledger, route, mode):
     response, took = call(request, route, mode, stream=True)
-    ledger.note(response, failed=True)
+    ledger.note(response.headers, failed=True)
     assert took < WITHIN
     if mode in BEFORE_FIRST_BYTE:
         assert response.status_code == 502, response.text
@@ -77,7 +77,7 @@ def test_a_broken_stream_ends_with_the_apis_own_error_event(request, ledger, rou
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.streams], ids=lambda r: r.name)
 def test_an_event_of_the_wrong_shape_is_relayed_and_the_rest_of_the_stream_still_flows(request, ledger, route):
     response, _ = call(request, route, "malformed", stream=True)
-    ledger.note(response, failed=False)
+    ledger.note(response.headers, failed=False)
     assert response.status_code == 200, response.text
     ended_complete(route, stream_items(route, response.content))
 
@@ -86,11 +86,11 @@ def test_an_event_of_the_wrong_shape_is_relayed_and_the_rest_of_the_stream_still
 def test_a_healthy_upstream_still_answers_every_route(request, ledger, route):
     response, _ = call(request, route, "ok", stream=False)
     assert response.status_code == 200, response.text
-    ledger.note(response, failed=False)
+    ledger.note(response.headers, failed=False)
     if route.streams:
         response, _ = call(request, route, "ok", stream=True)
         assert response.status_code == 200, response.text
-        ledger.note(response, failed=False)
+        ledger.note(response.headers, failed=False)
         ended_complete(route, stream_items(route, response.content))
 
 
