@@ -44,9 +44,11 @@ def mode_of(path: str) -> str:
     return model.removeprefix("chaos-")
 
 
-def _error(code: str, message: str) -> str:
+def _error(code: str, message: str, event: object = None) -> str:
+    """OpenAI's error event; it names the client event it answers when that event had an `event_id`."""
+    event_id = event.get("event_id") if isinstance(event, dict) else None
     return orjson.dumps({"type": "error", "error": {"type": "invalid_request_error", "code": code,
-                                                    "message": message}}).decode()
+                                                    "message": message, "event_id": event_id}}).decode()
 
 
 class ChaosRealtime(FakeRealtime):
@@ -92,7 +94,7 @@ class ChaosRealtime(FakeRealtime):
                               if isinstance(item, dict) else _error("invalid_type", "'item' must be an object."))
             elif kind == "response.create":
                 if not isinstance(event.get("response", {}), dict):
-                    await ws.send(_error("invalid_type", "'response' must be an object."))
+                    await ws.send(_error("invalid_type", "'response' must be an object.", event))
                 elif await self._respond_as(ws, mode):
                     return
 

@@ -99,6 +99,22 @@ async def test_junk_from_the_client_reaches_the_provider_and_the_session_goes_on
     assert [row[2:] for row in responses if row[0] == 200] == [TOKENS] * 2
 
 
+async def test_a_response_the_provider_refuses_releases_its_reservation_at_once(gateway):
+    async with session(gateway) as ws:
+        await until(ws, "session.created")
+        session_id = ws.response.headers["x-request-id"]
+        await send(ws, {"type": "response.create", "event_id": "evt_bad", "response": "fast"})
+        assert (await until(ws, "error"))[-1]["error"]["event_id"] == "evt_bad"
+        # Recorded, its budget hold released, while the session goes on (not when it ends).
+        refused = wait_rows(gateway, "SELECT request_id, status_code, error_type FROM gateway_usagerecord WHERE "
+                                     "route = 'realtime/response' AND request_id LIKE ?", f"{session_id}.%")
+        assert refused == [(f"{session_id}.1", 400, "invalid_request_error")]
+        await send(ws, {"type": "response.create", "event_id": "evt_good"})
+        await until(ws, "response.done", where=completed)
+    _, responses = records(gateway, session_id, responses=2)
+    assert responses == [(400, "invalid_request_error", 0, 0), (200, "", *TOKENS)]
+
+
 async def test_bad_items_and_odd_text_on_a_guarded_endpoint_never_end_the_session(gateway):
     items = [{"content": "text, not parts"}, {"content": [5, {"type": "input_text", "text": 7}, None]},
              {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "mail jane@example.com"}]}]
