@@ -131,6 +131,17 @@ register(Scenario("chat-ratelimit", "chat with one endpoint rate limit (RPM, TPM
                   CHAT_BODY, config=rate_limited))
 
 
+def exactly_rate_limited(name: str, upstreams: Upstreams) -> dict:
+    """One endpoint limit of 100 concurrent requests: too small for per-process allowances
+    (gateway/ratelimits/allowance.py), so with --redis every request makes its own round trip."""
+    return {**single_model("bench-gpt")(name, upstreams),
+            "rate_limits": [{"name": f"{name}-limit", "scope": "endpoint", "target": name, "max_concurrent": 100}]}
+
+
+register(Scenario("chat-ratelimit-exact", "chat with a limit too small for allowances (100 concurrent; compare with chat)",
+                  CHAT_BODY, config=exactly_rate_limited))
+
+
 def failover_config(name: str, upstreams: Upstreams) -> dict:
     """The primary's address refuses connections, so every request fails over to `bench-gpt`. The circuit
     breaker is off (`threshold: 0`): with it on, the dead model would be skipped after five failures and

@@ -179,13 +179,17 @@ BEDROCK = _translated("Bedrock", max_tokens="`inferenceConfig.maxTokens`", paral
                       response_format="`outputConfig` (json_schema) or a system instruction (json_object)",
                       seed=Refused("Bedrock"), n=Refused("Bedrock", (1,)), reasoning=Refused("Bedrock"))
 
+MISTRAL = _mistral()
 TABLES: dict[str, Capabilities] = {
-    "mistral": _mistral(),
+    "mistral": MISTRAL,
     "anthropic": ANTHROPIC,
     "gemini": GEMINI,
     "bedrock": BEDROCK,
     "vertex_ai": GEMINI,
-    "vertex_ai/claude": ANTHROPIC,
+    # Vertex AI serves each partner publisher's models in that publisher's own format: Claude in Anthropic's
+    # Messages API, Mistral in Mistral's chat API (the same 422 for fields it lacks).
+    "vertex_ai/anthropic": ANTHROPIC,
+    "vertex_ai/mistralai": MISTRAL,
     "fake": _openai_family("fake"),
 }
 
@@ -194,6 +198,16 @@ def for_provider(provider: str, model_name: str = "") -> Capabilities:
     """The table for a provider (Claude models on Vertex AI follow Anthropic's); every provider without its
     own entry speaks OpenAI's API and takes every parameter as is."""
     if provider == "vertex_ai" and model_name.startswith("claude"):
-        return TABLES["vertex_ai/claude"]
+        return for_vertex_publisher("anthropic")
     table = TABLES.get(provider)
     return table if table is not None else _openai_family(provider)
+
+
+def for_vertex_publisher(publisher: str) -> Capabilities:
+    """The table for a Vertex AI model of `publisher` (providers/vertex/translate.publisher_of): Google's
+    own models follow Gemini's; a publisher without its own entry (Meta's Llama) is served on Vertex's
+    OpenAI-compatible endpoint, where parameter support varies by model, so everything is sent as is."""
+    if publisher == "google":
+        return TABLES["vertex_ai"]
+    table = TABLES.get(f"vertex_ai/{publisher}")
+    return table if table is not None else _openai_family("vertex_ai")

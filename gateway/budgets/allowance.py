@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gateway.background import running
 from gateway.budgets.windows import Claim, Refusal
 
 logger = logging.getLogger(__name__)
@@ -196,9 +197,7 @@ class AllowanceBackend:
                 and (now - a.last_used >= IDLE_SECONDS or a.free < a.size // CHUNK_REQUESTS or a.free <= 0)]
 
     def _start_sweeper(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
-            self._sweeper = loop.create_task(self._sweep())
+        self._sweeper = running(self._sweeper, self._sweep)
 
     async def _sweep(self) -> None:
         """Close used-up and idle allowances until none is open."""

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from gateway.background import running
 from gateway.budgets.windows import Claim, Refusal, lease_ttl, recorded_spend
 from gateway.models import BudgetReservation, BudgetWindow
 from gateway.db import db_task
@@ -137,9 +138,7 @@ class DatabaseBackend:
     async def settle(self, claims: Sequence[Claim], lease: str, held: int, nanos: int) -> list[int]:
         future = asyncio.get_running_loop().create_future()
         self._queue.append((claims, lease, nanos, future))
-        loop = asyncio.get_running_loop()
-        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
-            self._writer = loop.create_task(self._write_settlements())
+        self._writer = running(self._writer, self._write_settlements)
         return await future
 
     async def _write_settlements(self) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from gateway.budgets.windows import Claim, Refusal, lease_ttl, recorded_spend
 from gateway.db import db_task
+from gateway.redisclients import async_client
 
 PREFIX = "{gateway-budget}:"
 # Windows are kept a week past their end, so the dashboard can still show them.
@@ -80,10 +81,9 @@ class RedisBackend:
 
     def __init__(self, url: str, seed=None) -> None:
         import redis
-        import redis.asyncio
 
         self.url = url
-        self.client = redis.asyncio.Redis.from_url(url)
+        self.client = async_client(url)
         self.sync_client = redis.Redis.from_url(url)
         self._reserve = self.client.register_script(RESERVE)
         self._settle = self.client.register_script(SETTLE)

@@ -63,7 +63,6 @@ class RateIndex:
 class Admission:
     checks: tuple[Check, ...]
     lease: str
-    held_tokens: int
     headers: dict[str, str]
 
 
@@ -161,8 +160,7 @@ class Limiter:
             return
         if isinstance(answer, Denied):
             raise refusal(checks[answer.index], answer.retry_ms)
-        held_tokens = next((c.cost for c in checks if c.kind == "tokens"), 0)
-        ctx.rate_limit = Admission(checks, ctx.request_id, held_tokens, response_headers(checks, answer))
+        ctx.rate_limit = Admission(checks, ctx.request_id, response_headers(checks, answer))
 
     @property
     def failures(self) -> int:
@@ -180,25 +178,26 @@ class Limiter:
                          self.failures, settings.GATEWAY_RATE_LIMIT_FAILURE, exc_info=True)
 
     def settle(self, admission: Admission | None, used_tokens: int) -> None:
-        """Release concurrency and charge the real tokens instead of the estimate (the Redis store sends this
-        with its next round trip)."""
+        """Release concurrency and charge each tokens limit the real tokens instead of what it held (the Redis
+        store sends this with its next round trip)."""
         if admission is None:
             return
-        delta = used_tokens - admission.held_tokens if admission.held_tokens else 0
-        self.store.settle(admission.checks, admission.lease, delta)
+        self.store.settle(admission.checks, admission.lease, used_tokens)
 
     async def drain(self) -> None:
-        """Send settlements still queued (graceful shutdown)."""
+        """Give back unused allowances and send settlements still queued (graceful shutdown)."""
         if self._store is not None:
             await self._store.flush()
 
 
 def store_from_settings():
-    """Redis when REDIS_URL is set (shared by every process), else this process's memory."""
+    """Redis when REDIS_URL is set (shared by every process, with per-process allowances for large limits),
+    else this process's memory."""
     if settings.REDIS_URL:
+        from gateway.ratelimits.allowance import AllowanceStore
         from gateway.ratelimits.redis import RedisStore
 
-        return RedisStore(settings.REDIS_URL)
+        return AllowanceStore(RedisStore(settings.REDIS_URL))
     from gateway.ratelimits.memory import MemoryStore
 
     return MemoryStore()

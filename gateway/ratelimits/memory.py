@@ -42,13 +42,13 @@ class MemoryStore:
                 self.holds.setdefault(check.key, set()).add(lease)
         return Granted(tuple(remaining), tuple(resets))
 
-    def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
-        """Release the concurrency holds and move token limits by the actual minus the estimated tokens."""
+    def settle(self, checks: Sequence[Check], lease: str, used_tokens: int) -> None:
+        """Release the concurrency holds and move each token limit by the tokens used minus what it held."""
         for check in checks:
             if check.kind == "concurrent":
                 self.holds.get(check.key, set()).discard(lease)
-            elif check.kind == "tokens" and token_delta and check.key in self.tats:
-                self.tats[check.key] += token_delta * PERIOD_MS / check.limit
+            elif check.kind == "tokens" and used_tokens != check.cost and check.key in self.tats:
+                self.tats[check.key] += (used_tokens - check.cost) * PERIOD_MS / check.limit
 
     def _forget(self, now: float) -> None:
         """Drop limits back to full, so counters for many keys do not accumulate forever."""

@@ -10,11 +10,13 @@ mid-request frees its places after GATEWAY_BUDGET_RESERVATION_TTL_SECONDS.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 from django.conf import settings
 
 from gateway.ratelimits.types import Check, Denied, Granted
+from gateway.redisclients import async_client
 
 PREFIX = "{gateway-ratelimit}:"
 # Far more than a round trip on a LAN takes, even on a saturated host; past it the configured failure mode
@@ -22,19 +24,23 @@ PREFIX = "{gateway-ratelimit}:"
 TIMEOUT_SECONDS = 2.0
 FLUSH_SECONDS = 0.05
 
-# KEYS: the request's limits (ARGV[3] of them), then the keys of queued settlements. ARGV: lease, hold ms,
-# the count, then (kind, limit, cost) per limit, then (kind, limit, lease, token delta) per settlement.
-# Settlements apply first, whatever the admission's outcome.
+# KEYS: the limits asked for (ARGV[2] of them), then the keys of queued settlements. ARGV: hold ms, the count,
+# then (kind, limit, cost, lease) per limit, then (kind, limit, member, delta) per settlement. A concurrency
+# limit asked for `cost` places holds the lease itself when cost is 1, else the members lease#1..lease#cost
+# (a process's allowance: gateway/ratelimits/allowance.py). Settlements apply first, whatever the outcome.
+# A settlement is sent again when its round trip failed, though Redis may have run it: removing a place is
+# idempotent, and moving a GCRA limit is made so by its unique `member` id, remembered for 10 minutes in a
+# key next to the limit's (same hash slot).
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local lease, hold, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local hold, count = tonumber(ARGV[1]), tonumber(ARGV[2])
 for j = count + 1, #KEYS do
-  local at = 4 + 3 * count + 4 * (j - count - 1)
-  local kind, limit, held, delta = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
+  local at = 3 + 4 * count + 4 * (j - count - 1)
+  local kind, limit, member, delta = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
   if kind == 'c' then
-    redis.call('ZREM', KEYS[j], held)
-  elseif delta ~= 0 then
+    redis.call('ZREM', KEYS[j], member)
+  elseif delta ~= 0 and redis.call('SET', KEYS[j] .. '|' .. member, '1', 'NX', 'PX', 600000) then
     local tat = tonumber(redis.call('GET', KEYS[j]) or '0')
     if tat < now then tat = now end
     local new = tat + delta * 60000 / limit
@@ -47,12 +53,13 @@ for j = count + 1, #KEYS do
 end
 local out, tats = {1}, {}
 for i = 1, count do
-  local kind, limit, cost = ARGV[1 + 3 * i], tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
+  local at = 4 * i - 1
+  local kind, limit, cost = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
   if kind == 'c' then
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
     local n = redis.call('ZCARD', KEYS[i])
-    if n >= limit then return {0, i, 1000} end
-    out[2 * i] = limit - n - 1
+    if n + cost > limit then return {0, i, 1000} end
+    out[2 * i] = limit - n - cost
     out[2 * i + 1] = 0
   else
     local interval = 60000 / limit
@@ -69,7 +76,13 @@ for i = 1, count do
   if tats[i] then
     redis.call('SET', KEYS[i], string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
   else
-    redis.call('ZADD', KEYS[i], now + hold, lease)
+    local at = 4 * i - 1
+    local cost, lease = tonumber(ARGV[at + 2]), ARGV[at + 3]
+    if cost == 1 then
+      redis.call('ZADD', KEYS[i], now + hold, lease)
+    else
+      for m = 1, cost do redis.call('ZADD', KEYS[i], now + hold, lease .. '#' .. m) end
+    end
     redis.call('PEXPIRE', KEYS[i], hold)
   end
 end
@@ -77,6 +90,11 @@ return out
 """
 
 CODES = {"requests": "r", "tokens": "t", "concurrent": "c"}
+
+
+def member(lease: str, place: int, places: int) -> str:
+    """The concurrency-set member of place `place` (1-based) of a lease holding `places` places."""
+    return lease if places == 1 else f"{lease}#{place}"
 
 
 class RedisStore:
@@ -87,48 +105,64 @@ class RedisStore:
     name = "redis"
 
     def __init__(self, url: str) -> None:
-        import redis.asyncio
-
-        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
-                                                   socket_connect_timeout=TIMEOUT_SECONDS)
+        self.client = async_client(url, TIMEOUT_SECONDS)
         self._script = self.client.register_script(ACQUIRE)
         self._queue: list[tuple[Check, str, int]] = []
         self._flusher: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task] = set()
+        self._id = f"s{uuid.uuid4().hex[:12]}-"
+        self._sent = 0
         self.failures = 0
 
     def _settlements(self) -> tuple[list[str], list, list[tuple[Check, str, int]]]:
         queued, self._queue = self._queue, []
         keys, args = [], []
-        for check, lease, delta in queued:
+        for check, held, delta in queued:
             keys.append(PREFIX + check.key)
-            args += [CODES[check.kind], check.limit, lease, delta]
+            args += [CODES[check.kind], check.limit, held, delta]
         return keys, args, queued
 
-    async def _run(self, checks: Sequence[Check], lease: str):
+    async def _run(self, asks: Sequence[tuple[Check, str]]):
         settle_keys, settle_args, queued = self._settlements()
-        args: list = [lease, settings.GATEWAY_BUDGET_RESERVATION_TTL_SECONDS * 1000, len(checks)]
-        for check in checks:
-            args += [CODES[check.kind], check.limit, check.cost]
+        args: list = [settings.GATEWAY_BUDGET_RESERVATION_TTL_SECONDS * 1000, len(asks)]
+        for check, lease in asks:
+            args += [CODES[check.kind], check.limit, check.cost, lease]
         try:
-            return await self._script(keys=[PREFIX + check.key for check in checks] + settle_keys,
+            return await self._script(keys=[PREFIX + check.key for check, _ in asks] + settle_keys,
                                       args=args + settle_args)
         except BaseException:
             self._queue[:0] = queued  # sent again with the next round trip (releases are idempotent)
             raise
 
     async def acquire(self, checks: Sequence[Check], lease: str) -> Granted | Denied:
-        result = await self._run(checks, lease)
+        return await self.acquire_each([(check, lease) for check in checks])
+
+    async def acquire_each(self, asks: Sequence[tuple[Check, str]]) -> Granted | Denied:
+        """Admit against every (check, lease) pair at once, all or none: a concurrency check asking for
+        `cost` places holds them under its own lease (see `member`)."""
+        result = await self._run(asks)
         if int(result[0]) == 0:
             return Denied(int(result[1]) - 1, float(result[2]))
         values = [int(value) for value in result[1:]]
         return Granted(tuple(values[0::2]), tuple(float(v) for v in values[1::2]))
 
-    def settle(self, checks: Sequence[Check], lease: str, token_delta: int) -> None:
+    def settle(self, checks: Sequence[Check], lease: str, used_tokens: int) -> None:
+        """Free the request's concurrency places and charge each tokens limit what was used beyond what it
+        held (or give back what it held beyond what was used)."""
         for check in checks:
-            if check.kind == "concurrent" or (check.kind == "tokens" and token_delta):
-                self._queue.append((check, lease, token_delta))
-        if self._queue and self._flusher is None:
+            if check.kind == "concurrent":
+                self.release(check, lease, 0)
+            elif check.kind == "tokens" and used_tokens != check.cost:
+                self.release(check, lease, used_tokens - check.cost)
+
+    def release(self, check: Check, held: str, delta: int) -> None:
+        """Queue one settlement for the next round trip: a concurrency place (`held` is its member) freed, or a
+        GCRA limit moved by `delta` units (positive: charged, negative: given back) exactly once."""
+        if check.kind != "concurrent":
+            self._sent += 1
+            held = f"{self._id}{self._sent}"
+        self._queue.append((check, held, delta))
+        if self._flusher is None:
             self._flusher = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush_soon)
 
     def _flush_soon(self) -> None:
@@ -143,7 +177,7 @@ class RedisStore:
         if not self._queue:
             return
         try:
-            await self._run((), "")
+            await self._run(())
         except Exception:  # noqa: BLE001 - retried with the next request or timer; holds expire on their own
             self.failures += 1
             if self._flusher is None:

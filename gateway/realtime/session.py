@@ -21,7 +21,8 @@ from gateway import pipeline
 from gateway.context import RequestContext
 from gateway.envelopes import realtime_error
 from gateway.config.snapshot import ClientKey, EndpointConfig, Link
-from gateway.errors import GatewayError, UpstreamError
+from gateway.errors import GatewayError, ServiceUnavailable, UpstreamError
+from gateway.ratelimits.limiter import RateLimited
 from gateway.realtime.usage import RealtimeUsage, realtime_cost
 from gateway.routing.router import Attempt
 from guardrails import engine as guardrails
@@ -122,12 +123,25 @@ class RealtimeSession:
         ctx = self._response_context()
         try:
             await pipeline.admit(ctx, Api.OPENAI_REALTIME, event)
+        except (RateLimited, ServiceUnavailable) as exc:
+            # Over a rate limit (or its store down, failing closed) the response is not sent and the session
+            # goes on, as an HTTP client would retry; a spent budget (below) ends the session.
+            ctx.fail(exc)
+            pipeline.finish(ctx)
+            await self.to_client.put(realtime_error(exc))
+            return False
         except GatewayError as exc:
             ctx.fail(exc)
             pipeline.finish(ctx)
             await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
                            error_type=exc.error_type)
             return False
+        except BaseException as exc:
+            # Cancelled (the session is closing) or failing after the rate limits admitted the response:
+            # settle what it holds, or its places stay taken until they expire.
+            ctx.fail(exc)
+            pipeline.finish(ctx)
+            raise
         self.pending.append(ctx)
         if isinstance(event.get("event_id"), str):
             self.creates[event["event_id"]] = ctx

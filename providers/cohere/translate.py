@@ -18,6 +18,8 @@ from providers.embeddings import check_encoding_format, embeddings_list
 from providers.wire import cohere_usage
 
 FINISH_REASONS = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length", "TOOL_CALL": "tool_calls"}
+# Finish reasons of a generation that did not complete (Cohere's ChatFinishReason): an error, never `stop`.
+FAILED = {"ERROR": "failed with an internal error", "TIMEOUT": "ran out of time"}
 # Unified field -> Cohere field, copied as they are.
 RENAMED = {"temperature": "temperature", "top_p": "p", "seed": "seed", "frequency_penalty": "frequency_penalty",
            "presence_penalty": "presence_penalty"}
@@ -177,8 +179,19 @@ def finish_reason(reason: object) -> str:
     return FINISH_REASONS.get(str(reason or ""), "stop")
 
 
+def check_finished(reason: object, error: object = None) -> None:
+    """Raise a retryable ProviderError for a generation Cohere reports as failed (`ERROR`, `TIMEOUT`, or
+    a stream's `error`): whatever text came is incomplete."""
+    if error:
+        raise ProviderError(502, f"Provider 'cohere' stream error: {error}", retryable=True)
+    if reason in FAILED:
+        raise ProviderError(502, f"Provider 'cohere' ended the generation with {reason}: it {FAILED[str(reason)]}.",
+                            retryable=True)
+
+
 def chat_completion(answer: dict, model: str) -> dict:
     """An OpenAI `chat.completion` for a `/v2/chat` answer. Citations and the tool plan have no OpenAI field."""
+    check_finished(answer.get("finish_reason"))
     message = answer.get("message") or {}
     text = "".join(item.get("text") or "" for item in message.get("content") or []
                    if isinstance(item, dict) and item.get("type") == "text")
@@ -229,8 +242,7 @@ class StreamTranslator(completions.SingleChoiceChunks):
             return [] if self._arguments_seen.get(index, True) else self._tool_call_arguments(index, "{}")
         if kind == "message-end":
             end = event.get("delta") or {}
-            if end.get("error"):
-                raise ProviderError(502, f"Provider 'cohere' stream error: {end['error']}", retryable=True)
+            check_finished(end.get("finish_reason"), end.get("error"))
             self.finished = True
             self._usage = end.get("usage")
             return [self._chunk({}, finish_reason(end.get("finish_reason")))]

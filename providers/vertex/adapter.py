@@ -19,6 +19,7 @@ from providers import http, outbound
 from providers.anthropic import translate as anthropic
 from providers.anthropic.adapter import messages_chunks
 from providers.base import CallStats, ModelTarget, PassthroughResponse, ProviderAdapter, UnsupportedOperation
+from providers.capabilities import for_vertex_publisher
 from providers.gemini.adapter import GeminiAdapter
 from providers.registry import AUTH_MODES
 from providers.vertex import translate
@@ -65,6 +66,7 @@ class VertexAdapter(ProviderAdapter):
         super().__init__(target, client)
         self.model_url = translate.model_url(target.auth_config, target.model_name)
         publisher = translate.publisher_of(target.model_name)
+        self.capabilities = for_vertex_publisher(publisher)
         self.is_claude = publisher == "anthropic"
         self.tokens = _token_source(target)
         self.headers = {"content-type": "application/json", "accept": "application/json"}
@@ -142,7 +144,9 @@ class VertexAdapter(ProviderAdapter):
             raise UnsupportedOperation(f"Provider 'vertex_ai' does not support the '{api}' API for {family} model "
                                        f"'{self.target.model_name}'.")
         if self.partner:
-            return await self.partner.passthrough(body, headers, stats, stream=stream)
+            # The same table as the unified route, as the OpenAI adapter applies it on its native route.
+            return await self.partner.passthrough(self.capabilities.prepare(body, stream=stream), headers, stats,
+                                                  stream=stream)
         if api != Api.ANTHROPIC_MESSAGES:
             return await (await self._gemini_adapter()).passthrough(api, body, headers, stats, stream=stream)
         method = "streamRawPredict" if stream else "rawPredict"

@@ -2,10 +2,12 @@
 OpenAI-format bodies of the Mistral and Llama families, and the `:predict` embeddings API. Chat itself
 reuses the Gemini, Anthropic and OpenAI translations unchanged.
 
-Partner models, as Vertex AI's model garden documents them (assumed current as of 2025):
-- Mistral AI (`mistral-*`, `codestral-*`, `ministral-*`): Mistral's chat body, with `model`, POSTed to
-  `publishers/mistralai/models/<model>:rawPredict` (`:streamRawPredict` with `"stream": true` for SSE). Like
-  Mistral's own API it refuses `stream_options` and always ends a stream with a usage block.
+Partner models, as Google's "Mistral AI models" and "Llama models" / "Call MaaS APIs for open models" pages
+document them (checked against those pages; tests/fixtures/conformance/vertex.json cites them):
+- Mistral AI (`mistral-*`, `codestral-*`, `ministral-*`): Mistral's chat body POSTed to
+  `publishers/mistralai/models/<model>:rawPredict` (`:streamRawPredict` with `"stream": true` for SSE); the
+  URL names the model with its `@version`, the body's `model` without it. Like Mistral's own API it refuses
+  `stream_options` and always ends a stream with a usage block.
 - Meta Llama (`llama-*`, or `meta/llama-*`; MaaS ids such as `llama-3.3-70b-instruct-maas`): Vertex's
   OpenAI-compatible Chat Completions API at `endpoints/openapi/chat/completions`, `model` being
   `meta/<model>`.
@@ -77,8 +79,11 @@ def openai_format_urls(model_url: str, model_name: str) -> tuple[str, str]:
 
 
 def openai_format_model(model_name: str) -> str:
-    """The body's `model`: Mistral's own id, or `meta/<id>` on the OpenAI-compatible endpoint."""
-    return model_name if publisher_of(model_name) == "mistralai" else f"meta/{_bare(model_name)}"
+    """The body's `model`: Mistral's own id without the `@version` of the URL, or `meta/<id>` on the
+    OpenAI-compatible endpoint."""
+    if publisher_of(model_name) == "mistralai":
+        return model_name.partition("@")[0]
+    return f"meta/{_bare(model_name)}"
 
 
 def openai_format_body(body: dict, model_name: str, *, stream: bool) -> dict:

@@ -162,3 +162,15 @@ async def test_concurrent_settlements_add_up(make_backend):
     assert max(total[0] for total in totals) == 55_000
     assert await sync_to_async(backend.current)(claim) == (55_000, 0)
     assert await sync_to_async(backend.current)(watch) == (55_000, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_crowd_of_reservations_waits_for_a_redis_connection_instead_of_failing(make_backend):
+    """More reservations at once than Redis's connection pool holds wait their turn: none fails with
+    'Too many connections' (a budget on Redis would answer 503 to each)."""
+    if make_backend.kind != "redis":
+        pytest.skip("a Redis connection pool")
+    backend = make_backend()
+    claim = await new_claim()
+    refusals = await asyncio.gather(*(backend.reserve([claim], COST, f"crowd-{i}", NOW) for i in range(300)))
+    assert sum(refusal is None for refusal in refusals) == 10

@@ -4,10 +4,11 @@ official SDKs, on the unified route (OpenAI SDK) and on the provider's native ro
 Google GenAI SDK).
 
 A case names the model it calls (`model`, a model of the gateway configured below, each behind its own
-endpoint), the `route`, the `call` (`chat`, `stream`, `tool_loop` on either OpenAI route; `messages`,
+endpoint), the `route`, the `call` (`chat`, `stream`, `tool_loop`, `embed` on either OpenAI route; `messages`,
 `messages_stream`; `generate`, `generate_stream`), the SDK arguments (`request`), the recorded `upstream`
-replies served in order, and what the client must see (`expect`: text, tool calls, finish reason, usage, or an
-error status and message; status null for an error event ending a stream) and what the provider must have been
+replies served in order, and what the client must see (`expect`: text, tool calls, finish reason, usage,
+`embeddings` (how many vectors, of what length), or an error status and message; status null for an error
+event ending a stream) and what the provider must have been
 sent (`sent`: dotted paths into the upstream body, `"<absent>"` for a field that must not be there;
 `sent_path`; `sigv4`: the call is signed with AWS access keys, checked as AWS checks them), and `billed`: the
 input, output and cached tokens of the usage record the call left.
@@ -74,6 +75,12 @@ MODELS = {  # gateway model name -> (provider, upstream model id, secret)
     "bedrock-signed": ("bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", "bedrock-keys"),
     "vertex": ("vertex_ai", "gemini-2.5-flash", "vertex"),
     "vertex-claude": ("vertex_ai", "claude-sonnet-4-5@20250929", "vertex"),
+    "vertex-mistral": ("vertex_ai", "mistral-medium-3@001", "vertex"),
+    "vertex-llama": ("vertex_ai", "llama-3.3-70b-instruct-maas", "vertex"),
+    "cohere": ("cohere", "command-a-03-2025", "cohere"),
+    "cohere-embed": ("cohere", "embed-v4.0", "cohere"),
+    "databricks": ("databricks", "databricks-meta-llama-3-3-70b-instruct", "databricks"),
+    "azure-ai": ("azure_ai", "mistral-large-2411", "azure-ai"),
 }
 
 
@@ -115,6 +122,12 @@ def gateway(e2e_root, replay):
          "values": {"aws_access_key_id": AWS_KEYS["access_key_id"], "aws_secret_access_key": AWS_KEYS["secret_access_key"]}},
         {"name": "vertex", "provider": "vertex_ai", "values": {"vertex_credentials": _service_account(f"{url}/token")},
          "auth_config": {"api_base": f"{url}/v1", "vertex_project": "conformance", "vertex_location": "us-central1"}},
+        {"name": "cohere", "provider": "cohere", "values": {"api_key": "co-replay-0123456789"},
+         "auth_config": {"api_base": f"{url}/v2"}},
+        {"name": "databricks", "provider": "databricks", "values": {"api_key": "dapi-replay-0123456789"},
+         "auth_config": {"api_base": url}},
+        {"name": "azure-ai", "provider": "azure_ai", "values": {"api_key": "azure-ai-replay-0123456789"},
+         "auth_config": {"api_base": url, "api_version": "2024-05-01-preview"}},
     ]
     models = [{"name": name, "provider": provider, "model_name": model_name, "secret": secret}
               for name, (provider, model_name, secret) in MODELS.items()]
@@ -227,6 +240,11 @@ def _genai_answer(responses: list) -> dict:
 
 def _run(gateway, case: dict) -> dict:
     call, model, request = case["call"], endpoint_of(case["model"]), case.get("request") or {}
+    if call == "embed":
+        answer = _openai(gateway, case["route"]).embeddings.create(model=model, **request)
+        dimensions = sorted({len(item.embedding) for item in answer.data})
+        return {"embeddings": {"count": len(answer.data), "dimensions": dimensions},
+                "usage": answer.usage.model_dump(exclude_none=True)}
     if call in ("chat", "stream", "tool_loop"):
         client = _openai(gateway, case["route"])
         if call == "stream":
@@ -315,7 +333,7 @@ def test_recorded_case(gateway, replay, case):
         assert expect.get("message", "") in message
     else:
         seen = _run(gateway, case)
-        for key in ("text", "finish"):
+        for key in ("text", "finish", "embeddings"):
             if key in expect:
                 assert seen[key] == expect[key], (key, seen)
         if "tool_calls" in expect:

@@ -1,6 +1,7 @@
 """Cohere, Databricks (OAuth machine-to-machine) and Azure AI Foundry through the real gateway with the
 official OpenAI SDK: chat, streaming with usage, tool calls and embeddings, against fakes speaking each
-vendor's wire format on 127.0.0.1; and usage recorded from each vendor's own usage block."""
+vendor's wire format on 127.0.0.1 (Cohere's replaying its recorded answers); and usage recorded from each
+vendor's own usage block."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import pytest
 
 from tests.e2e.harness import make_gateway
 from tests.fakes.azure_ai import FakeAzureAI
-from tests.fakes.cohere import USAGE, FakeCohere
+from tests.fakes.cohere import RECORDED, FakeCohere, recorded_text
 from tests.fakes.databricks import FakeDatabricks
 
 WEATHER = {"type": "function", "function": {"name": "get_weather",
@@ -58,20 +59,26 @@ def client(gateway):
     return openai.OpenAI(base_url=f"{gateway.url}/gateway/mlflow/v1", api_key=gateway.keys["default"], max_retries=0)
 
 
+ECHO = {"databricks": ("echo: hi", "echo: more"), "foundry": ("echo: hi", "echo: more"),
+        "cohere": (RECORDED["chat"]["message"]["content"][0]["text"], recorded_text(RECORDED["chat_stream"]))}
+
+
 @pytest.mark.parametrize("endpoint", ["cohere", "databricks", "foundry"])
 def test_chat_and_stream(client, endpoint):
+    plain, streamed = ECHO[endpoint]
     answer = client.chat.completions.create(model=endpoint, messages=[{"role": "user", "content": "hi"}])
-    assert answer.choices[0].message.content == "echo: hi" and answer.usage.total_tokens > 0
+    assert answer.choices[0].message.content == plain and answer.usage.total_tokens > 0
     chunks = list(client.chat.completions.create(model=endpoint, messages=[{"role": "user", "content": "more"}],
                                                  stream=True, stream_options={"include_usage": True}))
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: more"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == streamed
     assert chunks[-1].usage.total_tokens > 0
 
 
 def test_cohere_usage_is_its_billed_units(client):
     answer = client.chat.completions.create(model="cohere", messages=[{"role": "user", "content": "hi"}])
+    billed = RECORDED["chat"]["usage"]["billed_units"]
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (
-        USAGE["billed_units"]["input_tokens"], USAGE["billed_units"]["output_tokens"])
+        billed["input_tokens"], billed["output_tokens"])
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -79,12 +86,16 @@ def test_cohere_tool_calls(client, stream):
     request = {"model": "cohere", "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": [WEATHER]}
     if stream:
         chunks = list(client.chat.completions.create(**request, stream=True))
-        calls = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
-        name, arguments = calls[0].function.name, "".join(c.function.arguments or "" for c in calls)
+        deltas = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+        calls = [(delta.function.name, json.loads("".join(d.function.arguments or "" for d in deltas
+                                                          if d.index == delta.index)))
+                 for delta in deltas if delta.id]
     else:
-        [call] = client.chat.completions.create(**request).choices[0].message.tool_calls
-        name, arguments = call.function.name, call.function.arguments
-    assert name == "get_weather" and json.loads(arguments) == {"city": "Paris"}
+        calls = [(call.function.name, json.loads(call.function.arguments))
+                 for call in client.chat.completions.create(**request).choices[0].message.tool_calls]
+    # The recorded answers call two tools, whichever were offered.
+    assert calls == [("query_daily_sales_report", {"day": "2023-09-29"}),
+                     ("query_product_catalog", {"category": "Electronics"})]
 
 
 def test_cohere_refusal_is_a_400_naming_the_parameter(client):
@@ -95,7 +106,8 @@ def test_cohere_refusal_is_a_400_naming_the_parameter(client):
 
 def test_cohere_embeddings(client):
     answer = client.embeddings.create(model="cohere-embed", input=["a", "b"], encoding_format="float")
-    assert [len(item.embedding) for item in answer.data] == [8, 8] and answer.usage.prompt_tokens == 4
+    assert [item.embedding for item in answer.data] == RECORDED["embed"]["embeddings"]["float"]
+    assert answer.usage.prompt_tokens == RECORDED["embed"]["meta"]["billed_units"]["input_tokens"]
 
 
 def test_databricks_oauth_token_is_fetched_once(client, fakes):

@@ -61,8 +61,10 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_realtime):
         endpoint("voice", "rt"), endpoint("voice-listed", "rt-listed"), endpoint("voice-budget", "rt"),
         endpoint("voice-badkey", "rt-badkey"), endpoint("voice-fake", "fake-echo"),
         endpoint("voice-redact", "rt", guardrails=["redact-pii", "redact-words"]),
-        endpoint("voice-block", "rt", guardrails=["block-words"]),
+        endpoint("voice-block", "rt", guardrails=["block-words"]), endpoint("voice-limited", "rt"),
     ]
+    config["rate_limits"] = [{"name": "voice-two", "scope": "endpoint", "target": "voice-limited",
+                              "requests_per_minute": 2}]
     config["budgets"] = [{"name": "voice-tiny", "scope": "endpoint", "target": "voice-budget",
                           "amount_usd": 0.006, "window": {"unit": "days", "value": 1}, "action": "reject"}]
     server = make_gateway(e2e_root, "realtime", config, keys={"default": None, "limited": ["voice-fake"]},
@@ -199,6 +201,28 @@ async def test_spent_budget_closes_the_session_with_an_error_event(gateway):
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd.code == 1008
+
+
+async def test_a_rate_limited_response_is_refused_and_the_session_goes_on(gateway, fake_realtime):
+    """Each response.create counts against the endpoint's rate limits; one over the limit gets an error event
+    naming the limit and is not sent upstream, and the session stays open (unlike a spent budget)."""
+    async with session(gateway, "voice-limited") as ws:
+        await until(ws, "session.created")
+        for _ in range(2):
+            await send(ws, {"type": "response.create"})
+            assert (await until(ws, "response.done", "error"))[-1]["type"] == "response.done"
+        sent_upstream = len(fake_realtime.connections[-1].received)
+        await send(ws, {"type": "response.create"})
+        refused = (await until(ws, "response.done", "error"))[-1]
+        assert refused["error"]["code"] == "rate_limit_exceeded"
+        assert "voice-two" in refused["error"]["message"]
+        await send(ws, item("still here"))
+        assert (await until(ws, "conversation.item.created"))[-1]["type"] == "conversation.item.created"
+        assert [orjson.loads(e)["type"] for e in fake_realtime.connections[-1].received[sent_upstream:]] == [
+            "conversation.item.create"]
+    session_id = ws.response.headers["x-request-id"]
+    rows = records(gateway, "realtime/response", f"{session_id}.%")
+    assert [(row[5], row[6]) for row in rows] == [(200, ""), (200, ""), (429, "rate_limit_exceeded")]
 
 
 async def test_upstream_death_is_reported_then_closed(gateway):

@@ -101,10 +101,12 @@ def cluster(tmp_path_factory, fake_openai, fake_anthropic, fake_gemini):
     first.apply({**base, "models": [*base["models"], PRICED, SLOW],
                  "endpoints": [endpoint("chat", "gpt"), endpoint("budgeted", "priced-gpt"),
                                endpoint("limited", "gpt"), endpoint("slow", "slow-gpt"),
-                               endpoint("after-restart", "gpt")],
+                               endpoint("after-restart", "gpt"), endpoint("widely-limited", "gpt")],
                  "budgets": [{"name": "ten", "scope": "endpoint", "target": "budgeted", "amount_usd": float(COST * 10),
                               "window": {"unit": "days", "value": 1}, "action": "reject"}],
                  "rate_limits": [{"name": "r12", "scope": "endpoint", "target": "limited", "requests_per_minute": 12},
+                                 {"name": "r300", "scope": "endpoint", "target": "widely-limited",
+                                  "requests_per_minute": 300},
                                  {"name": "r5", "scope": "endpoint", "target": "after-restart",
                                   "requests_per_minute": 5}]},
                 "--prune")
@@ -172,6 +174,18 @@ def test_a_rate_limit_admits_its_burst_across_both(cluster):
     first, second, _ = cluster
     outcomes = spread([first, second], "limited", 30)
     assert outcomes.count(200) == 12 and outcomes.count(429) == 18
+
+
+def test_a_limit_large_enough_for_allowances_still_holds_across_both(cluster):
+    """300 a minute is shared through per-process allowances (gateway/ratelimits/allowance.py): across both
+    replicas it admits its burst, never more (but for what refills meanwhile, 5 a second), and at most one
+    allowance per replica (3 requests) fewer."""
+    first, second, _ = cluster
+    started = time.monotonic()
+    outcomes = spread([first, second], "widely-limited", 360)
+    refilled = int((time.monotonic() - started) * 300 / 60) + 1
+    assert 300 - 2 * 3 <= outcomes.count(200) <= 300 + refilled
+    assert outcomes.count(200) + outcomes.count(429) == 360
 
 
 def test_usage_from_both_replicas_lands_in_postgresql(cluster):

@@ -1,24 +1,46 @@
-"""Fake Cohere v2 API: `/v2/chat` (JSON, or SSE events with `event:` lines and a JSON `data` carrying the
-same `type`) and `/v2/embed`, in the shapes the official SDK declares (cohere 7.3.1: `v2/types/
-v2chat_response.py`, `v2/types/v2chat_stream_response.py`, `types/usage.py`, `types/embed_by_type_response.py`)
-and Cohere's API reference ("Chat", "Chat with Streaming", "Embed" v2). Errors come as `{"message": ...}`.
+"""Fake Cohere v2 API on 127.0.0.1 replaying recorded payloads: `/v2/chat` (JSON, or its SSE events, each
+with an `event:` line and a JSON `data` carrying the same `type`) and `/v2/embed`. The answers are the
+examples of Cohere's own API reference (its OpenAPI spec), the same payloads the conformance table replays:
+tests/fixtures/conformance/cohere.json, where each case cites its source. `RECORDED` names them.
 
-Answers `echo: <last user text>`; with tools offered and the last message from the user, calls the first
-tool with `tool_arguments` (a Cohere `TOOL_CALL` answer, with its `tool_plan`).
+A chat offering tools (not `tool_choice: NONE`) whose last message is the user's gets the recorded tool-call
+answer (two calls, after Cohere's thinking or tool plan), any other chat the recorded text answer, streamed
+when `stream` is set. `drop_arguments` replays the recorded tool-call stream without its `tool-call-delta`
+events, as Cohere streams a call that has no arguments. Requests are checked as Cohere checks them: the
+bearer key, the required fields, no unknown field; errors come as `{"message": ...}`, with Cohere's own
+message where its API reference ("Errors") documents one.
 """
 from __future__ import annotations
 
-import orjson
+import json
+from pathlib import Path
 
-from tests.fakes.base import FakeUpstream, Recorded, Reply, last_user_text, sse
-from tests.fakes.openai import fake_embedding
+from tests.fakes.base import FakeUpstream, Recorded, Reply, sse
 
-USAGE = {"billed_units": {"input_tokens": 9, "output_tokens": 4}, "tokens": {"input_tokens": 205, "output_tokens": 4}}
+_TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "conformance" / "cohere.json"
+_CASES = {case["id"]: case for case in json.loads(_TABLE.read_text())["cases"]}
+# Recorded answers, by what was asked; the conformance cases they come from cite their sources.
+RECORDED = {
+    "chat": _CASES["chat-text"]["upstream"]["json"],
+    "chat_tool_calls": _CASES["tool-calls-after-thinking"]["upstream"]["json"],
+    "chat_stream": _CASES["stream-text"]["upstream"]["sse"],
+    "chat_stream_tool_calls": _CASES["stream-tool-calls"]["upstream"]["sse"],
+    "embed": _CASES["embed"]["upstream"]["json"],
+}
+CHAT_FIELDS = {"model", "messages", "tools", "stream", "max_tokens", "temperature", "p", "k", "seed", "stop_sequences",
+               "frequency_penalty", "presence_penalty", "response_format", "tool_choice", "strict_tools", "documents",
+               "safety_mode", "logprobs", "thinking", "citation_options", "priority"}
+
+
+def recorded_text(events: list[dict]) -> str:
+    """The text a recorded stream carries in its content-delta events."""
+    return "".join(event["data"]["delta"]["message"]["content"]["text"] for event in events
+                   if event["event"] == "content-delta")
 
 
 class FakeCohere(FakeUpstream):
-    tool_arguments = '{"city": "Paris"}'
     api_key = "co-upstream-0123456789"
+    drop_arguments = False
 
     def error_body(self, status: int, message: str) -> dict:
         return {"message": message}
@@ -31,58 +53,31 @@ class FakeCohere(FakeUpstream):
             return self._chat(body)
         if request.path == "/v2/embed":
             return self._embed(body)
-        return Reply(status=404, body={"message": f"no route {request.path}"})
+        return Reply(status=404, body={"message": "404 page not found"})
 
     def _chat(self, body: dict) -> Reply:
         messages = body.get("messages")
-        if not body.get("model") or not isinstance(messages, list) or not messages:
-            return Reply(status=400, body={"message": "invalid request: model and messages are required"})
-        unknown = set(body) - {"model", "messages", "tools", "stream", "max_tokens", "temperature", "p", "k", "seed",
-                               "stop_sequences", "frequency_penalty", "presence_penalty", "response_format",
-                               "tool_choice", "strict_tools", "documents", "safety_mode", "logprobs", "thinking"}
+        if not body.get("model"):
+            return Reply(status=400, body={"message": "a model parameter is required for this endpoint."})
+        if not isinstance(messages, list) or not messages:
+            return Reply(status=400, body={"message": "invalid request: messages must not be empty"})
+        unknown = set(body) - CHAT_FIELDS
         if unknown:
             return Reply(status=400, body={"message": f"invalid request: unknown field {sorted(unknown)[0]}"})
-        call = None
-        if body.get("tools") and body.get("tool_choice") != "NONE" and messages[-1].get("role") == "user":
-            call = {"id": "get_weather_c0c8fnjxds0e", "type": "function",
-                    "function": {"name": body["tools"][0]["function"]["name"], "arguments": self.tool_arguments}}
-        text = f"echo: {last_user_text(messages)}"
+        calls = bool(body.get("tools")) and body.get("tool_choice") != "NONE" and messages[-1].get("role") == "user"
         if not body.get("stream"):
-            message: dict = {"role": "assistant"}
-            if call:
-                message.update(tool_plan="I will call the tool.", tool_calls=[call])
-            else:
-                message["content"] = [{"type": "text", "text": text}]
-            return Reply(body={"id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4", "message": message,
-                               "finish_reason": "TOOL_CALL" if call else "COMPLETE", "usage": USAGE})
-        events = [("message-start", {"id": "29f14a5a-11de-4cae-9800-25e4747408ea", "delta": {
-            "message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})]
-        if call:
-            events.append(("tool-plan-delta", {"delta": {"message": {"tool_plan": "I will call the tool."}}}))
-            arguments = call["function"]["arguments"]
-            events.append(("tool-call-start", {"index": 0, "delta": {"message": {"tool_calls": {
-                "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}}}}))
-            for piece in (arguments[:len(arguments) // 2], arguments[len(arguments) // 2:]):
-                if piece:
-                    events.append(("tool-call-delta", {"index": 0, "delta": {"message": {"tool_calls": {
-                        "function": {"arguments": piece}}}}}))
-            events.append(("tool-call-end", {"index": 0}))
-        else:
-            events.append(("content-start", {"index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}))
-            for i, word in enumerate(text.split(" ")):
-                events.append(("content-delta", {"index": 0, "delta": {"message": {"content": {
-                    "text": word if i == 0 else f" {word}"}}}}))
-            events.append(("content-end", {"index": 0}))
-        events.append(("message-end", {"delta": {"finish_reason": "TOOL_CALL" if call else "COMPLETE", "usage": USAGE}}))
-        chunks = [sse(orjson.dumps({"type": kind, **data}).decode(), event=kind) for kind, data in events]
-        return Reply(chunks=chunks, content_type="text/event-stream")
+            return Reply(body=RECORDED["chat_tool_calls" if calls else "chat"])
+        events = RECORDED["chat_stream_tool_calls" if calls else "chat_stream"]
+        if calls and self.drop_arguments:
+            events = [event for event in events if event["event"] != "tool-call-delta"]
+        return Reply(chunks=[sse(event["data"], event["event"]) for event in events], content_type="text/event-stream")
 
     def _embed(self, body: dict) -> Reply:
-        texts = body.get("texts")
-        if not isinstance(texts, list) or not texts or body.get("input_type") is None:
-            return Reply(status=400, body={"message": "invalid request: texts and input_type are required"})
-        dimensions = body.get("output_dimension") or 8
-        return Reply(body={"id": "da6e531f-54c6-4a73-bf92-f60566d8d753", "texts": texts,
-                           "embeddings": {"float": [fake_embedding(text, dimensions) for text in texts]},
-                           "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 2 * len(texts)}},
-                           "response_type": "embeddings_by_type"})
+        if not isinstance(body.get("texts"), list) or not body["texts"]:
+            return Reply(status=400, body={"message": "invalid request: texts must not be empty"})
+        if body.get("input_type") is None:
+            return Reply(status=400, body={"message": "invalid request: valid input_type must be provided with the "
+                                                      "provided model"})
+        if not body.get("embedding_types"):
+            return Reply(status=400, body={"message": "embedding_types parameter is required"})
+        return Reply(body=RECORDED["embed"])

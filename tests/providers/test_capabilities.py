@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.capabilities import PARAMETERS, TABLES, Dropped, Refused, UsageFlag, for_provider
+from providers.capabilities import (PARAMETERS, TABLES, Dropped, Refused, UsageFlag, for_provider,
+                                    for_vertex_publisher)
 from providers.errors import TranslationError
 
 HI = {"messages": [{"role": "user", "content": "Hi"}]}
@@ -53,6 +54,17 @@ def test_translated_parameters_reach_the_translator_untouched():
 def test_claude_on_vertex_follows_anthropics_table_and_gemini_on_vertex_geminis():
     assert for_provider("vertex_ai", "claude-sonnet-4-5@20250929") is TABLES["anthropic"]
     assert for_provider("vertex_ai", "gemini-2.5-flash") is TABLES["gemini"]
+
+
+def test_partner_models_on_vertex_follow_their_publishers_table():
+    """Mistral on Vertex AI refuses what Mistral refuses; Llama's OpenAI-compatible endpoint gets every
+    parameter as sent, never a refusal in Gemini's name."""
+    mistral = for_vertex_publisher("mistralai").prepare({**HI, "max_completion_tokens": 8, "seed": 7}, stream=False)
+    assert mistral == {**HI, "max_tokens": 8, "random_seed": 7}
+    llama = {**HI, "parallel_tool_calls": False, "logprobs": True}
+    assert for_vertex_publisher("meta").prepare(llama, stream=False) == llama
+    assert for_vertex_publisher("google") is TABLES["gemini"]
+    assert for_vertex_publisher("anthropic") is TABLES["anthropic"]
 
 
 def test_the_callers_request_is_never_changed():

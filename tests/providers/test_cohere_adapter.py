@@ -1,5 +1,6 @@
-"""CohereAdapter against a fake Cohere v2 API on 127.0.0.1: chat, streaming, tool calls both ways,
-embeddings, usage from billed units, and what Cohere cannot express refused before any call."""
+"""CohereAdapter against a fake Cohere v2 API on 127.0.0.1 replaying Cohere's recorded answers: chat,
+streaming, tool calls both ways, embeddings, usage from billed units, and what Cohere cannot express refused
+before any call."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import pytest
 from providers.base import CallStats, ModelTarget, ProviderError, TranslationError
 from providers.cohere.adapter import CohereAdapter
 from providers.registry import adapter_class
-from tests.fakes.cohere import USAGE, FakeCohere
+from tests.fakes.cohere import RECORDED, FakeCohere, recorded_text
 from tests.providers.chat_stream import collect, text_of
 
 MODEL = "command-a-03-2025"
@@ -17,7 +18,10 @@ HELLO = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user
          "max_completion_tokens": 50, "top_p": 0.9, "stop": "END"}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
-BILLED = USAGE["billed_units"]
+BILLED = RECORDED["chat"]["usage"]["billed_units"]
+TEXT = RECORDED["chat"]["message"]["content"][0]["text"]
+# The recorded tool-call answers (plain and streamed) call these two tools with these arguments.
+CALLS = [("query_daily_sales_report", {"day": "2023-09-29"}), ("query_product_catalog", {"category": "Electronics"})]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def adapter(fake, client):
 
 async def test_chat_translates_both_ways(adapter, fake):
     answer = await adapter.chat(HELLO, CallStats())
-    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "echo: Hello there"}
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": TEXT}
     assert answer["choices"][0]["finish_reason"] == "stop"
     assert answer["usage"] == {"prompt_tokens": BILLED["input_tokens"], "completion_tokens": BILLED["output_tokens"],
                                "total_tokens": BILLED["input_tokens"] + BILLED["output_tokens"],
@@ -49,9 +53,10 @@ async def test_chat_translates_both_ways(adapter, fake):
 
 async def test_stream_with_usage_at_the_end(adapter):
     chunks = await collect(adapter, HELLO)
-    assert text_of(chunks) == "echo: Hello there"
+    assert text_of(chunks) == recorded_text(RECORDED["chat_stream"])
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == BILLED["input_tokens"]
+    end = RECORDED["chat_stream"][-1]["data"]["delta"]["usage"]["billed_units"]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == end["input_tokens"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -60,15 +65,19 @@ async def test_tool_call_round_trip(adapter, fake, stream):
                "tool_choice": "required"}
     if stream:
         chunks = await collect(adapter, request)
-        calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
-        assert calls[0]["function"]["name"] == "get_weather" and calls[0]["id"] == "get_weather_c0c8fnjxds0e"
-        assert json.loads("".join(c["function"]["arguments"] for c in calls)) == {"city": "Paris"}
+        deltas = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks
+                  if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+        calls = [(delta["function"]["name"], json.loads("".join(d["function"].get("arguments", "") for d in deltas
+                                                                if d["index"] == delta["index"])))
+                 for delta in deltas if delta.get("id")]
+        assert deltas[0]["id"] == "query_daily_sales_report_j3f0adww9pmr"
         assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     else:
         answer = await adapter.chat(request, CallStats())
-        [call] = answer["choices"][0]["message"]["tool_calls"]
-        assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+        calls = [(call["function"]["name"], json.loads(call["function"]["arguments"]))
+                 for call in answer["choices"][0]["message"]["tool_calls"]]
         assert answer["choices"][0]["finish_reason"] == "tool_calls"
+    assert calls == CALLS
     sent = fake.requests[0].json
     assert sent["tool_choice"] == "REQUIRED"
     assert sent["tools"] == [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
@@ -86,21 +95,23 @@ async def test_tool_call_round_trip(adapter, fake, stream):
 
 
 async def test_a_streamed_call_without_arguments_ends_with_an_empty_object(adapter, fake):
-    fake.tool_arguments = ""
+    fake.drop_arguments = True
     try:
         chunks = await collect(adapter, {"messages": [{"role": "user", "content": "time?"}], "tools": [WEATHER]})
     finally:
-        fake.tool_arguments = FakeCohere.tool_arguments
-    arguments = "".join(c["choices"][0]["delta"]["tool_calls"][0]["function"].get("arguments", "")
-                        for c in chunks if c["choices"] and "tool_calls" in c["choices"][0]["delta"])
-    assert arguments == "{}"
+        fake.drop_arguments = False
+    deltas = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks
+              if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+    arguments = ["".join(d["function"].get("arguments", "") for d in deltas if d["index"] == index) for index in (0, 1)]
+    assert arguments == ["{}", "{}"]
 
 
 async def test_embeddings(adapter, fake):
     answer = await adapter.embeddings({"input": ["a b", "c"], "dimensions": 4, "input_type": "search_query"},
                                       CallStats())
-    assert [len(item["embedding"]) for item in answer["data"]] == [4, 4]
-    assert answer["usage"] == {"prompt_tokens": 4, "total_tokens": 4}
+    assert [item["embedding"] for item in answer["data"]] == RECORDED["embed"]["embeddings"]["float"]
+    billed = RECORDED["embed"]["meta"]["billed_units"]["input_tokens"]
+    assert answer["usage"] == {"prompt_tokens": billed, "total_tokens": billed}
     assert fake.requests[0].json == {"model": MODEL, "texts": ["a b", "c"], "input_type": "search_query",
                                      "embedding_types": ["float"], "output_dimension": 4}
 

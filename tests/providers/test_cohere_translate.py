@@ -81,6 +81,20 @@ def test_an_error_at_the_end_of_a_stream_raises():
     assert not translator.finished
 
 
+@pytest.mark.parametrize("reason", ["ERROR", "TIMEOUT"])
+def test_a_generation_that_failed_is_an_error_not_a_complete_answer(reason):
+    """Cohere's ChatFinishReason (its API reference): ERROR, the generation failed; TIMEOUT, it ran out of
+    time. Neither answer is complete, so neither may reach the client as `stop`."""
+    with pytest.raises(ProviderError, match=reason) as caught:
+        translate.chat_completion({"id": "c1", "finish_reason": reason, "message": {
+            "role": "assistant", "content": [{"type": "text", "text": "Partial"}]}}, MODEL)
+    assert caught.value.retryable
+    translator = translate.StreamTranslator(MODEL)
+    with pytest.raises(ProviderError, match=reason):
+        translator.feed({"type": "message-end", "delta": {"finish_reason": reason}})
+    assert not translator.finished
+
+
 @pytest.mark.parametrize(("request_fields", "message"), [
     ({"input": []}, "non-empty list"),
     ({"input": "x", "input_type": "search"}, "input_type must be one of"),

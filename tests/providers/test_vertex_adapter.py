@@ -300,6 +300,8 @@ def test_a_metadata_override_to_another_link_local_address_makes_the_model_unusa
 @pytest.mark.parametrize(("model", "path", "stream_path", "sent_model"), [
     ("mistral-small-2503", f"{PREFIX}/mistralai/models/mistral-small-2503:rawPredict",
      f"{PREFIX}/mistralai/models/mistral-small-2503:streamRawPredict", "mistral-small-2503"),
+    ("mistral-medium-3@001", f"{PREFIX}/mistralai/models/mistral-medium-3@001:rawPredict",
+     f"{PREFIX}/mistralai/models/mistral-medium-3@001:streamRawPredict", "mistral-medium-3"),
     ("meta/llama-3.3-70b-instruct-maas", "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",
      "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions", "meta/llama-3.3-70b-instruct-maas"),
     ("llama-4-maverick-17b-128e-instruct-maas", "/v1/projects/my-project/locations/global/endpoints/openapi/chat/completions",

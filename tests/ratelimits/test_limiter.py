@@ -200,3 +200,19 @@ async def test_an_unreachable_store_refuses_when_failing_closed(settings):
     lim = Limiter(Broken(), snapshot=lambda: snapshot)
     with pytest.raises(ServiceUnavailable, match="rate-limit store is unavailable"):
         await lim.admit(ctx(), "openai-chat", BODY)
+
+
+async def test_each_tokens_limit_is_charged_the_real_usage_against_its_own_hold():
+    """A request's estimate (20) is capped at each limit (10 for the smaller one): settling 30 tokens charges
+    each limit 30 in all, whichever limit comes first, not one limit's hold difference to both."""
+    large, small = limit(name="large", tpm=1000, id=1), limit(name="small", scope="endpoint", target="chat", tpm=10, id=2)
+    lim, clock = limiter(large, small)
+    first = ctx()
+    await lim.admit(first, "openai-chat", BODY)
+    lim.settle(first.rate_limit, 30)
+    # The small limit is 20 past its 10 a minute: full again 3 minutes after, so half a minute short of it
+    # now, a request estimated at 2 tokens leaves room for 3 more (charged only 10 more, it would show 8).
+    clock.ms += 60_000 * 2.5
+    second = ctx()
+    await lim.admit(second, "openai-chat", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 1})
+    assert second.rate_limit.headers["x-ratelimit-remaining-tokens"] == "3"

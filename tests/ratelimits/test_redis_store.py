@@ -48,10 +48,10 @@ async def test_tokens_settle_by_real_usage(redis_url):
     store = RedisStore(redis_url)
     tokens = check("tokens", 100, cost=20)
     assert (await store.acquire([tokens], "a")).remaining == (80,)
-    store.settle([tokens], "a", 50)  # used 70 instead of 20: sent with the next admission
+    store.settle([tokens], "a", 70)  # used 70 instead of 20: sent with the next admission
     assert (await store.acquire([tokens], "b")).remaining == (10,)
     assert isinstance(await store.acquire([tokens], "c"), Denied)
-    store.settle([tokens], "b", -20)  # used nothing
+    store.settle([tokens], "b", 0)  # used nothing
     await store.flush()
     assert (await store.acquire([tokens], "d")).remaining == (10,)
     await store.close()
@@ -97,4 +97,14 @@ async def test_limits_start_afresh_when_redis_lost_its_data(redis_url):
     redis.Redis.from_url(redis_url).flushall()  # as after a restart without persistence (scripts gone too)
     redis.Redis.from_url(redis_url).script_flush()
     assert isinstance(await store.acquire([requests], "c"), Granted)
+    await store.close()
+
+
+async def test_a_crowd_of_concurrent_requests_waits_for_a_connection_instead_of_failing(redis_url):
+    """More requests at once than the connection pool holds: each waits its turn for a connection rather
+    than counting as an unreachable store (which would admit them all under GATEWAY_RATE_LIMIT_FAILURE=open)."""
+    store = RedisStore(redis_url)
+    answers = await asyncio.gather(*[store.acquire([check("requests", 10)], f"l{i}") for i in range(300)])
+    assert sum(isinstance(a, Granted) for a in answers) == 10
+    assert store.failures == 0
     await store.close()
