@@ -61,3 +61,15 @@ def test_bodies_that_are_not_a_json_object_are_400(client, ledger, route, raw):
     assert response.status_code == 400, response.text[:300]
     ledger.note(response.headers, failed=True)
     assert_error_envelope(response.content, route.family)
+
+
+@pytest.mark.parametrize("value", [1, "yes"])
+@pytest.mark.parametrize("route", [r for r in ROUTES if "stream" in r.body("", True)], ids=lambda r: r.name)
+def test_a_stream_flag_that_is_not_a_boolean_is_400_naming_it(client, ledger, route, value):
+    # The gateway relays the answer by this flag; a provider reading `1` as true would stream to a client
+    # the gateway handles as plain (it was a 502).
+    response = client.post(route.path(f"{route.vendor}-ok", False),
+                           json={**route.body(f"{route.vendor}-ok", False), "stream": value})
+    assert response.status_code == 400, response.text[:300]
+    ledger.note(response.headers, failed=True)
+    assert "'stream'" in assert_error_envelope(response.content, route.family)
