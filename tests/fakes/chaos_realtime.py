@@ -55,12 +55,7 @@ class ChaosRealtime(FakeRealtime):
     def __init__(self) -> None:
         super().__init__()
         self.flooded = 0
-        self.closed: list[int | None] = []  # the close code of each finished connection, as the fake saw it
-
-    def reset(self) -> None:
-        super().reset()
-        self.flooded = 0
-        self.closed.clear()
+        self.closed: list[str] = []  # the mode of each connection once it is closed
 
     def _check(self, connection, request):
         if mode_of(request.path) == "refuse":
@@ -68,10 +63,11 @@ class ChaosRealtime(FakeRealtime):
         return None
 
     async def _handle(self, ws) -> None:
+        mode = mode_of(ws.request.path)
         try:
-            await self._serve(ws, mode_of(ws.request.path))
+            await self._serve(ws, mode)
         finally:
-            self.closed.append(ws.close_code)
+            self.closed.append(mode)
 
     async def _serve(self, ws, mode: str) -> None:
         await ws.send(orjson.dumps({"type": "session.created", "session": {"id": "sess_chaos"}}).decode())
