@@ -63,6 +63,23 @@ def max_tokens(request: dict) -> int | None:
     return None
 
 
+# OpenAI's reasoning effort as a thinking budget in tokens, for providers that take a budget and publish no
+# mapping of their own (Claude, Cohere): at least Claude's minimum of 1024, and small enough to leave room
+# for the answer within the smallest Claude output limit (32000 tokens). `none` switches thinking off.
+REASONING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 24576}
+
+
+def reasoning_budget(request: dict, provider: str) -> int | None:
+    """The thinking budget for `reasoning_effort`: None for `none`; a 400 for a value OpenAI does not define."""
+    effort = request["reasoning_effort"]
+    if effort == "none":
+        return None
+    if effort not in REASONING_BUDGETS:
+        raise TranslationError(f"reasoning_effort must be one of none, {', '.join(REASONING_BUDGETS)} for {provider} "
+                               "models.")
+    return REASONING_BUDGETS[effort]
+
+
 def unit_temperature(request: dict) -> float | None:
     """`temperature` from OpenAI's 0..2 scale onto the 0..1 scale of Anthropic models, so a model answers
     alike through any provider; None when not set."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from providers import chat_request, completions
+from providers.anthropic.thinking import (DEFAULT_MAX_TOKENS, ThinkingBlocks, carry_thinking, returned_thinking,
+                                          thinking)
 from providers.base import ProviderError, TranslationError
 from providers.chat_request import JSON_OBJECT_INSTRUCTION
 from providers.wire import anthropic_usage, merge_usage
-
-DEFAULT_MAX_TOKENS = 8192
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -30,11 +30,9 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     turns of the same role are merged because Anthropic requires user and assistant turns to alternate;
     messages left with no content at all are skipped.
 
-    The parameters of providers/capabilities.py (`logprobs`, `seed`, `n`, `reasoning_effort`,
-    `stream_options`...) were refused or dropped by Anthropic's table before this is called. Dropped here
-    because Anthropic has no equivalent: `frequency_penalty`, `presence_penalty`, `logit_bias`,
-    `top_logprobs`, `service_tier`, `store`, `metadata`, `modalities`, `audio`, `prediction`, `verbosity`,
-    `web_search_options`, the legacy `functions`/`function_call`, and any other field not handled here.
+    The parameters of providers/capabilities.py were mapped, refused or dropped by Anthropic's table before
+    this is called: what reaches here is expressed (`reasoning_effort` as `thinking`, `user` as
+    `metadata.user_id`, `service_tier` already in Anthropic's values) or cannot change the answer.
     """
     system, turns = chat_request.conversation(request, "Anthropic", system=_text_blocks, user=_user_content,
                                          assistant=_assistant_content, tool=_tool_result, append=_append)
@@ -42,6 +40,8 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     body: dict[str, Any] = {"model": model_name, "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
                             "messages": turns}
     _sampling(request, body)
+    if request.get("reasoning_effort") is not None:
+        body["thinking"], body["max_tokens"] = thinking(request, max_tokens)
     tools = request.get("tools")
     if tools:
         body["tools"] = _tools(tools)
@@ -55,6 +55,8 @@ def chat_request_to_anthropic(request: dict, model_name: str) -> dict:
     user = request.get("user") or request.get("safety_identifier")
     if user:
         body["metadata"] = {"user_id": str(user)}
+    if request.get("service_tier"):
+        body["service_tier"] = request["service_tier"]
     return body
 
 
@@ -161,7 +163,9 @@ def _assistant_content(message: dict, where: str) -> str | list[dict]:
         said = [{**p, "type": "text", "text": p.get("refusal")} if isinstance(p, dict) and p.get("type") == "refusal"
                 else p for p in said]
     blocks = _text_blocks(said, where)
-    return blocks + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)]
+    # Thinking comes first in Claude's turn, before the text and tool calls it led to.
+    return (returned_thinking(calls) + blocks
+            + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)])
 
 
 def _tool_use(call: dict, where: str) -> dict:
@@ -269,14 +273,18 @@ def _system(blocks: list[dict]) -> str | list[dict]:
 # -- response ------------------------------------------------------------------------------------
 
 def anthropic_response_to_chat(body: dict, model_name: str, *, created: int | None = None) -> dict:
-    """An OpenAI `chat.completion` for a Messages response. Thinking and server-tool blocks have no OpenAI
-    field and are left out."""
-    texts, calls = [], []
+    """An OpenAI `chat.completion` for a Messages response. Thinking (from `reasoning_effort`) and server-tool
+    blocks have no OpenAI chat field and stay out of the text; thinking tokens are counted in the usage, and
+    thinking blocks travel on the first tool call for the next turn (providers/anthropic/thinking.py)."""
+    texts, calls, thoughts = [], [], []
     for block in body.get("content") or []:
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
+        elif block.get("type") in ("thinking", "redacted_thinking"):
+            thoughts.append(block)
         elif block.get("type") == "tool_use":
-            calls.append(completions.tool_call(block.get("id"), block.get("name"), block.get("input")))
+            call = completions.tool_call(block.get("id"), block.get("name"), block.get("input"))
+            calls.append(carry_thinking(call, thoughts) if not calls else call)
     return completions.single_choice(body.get("id") or "msg_unknown", created, body.get("model") or model_name,
                                      completions.assistant_message("".join(texts), calls),
                                      finish_reason(body.get("stop_reason")), chat_usage(body.get("usage") or {}))
@@ -305,6 +313,7 @@ class StreamTranslator(completions.SingleChoiceChunks):
         self.usage: dict[str, int] = {}
         self.finished = False
         self._finish_sent = False
+        self._thinking = ThinkingBlocks()
 
     def feed(self, event: str, data: dict) -> list[dict]:
         """Chunks for one event (often none). An `error` event raises a retryable ProviderError. A field of
@@ -336,13 +345,17 @@ class StreamTranslator(completions.SingleChoiceChunks):
         return []  # ping, and event types Anthropic may add later
 
     def _block_start(self, index: int | None, block: dict) -> list[dict]:
+        self._thinking.start(index, block)
         if block.get("type") == "tool_use" and index is not None:
-            return [self._tool_call_start(index, block.get("id"), block.get("name"))]
+            chunk = self._tool_call_start(index, block.get("id"), block.get("name"))
+            carry_thinking(chunk["choices"][0]["delta"]["tool_calls"][0], self._thinking.take())
+            return [chunk]
         if block.get("type") == "text" and _text(block.get("text")):
             return [self._chunk({"content": block["text"]})]
         return []
 
     def _block_delta(self, index: int | None, delta: dict) -> list[dict]:
+        self._thinking.delta(index, delta)
         if delta.get("type") == "text_delta" and _text(delta.get("text")):
             return [self._chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and _text(delta.get("partial_json")):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from providers import chat_request, completions
+from providers.anthropic.thinking import ThinkingBlocks, carry_thinking, returned_thinking, thinking
 from providers.base import TranslationError
 from providers.chat_request import JSON_OBJECT_INSTRUCTION
 from providers.wire import cache_split_usage
@@ -41,15 +42,19 @@ def converse_request(request: dict) -> dict:
     A part's `cache_control` becomes a Converse cache point after it. `temperature` is halved: OpenAI's
     0..2 onto Bedrock's 0..1, as for Anthropic, so a model answers alike through either provider.
 
-    The parameters of providers/capabilities.py (`logprobs`, `seed`, `n`, `parallel_tool_calls: false`,
-    `reasoning_effort`, `stream_options`) were refused or dropped by Bedrock's table before this is called.
-    Dropped here because Converse has no equivalent: `top_k`, `frequency_penalty`, `presence_penalty`,
-    `logit_bias`, `user`, `metadata` and any other field not handled here.
+    The parameters of providers/capabilities.py were mapped, refused or dropped by Bedrock's table before
+    this is called. `reasoning_effort` reaches here only for Claude models (`BEDROCK_CLAUDE`): it becomes
+    Anthropic's `thinking` in `additionalModelRequestFields`, which Converse hands to the model as is, with
+    the same budget and max_tokens rules as on Anthropic's API. Dropped here because Converse has no
+    equivalent: `top_k`, and any other field not handled here.
     """
     system, turns = chat_request.conversation(request, "Bedrock", system=_text_blocks, user=_user_blocks,
                                               assistant=_assistant_blocks, tool=_tool_result, append=_append)
     body: dict[str, Any] = {"messages": turns}
     config = _inference_config(request)
+    if request.get("reasoning_effort") is not None:
+        claude_thinking, config["maxTokens"] = thinking(request, config.get("maxTokens"))
+        body["additionalModelRequestFields"] = {"thinking": claude_thinking}
     if config:
         body["inferenceConfig"] = config
     tool_config = _tool_config(request.get("tools"), request.get("tool_choice"), _uses_tools(turns))
@@ -162,7 +167,25 @@ def _assistant_blocks(message: dict, where: str) -> list[dict]:
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
         raise TranslationError(f"{where}.tool_calls must be a list.")
-    return blocks + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)]
+    return ([_reasoning_block(block) for block in returned_thinking(calls)] + blocks
+            + [_tool_use(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(calls)])
+
+
+def _reasoning_block(block: dict) -> dict:
+    """A Messages API thinking block (providers/anthropic/thinking.py) as Converse's reasoning block
+    (botocore's bedrock-runtime model: `ReasoningContentBlock`)."""
+    if block["type"] == "redacted_thinking":
+        return {"reasoningContent": {"redactedContent": block.get("data") or ""}}
+    return {"reasoningContent": {"reasoningText": {"text": block.get("thinking") or "",
+                                                   "signature": block.get("signature") or ""}}}
+
+
+def _thinking_block(reasoning: dict) -> dict:
+    """The inverse of `_reasoning_block`, for a reasoning block of an answer."""
+    if "redactedContent" in reasoning:
+        return {"type": "redacted_thinking", "data": reasoning["redactedContent"]}
+    text = reasoning.get("reasoningText") or {}
+    return {"type": "thinking", "thinking": text.get("text") or "", "signature": text.get("signature") or ""}
 
 
 def _tool_use(call: object, where: str) -> dict:
@@ -252,15 +275,19 @@ def completion_id() -> str:
 
 def chat_completion(response: dict, model: str, *, created: int | None = None) -> dict:
     """An OpenAI `chat.completion` for a Converse answer. Reasoning and citation blocks have no OpenAI
-    field and are left out."""
+    field and stay out of the text; Claude's reasoning travels on the first tool call for the next turn, as
+    on Anthropic's API (providers/anthropic/thinking.py)."""
     message = (response.get("output") or {}).get("message") or {}
-    texts, calls = [], []
+    texts, calls, thoughts = [], [], []
     for block in message.get("content") or []:
         if isinstance(block.get("text"), str):
             texts.append(block["text"])
+        elif isinstance(block.get("reasoningContent"), dict):
+            thoughts.append(_thinking_block(block["reasoningContent"]))
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
-            calls.append(completions.tool_call(use.get("toolUseId"), use.get("name"), use.get("input")))
+            call = completions.tool_call(use.get("toolUseId"), use.get("name"), use.get("input"))
+            calls.append(carry_thinking(call, thoughts) if not calls else call)
     return completions.single_choice(completion_id(), created, model,
                                      completions.assistant_message("".join(texts), calls),
                                      finish_reason(response.get("stopReason")), chat_usage(response.get("usage") or {}))
@@ -289,6 +316,7 @@ class StreamTranslator(completions.SingleChoiceChunks):
         super().__init__(completion_id(), model, created)
         self.finished = False
         self._usage: dict = {}
+        self._thinking = ThinkingBlocks()
 
     def feed(self, event: str, data: dict) -> list[dict]:
         """Chunks for one event (often none)."""
@@ -298,8 +326,10 @@ class StreamTranslator(completions.SingleChoiceChunks):
             case "contentBlockStart":
                 use = (data.get("start") or {}).get("toolUse")
                 if isinstance(use, dict):
-                    return [self._tool_call_start(data.get("contentBlockIndex", -1), use.get("toolUseId"),
-                                                  use.get("name"))]
+                    chunk = self._tool_call_start(data.get("contentBlockIndex", -1), use.get("toolUseId"),
+                                                  use.get("name"))
+                    carry_thinking(chunk["choices"][0]["delta"]["tool_calls"][0], self._thinking.take())
+                    return [chunk]
             case "contentBlockDelta":
                 return self._delta(data.get("contentBlockIndex", -1), data.get("delta") or {})
             case "contentBlockStop":
@@ -312,12 +342,26 @@ class StreamTranslator(completions.SingleChoiceChunks):
         return []  # event types Bedrock may add later
 
     def _delta(self, index: int, delta: dict) -> list[dict]:
+        if isinstance(delta.get("reasoningContent"), dict):
+            self._reasoning(index, delta["reasoningContent"])
+            return []
         if isinstance(delta.get("text"), str) and delta["text"]:
             return [self._chunk({"content": delta["text"]})]
         fragment = (delta.get("toolUse") or {}).get("input")
         if fragment:
             return self._tool_call_arguments(index, fragment)
         return []
+
+    def _reasoning(self, index: int, delta: dict) -> None:
+        """Converse streams reasoning as deltas only (no block start): rebuilt in Messages API terms."""
+        if "redactedContent" in delta:
+            self._thinking.start(index, {"type": "redacted_thinking", "data": delta["redactedContent"]})
+            return
+        self._thinking.start_once(index, {"type": "thinking"})
+        if delta.get("text"):
+            self._thinking.delta(index, {"type": "thinking_delta", "thinking": delta["text"]})
+        if delta.get("signature"):
+            self._thinking.delta(index, {"type": "signature_delta", "signature": delta["signature"]})
 
     def usage_chunk(self) -> dict:
         """The closing usage chunk OpenAI sends when `stream_options.include_usage` is on."""

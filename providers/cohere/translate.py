@@ -3,9 +3,10 @@
 `cohere/types/`) declares them. No I/O, no Django.
 
 Cohere v2 messages are close to OpenAI's (system, user, assistant with `tool_calls`, tool with
-`tool_call_id`), so translation is mostly renaming request fields. What Cohere cannot express is a 400
-naming the parameter: a forced named tool, `n` > 1, log probabilities, `logit_bias`, reasoning effort and
-`parallel_tool_calls: false`.
+`tool_call_id`), so translation is mostly renaming request fields; reasoning effort becomes `thinking`, whose
+content stays out of the answer's text. The OpenAI parameters Cohere cannot express (`n` > 1, log
+probabilities, `logit_bias`, `parallel_tool_calls: false`...) were refused by Cohere's table
+(providers/capabilities.py) before this is called; a forced named tool is refused here.
 """
 from __future__ import annotations
 
@@ -23,12 +24,6 @@ FAILED = {"ERROR": "failed with an internal error", "TIMEOUT": "ran out of time"
 # Unified field -> Cohere field, copied as they are.
 RENAMED = {"temperature": "temperature", "top_p": "p", "seed": "seed", "frequency_penalty": "frequency_penalty",
            "presence_penalty": "presence_penalty"}
-# Fields that would change the answer and have no Cohere equivalent; fields that cannot (`user`,
-# `metadata`, `store`, `stream_options`) are left out.
-REFUSED = {"logprobs": "log probabilities", "top_logprobs": "log probabilities", "logit_bias": "logit_bias",
-           "reasoning_effort": "reasoning effort", "audio": "audio output", "modalities": "output modalities",
-           "prediction": "predicted outputs", "web_search_options": "web search", "functions": "legacy functions",
-           "function_call": "legacy functions"}
 DEFAULT_INPUT_TYPE = "search_document"
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 
@@ -37,13 +32,6 @@ INPUT_TYPES = ("search_document", "search_query", "classification", "clustering"
 
 def chat_body(request: dict, model: str, *, stream: bool) -> dict:
     """The `/v2/chat` body for a unified chat request. Raises TranslationError for what Cohere cannot do."""
-    for field, what in REFUSED.items():
-        if request.get(field) not in (None, False):
-            raise TranslationError(f"{field}: Cohere models do not support {what}.")
-    if request.get("n") not in (None, 1):
-        raise TranslationError("n: Cohere returns a single choice per request; n must be 1.")
-    if request.get("parallel_tool_calls") is False:
-        raise TranslationError("parallel_tool_calls: Cohere models cannot be restricted to one tool call.")
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise TranslationError("messages must be a non-empty list.")
@@ -63,6 +51,10 @@ def chat_body(request: dict, model: str, *, stream: bool) -> dict:
     fmt = request.get("response_format")
     if fmt is not None:
         _response_format(fmt, body)
+    if request.get("reasoning_effort") is not None:
+        # cohere 7.3.1 `types.Thinking`: `disabled`, or `enabled` with a `token_budget`.
+        budget = chat_request.reasoning_budget(request, "Cohere")
+        body["thinking"] = {"type": "disabled"} if budget is None else {"type": "enabled", "token_budget": budget}
     return body
 
 

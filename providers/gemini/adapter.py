@@ -51,11 +51,12 @@ class GeminiAdapter(ProviderAdapter):
             raise _key_rejected(exc) from None
 
     async def chat(self, request: dict, stats: CallStats) -> dict:
-        response = await self._post("generateContent", translate.build_generate_body(request), stats)
+        body = translate.build_generate_body(request, self.target.model_name)
+        response = await self._post("generateContent", body, stats)
         return translate.chat_completion(response, self.target.model_name)
 
     async def chat_stream(self, request: dict, stats: CallStats) -> AsyncIterator[dict]:
-        body = translate.build_generate_body(request)
+        body = translate.build_generate_body(request, self.target.model_name)
         try:
             stream = await http.open_stream(self.client, "POST", self.urls["streamGenerateContent"], body,
                                             self.stream_headers, stats, self.provider)

@@ -14,15 +14,13 @@ import orjson
 from providers import chat_request, completions
 from providers.base import TranslationError
 from providers.embeddings import check_encoding_format, embeddings_list
+from providers.gemini.reasoning import choice_logprobs, logprobs_config, thinking_config
 from providers.wire import gemini_usage
 
 _CONFIG_FIELDS = (
     ("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("n", "candidateCount"),
     ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty"), ("seed", "seed"),
 )
-# OpenAI's reasoning effort as a thinking budget, the mapping Google's OpenAI-compatible endpoint documents
-# (https://ai.google.dev/gemini-api/docs/openai#thinking).
-THINKING_BUDGETS = {"none": 0, "low": 1024, "medium": 8192, "high": 24576}
 _CALLING_MODES = {"none": "NONE", "auto": "AUTO", "required": "ANY"}
 _CONTENT_FILTER_REASONS = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
@@ -38,8 +36,9 @@ def model_resource(model_name: str) -> str:
 
 # -- chat request -------------------------------------------------------------------------------------------
 
-def build_generate_body(request: dict) -> dict:
-    """The generateContent / streamGenerateContent body for an OpenAI chat request (same body for both)."""
+def build_generate_body(request: dict, model_name: str = "") -> dict:
+    """The generateContent / streamGenerateContent body for an OpenAI chat request (same body for both);
+    `model_name` picks how a reasoning effort is expressed (providers/gemini/reasoning.py)."""
     contents, system_parts = _contents(request.get("messages"))
     body: dict[str, Any] = {"contents": contents}
     if system_parts:
@@ -51,7 +50,7 @@ def build_generate_body(request: dict) -> dict:
         body["tools"] = [{"functionDeclarations": [_declaration(tool, i) for i, tool in enumerate(tools)]}]
         if request.get("tool_choice") is not None:
             body["toolConfig"] = {"functionCallingConfig": _calling_config(request["tool_choice"])}
-    config = _generation_config(request)
+    config = _generation_config(request, model_name)
     if config:
         body["generationConfig"] = config
     return body
@@ -224,7 +223,7 @@ def _calling_config(choice: Any) -> dict:
                            "{'type': 'function', 'function': {'name'}}.")
 
 
-def _generation_config(request: dict) -> dict:
+def _generation_config(request: dict, model_name: str) -> dict:
     config = {native: request[name] for name, native in _CONFIG_FIELDS if request.get(name) is not None}
     max_tokens = request.get("max_completion_tokens")
     if max_tokens is None:
@@ -235,11 +234,9 @@ def _generation_config(request: dict) -> dict:
     if stop is not None:
         config["stopSequences"] = stop
     config.update(_response_format(request.get("response_format")))
-    effort = request.get("reasoning_effort")
-    if effort is not None:
-        if effort not in THINKING_BUDGETS:
-            raise TranslationError(f"reasoning_effort must be one of {', '.join(THINKING_BUDGETS)} for Gemini models.")
-        config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
+    if request.get("reasoning_effort") is not None:
+        config["thinkingConfig"] = thinking_config(request["reasoning_effort"], model_name)
+    config.update(logprobs_config(request))
     return config
 
 
@@ -341,7 +338,7 @@ def chat_completion(response: dict, model: str) -> dict:
         index = candidate.get("index", position)
         text, calls = _read_parts(candidate, response_id, index)
         message = completions.assistant_message(text, calls)
-        choices.append({"index": index, "message": message, "logprobs": None,
+        choices.append({"index": index, "message": message, "logprobs": choice_logprobs(candidate),
                         "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)) or "stop"})
     if not choices:
         blocked = bool((response.get("promptFeedback") or {}).get("blockReason"))
@@ -390,7 +387,7 @@ class StreamTranslator:
             first_call = self._tool_counts[index]
             text, calls = _read_parts(candidate, self._response_id, index, first_call)
             if text:
-                out.append(self._chunk(index, {"content": text}))
+                out.append(self._chunk(index, {"content": text}, logprobs=choice_logprobs(candidate)))
             if calls:
                 out.append(self._chunk(index, {"tool_calls": [
                     {"index": first_call + k, **call} for k, call in enumerate(calls)]}))
@@ -416,9 +413,9 @@ class StreamTranslator:
         self._any_finished = True
         out.append(self._chunk(index, {}, reason))
 
-    def _chunk(self, index: int, delta: dict, reason: str | None = None) -> dict:
+    def _chunk(self, index: int, delta: dict, reason: str | None = None, *, logprobs: dict | None = None) -> dict:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": reason}]}
+                "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": reason}]}
 
 
 # -- embeddings -----------------------------------------------------------------------------------------------

@@ -104,6 +104,16 @@ def test_cohere_refusal_is_a_400_naming_the_parameter(client):
     assert "logprobs" in refused.value.message
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_effort_becomes_cohere_thinking(client, fakes, stream):
+    answer = client.chat.completions.create(model="cohere", messages=[{"role": "user", "content": "hi"}],
+                                            reasoning_effort="low", stream=stream)
+    text = ("".join(c.choices[0].delta.content or "" for c in answer if c.choices) if stream
+            else answer.choices[0].message.content)
+    assert text == ECHO["cohere"][1 if stream else 0]
+    assert fakes["cohere"].requests[-1].json["thinking"] == {"type": "enabled", "token_budget": 2048}
+
+
 def test_cohere_embeddings(client):
     answer = client.embeddings.create(model="cohere-embed", input=["a", "b"], encoding_format="float")
     assert [item.embedding for item in answer.data] == RECORDED["embed"]["embeddings"]["float"]

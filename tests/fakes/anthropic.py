@@ -31,9 +31,36 @@ def last_user_text(messages: list[dict]) -> str:
     return ""
 
 
+def thinking_problem(thinking: object, max_tokens: object, last_assistant_starts_with_thinking: bool = True
+                     ) -> str | None:
+    """Anthropic's rules for extended thinking (anthropic 2.17.0, `ThinkingConfigEnabledParam`): a budget of at
+    least 1024 tokens, less than max_tokens; in a tool loop, the last assistant turn starts with its thinking."""
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    if not last_assistant_starts_with_thinking:
+        return ("Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a "
+                "final `assistant` message must start with a thinking block.")
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if not isinstance(max_tokens, int) or budget >= max_tokens:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    return None
+
+
+def _starts_with_thinking(body: dict) -> bool:
+    """Whether the last assistant turn, when it called tools, starts with a thinking block."""
+    turns = [m for m in body.get("messages") or [] if m.get("role") == "assistant"]
+    content = turns[-1].get("content") if turns else None
+    if not isinstance(content, list) or not any(block.get("type") == "tool_use" for block in content):
+        return True
+    return content[0].get("type") in ("thinking", "redacted_thinking")
+
+
 class FakeAnthropic(FakeUpstream):
     """Answers `echo: <last user text>`; with tools offered (tool_choice not none) and a last turn of user
-    text, calls the first tool with `tool_input` instead."""
+    text, calls the first tool with `tool_input` instead. With thinking enabled, a thinking block (and its
+    signature) comes first, as Claude sends it."""
 
     tool_input = {"city": "Paris"}
     message_id = "msg_fake01"
@@ -60,6 +87,9 @@ class FakeAnthropic(FakeUpstream):
             missing = [key for key in ("model", "max_tokens", "messages") if key not in body]
             if missing:
                 return Reply(status=400, body=self.error_body(400, f"{missing[0]}: Field required"))
+            problem = thinking_problem(body.get("thinking"), body.get("max_tokens"), _starts_with_thinking(body))
+            if problem:
+                return Reply(status=400, body=self.error_body(400, problem))
             return self.stream(body) if body.get("stream") else self.message(body)
         return Reply(status=404, body=self.error_body(404, f"no route {request.method} {request.path}"))
 
@@ -87,6 +117,8 @@ class FakeAnthropic(FakeUpstream):
         else:
             content = [{"type": "text", "text": f"echo: {last_user_text(body['messages'])}"}]
             stop_reason = "end_turn"
+        if (body.get("thinking") or {}).get("type") == "enabled":
+            content.insert(0, {"type": "thinking", "thinking": "Thinking it over.", "signature": "sig_fake"})
         return Reply(body={"id": self.message_id, "type": "message", "role": "assistant", "model": body["model"],
                            "content": content, "stop_reason": stop_reason, "stop_sequence": None,
                            "usage": self._usage(OUTPUT_TOKENS)})
@@ -107,12 +139,19 @@ class FakeAnthropic(FakeUpstream):
             words = f"echo: {last_user_text(body['messages'])}".split(" ")
             deltas = [{"type": "text_delta", "text": word if i == 0 else " " + word} for i, word in enumerate(words)]
             stop_reason = "end_turn"
-        events.append(("content_block_start", {"index": 0, "content_block": block}))
+        index = 0
+        if (body.get("thinking") or {}).get("type") == "enabled":
+            events += [("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+                       ("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "Hmm."}}),
+                       ("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "sig"}}),
+                       ("content_block_stop", {"index": 0})]
+            index = 1
+        events.append(("content_block_start", {"index": index, "content_block": block}))
         events.append(("ping", {}))
-        events += [("content_block_delta", {"index": 0, "delta": delta}) for delta in deltas]
+        events += [("content_block_delta", {"index": index, "delta": delta}) for delta in deltas]
         if self._stream_errors.get(body["model"]):
             events[4:] = [("error", {"error": self._stream_errors[body["model"]].popleft()})]
-        events.append(("content_block_stop", {"index": 0}))
+        events.append(("content_block_stop", {"index": index}))
         events.append(("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None},
                                          "usage": {"output_tokens": OUTPUT_TOKENS}}))
         events.append(("message_stop", {}))

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic import FakeAnthropic, thinking_problem
 from tests.fakes.base import FakeUpstream, Recorded, Reply
 from tests.fakes.openai import fake_embedding
 from tests.fakes.sigv4 import AwsCredentials, sign
@@ -142,6 +142,8 @@ class FakeBedrock(FakeUpstream):
             if problem:
                 return self._error(400, problem)
             content, stop_reason = self._answer(body)
+            if ((body.get("additionalModelRequestFields") or {}).get("thinking") or {}).get("type") == "enabled":
+                content.insert(0, {"reasoningContent": {"reasoningText": {"text": "Hmm.", "signature": "sig"}}})
             if operation == "converse":
                 return self._converse(content, stop_reason)
             return self._converse_stream(model, content, stop_reason)
@@ -182,6 +184,13 @@ class FakeBedrock(FakeUpstream):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return "The model returned the following errors: messages: at least one message is required"
+        thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+        said = [m["content"] for m in messages if m.get("role") == "assistant" and m.get("content")]
+        called = bool(said) and any("toolUse" in block for block in said[-1])
+        problem = thinking_problem(thinking, (body.get("inferenceConfig") or {}).get("maxTokens"),
+                                   not called or "reasoningContent" in said[-1][0])
+        if problem:
+            return f"The model returned the following errors: {problem}"
         if messages[0].get("role") != "user":
             return "A conversation must start with a user message."
         for i, message in enumerate(messages):
@@ -212,10 +221,17 @@ class FakeBedrock(FakeUpstream):
 
     def _converse_stream(self, model: str, content: list[dict], stop_reason: str) -> Reply:
         frames = [event_frame("messageStart", {"role": "assistant", "p": PADDING})]
+        index = 0
+        if "reasoningContent" in content[0]:
+            reasoning = content.pop(0)["reasoningContent"]["reasoningText"]
+            frames += [event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": delta}})
+                       for delta in ({"text": reasoning["text"]}, {"signature": reasoning["signature"]})]
+            frames.append(event_frame("contentBlockStop", {"contentBlockIndex": 0}))
+            index = 1
         block = content[0]
         if "toolUse" in block:
             use = block["toolUse"]
-            frames.append(event_frame("contentBlockStart", {"contentBlockIndex": 0, "start": {
+            frames.append(event_frame("contentBlockStart", {"contentBlockIndex": index, "start": {
                 "toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}, "p": PADDING}))
             arguments = orjson.dumps(use["input"]).decode()
             half = len(arguments) // 2
@@ -223,12 +239,12 @@ class FakeBedrock(FakeUpstream):
         else:
             words = block["text"].split(" ")
             deltas = [{"text": word if i == 0 else " " + word} for i, word in enumerate(words)]
-        frames += [event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta, "p": PADDING})
+        frames += [event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": delta, "p": PADDING})
                    for delta in deltas]
         if self._stream_errors.get(model):
             del frames[2:]
             frames.append(exception_frame(self._stream_errors[model].popleft(), "Too many tokens, please wait."))
-        frames.append(event_frame("contentBlockStop", {"contentBlockIndex": 0, "p": PADDING}))
+        frames.append(event_frame("contentBlockStop", {"contentBlockIndex": index, "p": PADDING}))
         frames.append(event_frame("messageStop", {"stopReason": stop_reason, "p": PADDING}))
         frames.append(event_frame("metadata", {"usage": USAGE, "metrics": {"latencyMs": 12}, "p": PADDING}))
         return self._stream_reply(frames)

@@ -91,8 +91,23 @@ class FakeGemini(FakeUpstream):
             return [{"functionCall": {"name": name, "args": self.tool_args}}]
         return [{"text": f"echo: {_last_user_text(contents)}"}]
 
-    def _response(self, model: str, parts: list[dict], candidates: int, *, finish: bool, usage: dict) -> dict:
+    @staticmethod
+    def _logprobs_result(parts: list[dict], top: int) -> dict:
+        """Gemini's `logprobsResult` (google-genai 3.6.1 `LogprobsResult`), one token per text part, each with
+        `top` alternatives, the chosen one first."""
+        chosen = [{"token": part["text"], "tokenId": i, "logProbability": -0.25}
+                  for i, part in enumerate(parts) if "text" in part]
+        alternatives = [{"candidates": [token, *({"token": f"alt{k}", "tokenId": 1000 + k, "logProbability": -3.0 - k}
+                                                 for k in range(1, top))]}
+                        for token in chosen]
+        return {"chosenCandidates": chosen, "topCandidates": alternatives if top else [],
+                "logProbabilitySum": -0.25 * len(chosen)}
+
+    def _response(self, model: str, parts: list[dict], candidates: int, *, finish: bool, usage: dict,
+                  config: dict | None = None) -> dict:
         candidate = {"content": {"parts": parts, "role": "model"}}
+        if (config or {}).get("responseLogprobs"):
+            candidate["logprobsResult"] = self._logprobs_result(parts, config.get("logprobs") or 0)
         if finish:
             candidate["finishReason"] = "STOP"
         return {"candidates": [{**candidate, "index": i} for i in range(candidates)], "usageMetadata": usage,
@@ -104,7 +119,8 @@ class FakeGemini(FakeUpstream):
             return self._error(400, problem)
         count = (body.get("generationConfig") or {}).get("candidateCount", 1)
         usage = USAGE_BY_MODEL.get(model, USAGE)
-        return Reply(body=self._response(model, self._answer(body), count, finish=True, usage=usage))
+        return Reply(body=self._response(model, self._answer(body), count, finish=True, usage=usage,
+                                         config=body.get("generationConfig")))
 
     def _stream(self, body: dict, model: str, *, sse: bool) -> Reply:
         problem = self._problem(body)
@@ -120,7 +136,7 @@ class FakeGemini(FakeUpstream):
         usage = USAGE_BY_MODEL.get(model, USAGE)
         partial = {"promptTokenCount": usage["promptTokenCount"], "totalTokenCount": usage["promptTokenCount"]}
         events = [self._response(model, parts, count, finish=i == len(pieces) - 1,
-                                 usage=usage if i == len(pieces) - 1 else partial)
+                                 usage=usage if i == len(pieces) - 1 else partial, config=body.get("generationConfig"))
                   for i, parts in enumerate(pieces)]
         if sse:
             return Reply(chunks=[b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in events],

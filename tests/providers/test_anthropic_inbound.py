@@ -102,6 +102,11 @@ def test_recorded_stream_round_trip_tells_the_same_story(name):
     translated = [pair for chunk in chunks for pair in events.feed(chunk)] + events.end()
     back = StreamTranslator("m", created=1)
     again = [c for name_, data in translated for c in back.feed(name_, data)]
+    # Claude's thinking blocks ride on the first tool call for the next turn; the Messages API served by
+    # translation answers from other models, which have none to give back.
+    for chunk in chunks:
+        for call in chunk["choices"][0]["delta"].get("tool_calls", []) if chunk["choices"] else []:
+            call.pop("extra_content", None)
     assert back.finished and again == chunks
     names = [name_ for name_, _ in translated]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]

@@ -47,9 +47,27 @@ REQUEST_CASES = [
     pytest.param(req(user="u-42"), body(metadata={"user_id": "u-42"}), id="user-to-metadata"),
     pytest.param(req(safety_identifier="h-1"), body(metadata={"user_id": "h-1"}), id="safety_identifier-to-metadata"),
     pytest.param(req(frequency_penalty=0.5, presence_penalty=0.1, logit_bias={"1": 2}, logprobs=True, top_logprobs=2,
-                     seed=7, service_tier="auto", store=True, metadata={"k": "v"}, modalities=["text"],
-                     reasoning_effort="low", stream_options={"include_usage": True}, stream=True),
-                 body(), id="openai-only-fields-dropped"),
+                     seed=7, store=True, metadata={"k": "v"}, modalities=["text"],
+                     stream_options={"include_usage": True}, stream=True),
+                 body(), id="fields-the-table-refused-or-dropped-are-not-sent"),
+    pytest.param(req(service_tier="standard_only"), body(service_tier="standard_only"), id="service_tier-mapped"),
+    pytest.param(req(reasoning_effort="low"),
+                 body(max_tokens=8192, thinking={"type": "enabled", "budget_tokens": 2048}),
+                 id="reasoning_effort-low-thinks-within-the-default-max_tokens"),
+    pytest.param(req(reasoning_effort="high"),
+                 body(max_tokens=20480, thinking={"type": "enabled", "budget_tokens": 16384}),
+                 id="reasoning_effort-high-raises-the-default-max_tokens"),
+    pytest.param(req(reasoning_effort="high", max_completion_tokens=6000),
+                 body(max_tokens=6000, thinking={"type": "enabled", "budget_tokens": 3000}),
+                 id="reasoning_effort-keeps-the-clients-max_tokens-and-halves-it-for-thinking"),
+    pytest.param(req(reasoning_effort="minimal", max_tokens=1500),
+                 body(max_tokens=1500, thinking={"type": "enabled", "budget_tokens": 1024}),
+                 id="reasoning_effort-never-below-anthropics-minimum-budget"),
+    pytest.param(req(reasoning_effort="none", max_tokens=100), body(max_tokens=100, thinking={"type": "disabled"}),
+                 id="reasoning_effort-none-disables-thinking"),
+    pytest.param(req(reasoning_effort="medium", temperature=2), body(temperature=1.0, max_tokens=12288,
+                                                                     thinking={"type": "enabled", "budget_tokens": 8192}),
+                 id="reasoning_effort-with-anthropics-temperature-1"),
     pytest.param(req(messages=[{"role": "system", "content": "Be kind."}, *HI]), body(system="Be kind."),
                  id="system-string"),
     pytest.param(req(messages=[{"role": "system", "content": "A"}, *HI, {"role": "system", "content": "B"}]),
@@ -176,6 +194,14 @@ REQUEST_ERRORS = [
     pytest.param(req(response_format={"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}),
                  "the object at $ allows arbitrary keys", id="json_schema-object-without-properties"),
     pytest.param(req(response_format={"type": "yaml"}), "response_format.type must be", id="unknown-response_format"),
+    pytest.param(req(reasoning_effort="low", max_completion_tokens=1024), "reasoning_effort: Claude models think with "
+                 "at least 1024 tokens, which must be less than max_completion_tokens (1024)", id="thinking-no-room"),
+    pytest.param(req(reasoning_effort="extreme"), "reasoning_effort must be one of none, minimal, low, medium, high, "
+                 "xhigh", id="thinking-unknown-effort"),
+    pytest.param(req(reasoning_effort="low", temperature=0.2), "temperature: Claude models cannot think",
+                 id="thinking-with-temperature"),
+    pytest.param(req(reasoning_effort="low", tools=[WEATHER_TOOL], tool_choice="required"),
+                 "tool_choice: Claude models cannot think", id="thinking-with-forced-tool"),
 ]
 
 
@@ -238,9 +264,33 @@ def test_usage_counts_cached_input_as_prompt(usage, expected):
     assert anthropic_response_to_chat(message([], usage=usage), MODEL)["usage"] == expected
 
 
-def test_recorded_tool_use_response_drops_thinking():
+def test_recorded_tool_use_response_keeps_thinking_out_of_the_text_and_on_the_first_call():
     case = fixture("response_tool_use.json")
     assert anthropic_response_to_chat(case["body"], MODEL, created=1700000000) == case["expected"]
+
+
+def test_thinking_blocks_stay_out_of_the_answer_streamed_or_not():
+    """Claude's thinking (asked for with reasoning_effort) has no OpenAI chat field: the text and usage come
+    through, the thinking and its signature do not (Messages API thinking events, anthropic 2.17.0
+    `ThinkingDelta` / `SignatureDelta`)."""
+    answer = anthropic_response_to_chat({"id": "msg_1", "model": MODEL, "stop_reason": "end_turn", "content": [
+        {"type": "thinking", "thinking": "Let me think.", "signature": "sig"}, {"type": "text", "text": "42"}],
+        "usage": {"input_tokens": 5, "output_tokens": 30}}, MODEL, created=1)
+    assert answer["choices"][0]["message"]["content"] == "42" and answer["usage"]["completion_tokens"] == 30
+    stream = StreamTranslator(MODEL, created=1)
+    events = [("message_start", {"message": {"id": "msg_1", "usage": {"input_tokens": 5}}}),
+              ("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "Hmm."}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "sig"}}),
+              ("content_block_stop", {"index": 0}),
+              ("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}),
+              ("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "42"}}),
+              ("content_block_stop", {"index": 1}),
+              ("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 30}}),
+              ("message_stop", {})]
+    chunks = [chunk for event, data in events for chunk in stream.feed(event, data)]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "42"
+    assert all(set(c["choices"][0]["delta"]) <= {"role", "content"} for c in chunks if c["choices"])
 
 
 def test_response_without_model_reports_configured_model():
@@ -345,9 +395,42 @@ def test_stream_events_of_the_wrong_shape_yield_what_can_be_read():
     events.insert(2, {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": [0],
                                                                "delta": {"type": "text_delta", "text": 5}}})
     events.insert(2, {"event": "message_start", "data": {"type": "message_start", "message": ["not", "one"]}})
+    events.insert(2, {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": 9,
+                                                               "delta": {"type": "thinking_delta", "thinking": 5}}})
+    events.insert(2, {"event": "content_block_start", "data": {"type": "content_block_start", "index": 9,
+                                                               "content_block": {"type": "thinking", "thinking": ""}}})
     state, chunks = run_stream(events)
     _, expected = run_stream(fixture("stream_text.json")["events"])
     assert state.finished
     assert [c["choices"] for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")] == \
         [c["choices"] for c in expected if c["choices"] and c["choices"][0]["delta"].get("content")]
     assert chunks[-1]["usage"] == expected[-1]["usage"]
+
+
+def test_thinking_carried_on_a_tool_call_goes_back_first_in_the_assistant_turn():
+    """Claude refuses a tool loop's next turn unless the thinking that preceded the calls comes back first."""
+    streamed = StreamTranslator(MODEL, created=1)
+    events = [("message_start", {"message": {"id": "msg_1"}}),
+              ("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "Paris, "}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "then."}}),
+              ("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}}),
+              ("content_block_stop", {"index": 0}),
+              ("content_block_start", {"index": 1, "content_block": {"type": "redacted_thinking", "data": "opaque"}}),
+              ("content_block_stop", {"index": 1}),
+              ("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "toolu_1",
+                                                                     "name": "get_weather", "input": {}}}),
+              ("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+              ("content_block_stop", {"index": 2})]
+    calls = [call for event, data in events for chunk in streamed.feed(event, data)
+             for call in chunk["choices"][0]["delta"].get("tool_calls", [])]
+    thought = [{"type": "thinking", "thinking": "Paris, then.", "signature": "sig-1"},
+               {"type": "redacted_thinking", "data": "opaque"}]
+    assert calls[0]["extra_content"] == {"anthropic": {"thinking_blocks": thought}}
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"},
+         "extra_content": calls[0]["extra_content"]}]}
+    sent = chat_request_to_anthropic(req(messages=[*HI, message, {"role": "tool", "tool_call_id": "toolu_1",
+                                                                  "content": "sunny"}], tools=[WEATHER_TOOL]), MODEL)
+    assert sent["messages"][1]["content"] == [*thought, {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                                         "input": {}}]

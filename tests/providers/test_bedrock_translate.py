@@ -49,6 +49,14 @@ REQUEST_CASES = [
     pytest.param(req(n=1, top_k=5, seed=1, frequency_penalty=0.5, presence_penalty=0.1, logprobs=True, user="u",
                      metadata={"k": "v"}, parallel_tool_calls=False, stream=True, stream_options={"include_usage": True}),
                  body(), id="openai-only-fields-dropped"),
+    pytest.param(req(reasoning_effort="medium"),
+                 body(inferenceConfig={"maxTokens": 12288},
+                      additionalModelRequestFields={"thinking": {"type": "enabled", "budget_tokens": 8192}}),
+                 id="reasoning_effort-claude-thinking-in-additional-fields"),
+    pytest.param(req(reasoning_effort="low", max_completion_tokens=3000),
+                 body(inferenceConfig={"maxTokens": 3000},
+                      additionalModelRequestFields={"thinking": {"type": "enabled", "budget_tokens": 1500}}),
+                 id="reasoning_effort-within-the-clients-max_tokens"),
     pytest.param(req(tools=[WEATHER]), body(toolConfig={"tools": [WEATHER_SPEC]}), id="tools-without-choice"),
     pytest.param(req(tools=[WEATHER], tool_choice="required"),
                  body(toolConfig={"tools": [WEATHER_SPEC], "toolChoice": {"any": {}}}), id="tool_choice-required-any"),
@@ -145,7 +153,7 @@ def test_untranslatable_requests_are_client_errors(request_body, message):
 
 # -- responses -----------------------------------------------------------------------------------
 
-def test_recorded_tool_use_response_drops_reasoning():
+def test_recorded_tool_use_response_keeps_reasoning_out_of_the_text_and_on_the_first_call():
     case = fixture("response_tool_use.json")
     completion = chat_completion(case["response"], "bedrock-model", created=7)
     assert completion["id"].startswith("chatcmpl-bedrock-")
@@ -343,3 +351,27 @@ def test_streamed_tool_call_without_arguments_ends_with_an_empty_object():
     joined = "".join(call["function"].get("arguments", "") for chunk in chunks
                      for call in chunk["choices"][0]["delta"].get("tool_calls") or [])
     assert joined == "{}"
+
+
+def test_claudes_streamed_reasoning_rides_on_the_first_tool_call_and_goes_back_first():
+    """Converse streams reasoning as `reasoningContent` deltas (botocore's `ReasoningContentBlockDelta`);
+    Claude on Bedrock, as on Anthropic's API, refuses a tool loop's next turn without it."""
+    stream = StreamTranslator("m", created=1)
+    events = [("messageStart", {"role": "assistant"}),
+              ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Sunny "}}}),
+              ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "check."}}}),
+              ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}}),
+              ("contentBlockStop", {"contentBlockIndex": 0}),
+              ("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t1",
+                                                                                   "name": "get_weather"}}}),
+              ("contentBlockStop", {"contentBlockIndex": 1})]
+    calls = [call for event, data in events for chunk in stream.feed(event, data)
+             for call in chunk["choices"][0]["delta"].get("tool_calls", [])]
+    assert calls[0]["extra_content"] == {"anthropic": {"thinking_blocks": [
+        {"type": "thinking", "thinking": "Sunny check.", "signature": "sig"}]}}
+    sent = converse_request(req(messages=[*HI, {"role": "assistant", "content": None, "tool_calls": [
+        {**CALL, "extra_content": calls[0]["extra_content"]}]}, {"role": "tool", "tool_call_id": "t1", "content": "ok"}],
+        tools=[WEATHER]))
+    assert sent["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "Sunny check.", "signature": "sig"}}},
+        {"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {}}}]

@@ -117,16 +117,17 @@ async def test_embeddings(adapter, fake):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ({"logprobs": True}, "logprobs: Cohere models do not support log probabilities"),
-    ({"n": 2}, "n must be 1"),
-    ({"parallel_tool_calls": False, "tools": [WEATHER]}, "parallel_tool_calls"),
+    ({"logprobs": True}, "^logprobs: Cohere models have no equivalent"),
+    ({"n": 2}, "^n: Cohere models"),
+    ({"parallel_tool_calls": False, "tools": [WEATHER]}, "^parallel_tool_calls: Cohere models"),
     ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
      "cannot be forced to call one named tool"),
-    ({"reasoning_effort": "high"}, "reasoning_effort"),
+    ({"reasoning_effort": "extreme"}, "^reasoning_effort must be one of none, minimal"),
 ])
 async def test_what_cohere_cannot_express_is_refused_before_any_call(adapter, fake, extra, message):
+    """As the pipeline calls it: through Cohere's capability table, then the adapter."""
     with pytest.raises(TranslationError, match=message):
-        await adapter.chat({**HELLO, **extra}, CallStats())
+        await adapter.chat(adapter.capabilities.prepare({**HELLO, **extra}, stream=False), CallStats())
     assert not fake.requests
 
 

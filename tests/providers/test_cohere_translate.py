@@ -35,6 +35,9 @@ def test_finish_reasons(reason, finish):
     ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}},
      {"response_format": {"type": "json_object", "json_schema": {"type": "object"}}}),
     ({"response_format": {"type": "text"}, "user": "u-1", "stream_options": {"include_usage": True}}, {}),
+    # cohere 7.3.1 `types.Thinking`: `disabled`, or `enabled` with a `token_budget`.
+    ({"reasoning_effort": "medium"}, {"thinking": {"type": "enabled", "token_budget": 8192}}),
+    ({"reasoning_effort": "none"}, {"thinking": {"type": "disabled"}}),
 ])
 def test_request_fields(request_fields, expected):
     body = translate.chat_body({"messages": [{"role": "user", "content": "hi"}], **request_fields}, MODEL, stream=False)
@@ -103,3 +106,17 @@ def test_a_generation_that_failed_is_an_error_not_a_complete_answer(reason):
 def test_embed_request_problems(request_fields, message):
     with pytest.raises(TranslationError, match=message):
         translate.embed_body(request_fields, "embed-v4.0")
+
+
+def test_thinking_stays_out_of_the_answer_text():
+    """cohere 7.3.1 `ChatThinkingContent`: a `thinking` item in the message content when thinking is on."""
+    answer = translate.chat_completion({"id": "c1", "finish_reason": "COMPLETE", "message": {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "Hmm."}, {"type": "text", "text": "42"}]}}, MODEL)
+    assert answer["choices"][0]["message"]["content"] == "42"
+    stream = translate.StreamTranslator(MODEL)
+    chunks = [chunk for event in (
+        {"type": "message-start", "id": "c1"},
+        {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": "Hmm."}}}},
+        {"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "42"}}}},
+    ) for chunk in stream.feed(event)]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "42"

@@ -305,10 +305,62 @@ def test_streamed_thought_signature_goes_back_too():
         "functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "fc_1"}, "thoughtSignature": "CiQB0e2Kb"}
 
 
-@pytest.mark.parametrize("effort, budget", [("none", 0), ("low", 1024), ("medium", 8192), ("high", 24576)])
+@pytest.mark.parametrize("effort, budget", [("none", 0), ("minimal", 512), ("low", 1024), ("medium", 8192),
+                                           ("high", 24576)])
 def test_reasoning_effort_becomes_a_thinking_budget(effort, budget):
-    body = translate.build_generate_body({"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": effort})
+    body = translate.build_generate_body({"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": effort},
+                                         "gemini-2.5-flash")
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget}
+
+
+@pytest.mark.parametrize("model", ["gemini-3-pro-preview", "gemini-3.1-flash", "publishers/google/models/gemini-3-pro"])
+@pytest.mark.parametrize("effort, level", [("none", "MINIMAL"), ("minimal", "MINIMAL"), ("low", "LOW"),
+                                           ("medium", "MEDIUM"), ("high", "HIGH"), ("xhigh", "XHIGH")])
+def test_gemini_3_takes_a_thinking_level(model, effort, level):
+    """google-genai 3.6.1: `ThinkingConfig.thinking_level` (`ThinkingLevel` MINIMAL..XHIGH) for Gemini 3."""
+    body = translate.build_generate_body({"messages": USER, "reasoning_effort": effort}, model)
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": level}
+
+
+def test_an_effort_gemini_2_cannot_spend_is_refused_by_name():
+    with pytest.raises(translate.TranslationError, match="^reasoning_effort must be one of none, minimal, low, medium"):
+        translate.build_generate_body({"messages": USER, "reasoning_effort": "xhigh"}, "gemini-2.5-pro")
+
+
+def test_logprobs_ask_gemini_for_response_logprobs():
+    """google-genai 3.6.1: `GenerateContentConfig.response_logprobs` and `logprobs` (REST responseLogprobs,
+    logprobs)."""
+    body = translate.build_generate_body({"messages": USER, "logprobs": True, "top_logprobs": 2})
+    assert body["generationConfig"] == {"responseLogprobs": True, "logprobs": 2}
+    assert "generationConfig" not in translate.build_generate_body({"messages": USER, "logprobs": False})
+    with pytest.raises(translate.TranslationError, match="^top_logprobs: requires logprobs"):
+        translate.build_generate_body({"messages": USER, "top_logprobs": 2})
+
+
+# A candidate's `logprobsResult` as google-genai 3.6.1 declares it (`LogprobsResult`: chosenCandidates and
+# topCandidates of {token, tokenId, logProbability}).
+LOGPROBS_RESULT = {
+    "chosenCandidates": [{"token": "Hel", "tokenId": 7, "logProbability": -0.01},
+                         {"token": "lo", "tokenId": 8, "logProbability": -0.2}],
+    "topCandidates": [{"candidates": [{"token": "Hel", "tokenId": 7, "logProbability": -0.01},
+                                      {"token": "Hi", "tokenId": 9, "logProbability": -4.5}]},
+                      {"candidates": [{"token": "lo", "tokenId": 8, "logProbability": -0.2}]}],
+    "logProbabilitySum": -0.21,
+}
+OPENAI_LOGPROBS = {"refusal": None, "content": [
+    {"token": "Hel", "logprob": -0.01, "bytes": [72, 101, 108], "top_logprobs": [
+        {"token": "Hel", "logprob": -0.01, "bytes": [72, 101, 108]}, {"token": "Hi", "logprob": -4.5, "bytes": [72, 105]}]},
+    {"token": "lo", "logprob": -0.2, "bytes": [108, 111], "top_logprobs": [
+        {"token": "lo", "logprob": -0.2, "bytes": [108, 111]}]}]}
+
+
+def test_logprobs_result_becomes_openai_choice_logprobs_whole_and_streamed():
+    answer = gemini_answer([{"text": "Hello"}])
+    answer["candidates"][0]["logprobsResult"] = LOGPROBS_RESULT
+    assert translate.chat_completion(answer, "gemini-2.5-flash")["choices"][0]["logprobs"] == OPENAI_LOGPROBS
+    chunks = translate.StreamTranslator("gemini-2.5-flash").feed(answer)
+    assert [c["choices"][0]["logprobs"] for c in chunks if c["choices"][0]["delta"].get("content")] == [OPENAI_LOGPROBS]
+    assert translate.chat_completion(gemini_answer([{"text": "Hi"}]), "m")["choices"][0]["logprobs"] is None
 
 
 def test_an_unknown_reasoning_effort_is_refused_by_name():
