@@ -326,9 +326,9 @@ COHERE = _translated(
 
 MISTRAL = _mistral()
 # Mistral's models on Vertex AI: the same API, but their answers are not read through providers/mistral/, so
-# a reasoning answer's content chunks would reach the client as they are.
-VERTEX_MISTRAL_TABLE = Capabilities("Mistral", {**MISTRAL.rules, "reasoning_effort": Refused("Mistral on Vertex AI")},
-                                    MISTRAL_FIELDS)
+# a reasoning answer's content chunks would reach the client as they are (`none` asks for no reasoning).
+VERTEX_MISTRAL_TABLE = Capabilities(
+    "Mistral", {**MISTRAL.rules, "reasoning_effort": Refused("Mistral on Vertex AI", ("none",))}, MISTRAL_FIELDS)
 TABLES: dict[str, Capabilities] = {
     "mistral": MISTRAL,
     "anthropic": ANTHROPIC,

@@ -166,13 +166,15 @@ def test_mistral_takes_each_reasoning_effort_openai_defines(effort):
 def test_mistral_on_vertex_refuses_reasoning_effort_whose_answers_it_would_relay_as_chunks():
     with pytest.raises(TranslationError, match="^reasoning_effort: Mistral on Vertex AI models have no equivalent"):
         for_provider("vertex_ai", "mistral-medium-3").prepare({**HI, "reasoning_effort": "low"}, stream=False)
+    assert for_provider("vertex_ai", "mistral-medium-3").prepare({**HI, "reasoning_effort": "none"}, stream=False) == HI
 
 
 CARRIED = {"role": "assistant", "content": None, "tool_calls": [
     {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"},
      "extra_content": {"anthropic": {"thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}]}}},
     {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}
-LOOP = {"messages": [{"role": "user", "content": "Hi"}, CARRIED, {"role": "tool", "tool_call_id": "c1", "content": "x"}]}
+LOOP = {"messages": [{"role": "user", "content": "Hi"}, CARRIED,
+                     {"role": "tool", "tool_call_id": "c1", "content": "x"}]}
 
 
 @pytest.mark.parametrize("provider, model", [("mistral", ""), ("openai", ""), ("groq", ""), ("litellm", ""),
