@@ -12,7 +12,7 @@ from providers.mistral import content
 from providers.openai.adapter import OpenAIAdapter
 from providers.wire import Api, SSEEvent, SSEParser, sse_event
 
-# Only an event whose data holds this can carry a content list (Mistral writes compact JSON); the others
+# Only an event whose data holds one of these can carry a content list (compact or spaced JSON); the others
 # are relayed without being decoded.
 CONTENT_LIST = ('"content":[', '"content": [')
 

@@ -49,7 +49,9 @@ def gateway(e2e_root, fake_mistral, fake_anthropic, fake_gemini, fake_bedrock):
             {"name": "nova", "provider": "bedrock", "model_name": "amazon.nova-lite-v1:0", "secret": "bedrock"},
         ],
         "endpoints": [endpoint(name, name) for name in ("mistral-small", "claude", "gemini-2", "gemini-3",
-                                                         "bedrock-claude", "nova")],
+                                                         "bedrock-claude", "nova")]
+        + [{"name": "claude-then-mistral", "models": [{"model": "claude"},
+                                                      {"model": "mistral-small", "linkage": "fallback", "order": 1}]}],
     }
     server = make_gateway(e2e_root, "capabilities", config)
     yield server
@@ -262,3 +264,17 @@ def test_a_tool_loop_started_on_claude_continues_on_mistral_without_the_gateways
     assert sent["tool_calls"] == [{"id": message.tool_calls[0].id, "type": "function",
                                    "function": {"name": "get_weather",
                                                 "arguments": message.tool_calls[0].function.arguments}}]
+
+
+def test_a_tool_loop_falls_back_from_claude_to_mistral_and_each_gets_what_it_reads(client, fake_anthropic, fake_mistral):
+    """One body, two attempts: Claude's attempt gets its thinking back, Mistral's the same turn without it."""
+    first = client.chat.completions.create(model="claude", messages=HI, tools=[WEATHER], reasoning_effort="low")
+    message = first.choices[0].message
+    follow_up = [*HI, message, {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"}]
+    before = len(fake_anthropic.requests)
+    fake_anthropic.fail("claude-haiku-4-5", 503)
+    answer = client.chat.completions.create(model="claude-then-mistral", messages=follow_up, tools=[WEATHER])
+    assert len(fake_anthropic.requests) == before + 1
+    assert answer.choices[0].message.content == "echo: hello there"
+    assert fake_anthropic.requests[-1].json["messages"][1]["content"][0]["type"] == "thinking"
+    assert "extra_content" not in fake_mistral.requests[-1].json["messages"][1]["tool_calls"][0]
