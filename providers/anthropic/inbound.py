@@ -10,6 +10,7 @@ import orjson
 
 from providers.anthropic.translate import FINISH_REASONS
 from providers.base import TranslationError
+from providers.blocks import BlockWalk, Delta, Opened, Start, Step
 from providers.wire import openai_usage
 
 # The first Anthropic stop reason for each OpenAI finish reason in translate.py's table (end_turn for
@@ -249,77 +250,40 @@ class MessageEvents:
     then per content block content_block_start / content_block_delta (text_delta, input_json_delta) /
     content_block_stop, then message_delta (stop_reason, usage) and message_stop from `end()`.
 
-    Each text run and each tool call is one block, closed when the next one starts."""
+    The blocks are providers.blocks' walk: each text run and each tool call is one block, closed when the
+    next one starts; a late piece of a closed tool call is still sent, with its block's index."""
 
     def __init__(self) -> None:
-        self.started = False
-        self.blocks = 0
-        self.open: tuple[str, Any] | None = None  # ("text", None) or ("tool", the OpenAI tool-call index)
-        self.tool_blocks: dict[Any, int] = {}
-        self.stop_reason = "end_turn"
-        self.usage: dict | None = None
+        self.walk = BlockWalk()
 
     def feed(self, chunk: dict) -> list[tuple[str, dict]]:
-        out = self._start(chunk) if not self.started else []
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                if self.open != ("text", None):
-                    out += self._open(("text", None), {"type": "text", "text": ""})
-                out.append(self._delta({"type": "text_delta", "text": delta["content"]}))
-            for call in delta.get("tool_calls") or ():
-                out += self._tool_delta(call)
-            if choice.get("finish_reason"):
-                self.stop_reason = STOP_REASONS.get(choice["finish_reason"], "end_turn")
-        return out
+        return [self._event(step) for step in self.walk.feed(chunk)]
 
     def end(self) -> list[tuple[str, dict]]:
-        out = self._close()
-        usage = anthropic_usage_block(self.usage)
+        out = [self._event(step) for step in self.walk.end()]
+        stop_reason = STOP_REASONS.get(self.walk.finish_reason or "", "end_turn")
         out.append(("message_delta", {"type": "message_delta",
-                                      "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
-                                      "usage": usage}))
+                                      "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                      "usage": anthropic_usage_block(self.walk.usage)}))
         out.append(("message_stop", {"type": "message_stop"}))
         return out
 
-    def _start(self, chunk: dict) -> list[tuple[str, dict]]:
-        self.started = True
-        message = {"id": message_id(chunk.get("id")), "type": "message", "role": "assistant",
-                   "model": chunk.get("model") or "", "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": 0, "output_tokens": 0}}
-        return [("message_start", {"type": "message_start", "message": message})]
-
-    def _tool_delta(self, call: dict) -> list[tuple[str, dict]]:
-        index = call.get("index", 0)
-        function = call.get("function") or {}
-        out = []
-        if index not in self.tool_blocks:
-            out += self._open(("tool", index), {"type": "tool_use", "id": call.get("id") or f"toolu_{index}",
-                                                "name": function.get("name") or "", "input": {}})
-            self.tool_blocks[index] = self.blocks - 1
-        if function.get("arguments"):
-            out.append(("content_block_delta", {"type": "content_block_delta", "index": self.tool_blocks[index],
-                                                "delta": {"type": "input_json_delta",
-                                                          "partial_json": function["arguments"]}}))
-        return out
-
-    def _open(self, key: tuple[str, Any], block: dict) -> list[tuple[str, dict]]:
-        out = self._close()
-        self.open = key
-        self.blocks += 1
-        out.append(("content_block_start", {"type": "content_block_start", "index": self.blocks - 1,
-                                            "content_block": block}))
-        return out
-
-    def _delta(self, delta: dict) -> tuple[str, dict]:
-        return "content_block_delta", {"type": "content_block_delta", "index": self.blocks - 1, "delta": delta}
-
-    def _close(self) -> list[tuple[str, dict]]:
-        if self.open is None:
-            return []
-        self.open = None
-        return [("content_block_stop", {"type": "content_block_stop", "index": self.blocks - 1})]
+    @staticmethod
+    def _event(step: Step) -> tuple[str, dict]:
+        if isinstance(step, Start):
+            message = {"id": message_id(step.id), "type": "message", "role": "assistant", "model": step.model or "",
+                       "content": [], "stop_reason": None, "stop_sequence": None,
+                       "usage": {"input_tokens": 0, "output_tokens": 0}}
+            return "message_start", {"type": "message_start", "message": message}
+        index = step.block.number
+        if isinstance(step, Opened):
+            block = step.block
+            content = ({"type": "text", "text": ""} if block.kind == "text" else
+                       {"type": "tool_use", "id": block.call_id or f"toolu_{block.call_index}", "name": block.name,
+                        "input": {}})
+            return "content_block_start", {"type": "content_block_start", "index": index, "content_block": content}
+        if isinstance(step, Delta):
+            delta = ({"type": "text_delta", "text": step.text} if step.block.kind == "text" else
+                     {"type": "input_json_delta", "partial_json": step.text})
+            return "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        return "content_block_stop", {"type": "content_block_stop", "index": index}

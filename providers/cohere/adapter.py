@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import httpx
-import orjson
 
 from providers import http
 from providers.base import CallStats, ModelTarget, ProviderAdapter
@@ -48,13 +47,7 @@ class CohereAdapter(ProviderAdapter):
             async for event in events:
                 if event.data == "[DONE]":
                     break
-                try:
-                    data = orjson.loads(event.data)
-                except orjson.JSONDecodeError:
-                    raise http.malformed_event(self.provider) from None
-                if not isinstance(data, dict):
-                    raise http.malformed_event(self.provider)
-                for chunk in translator.feed(data):
+                for chunk in translator.feed(http.json_event(event.data, self.provider)):
                     yield chunk
         if not translator.finished:
             raise http.incomplete_stream(self.provider, "message-end")

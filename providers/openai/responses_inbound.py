@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from providers.base import TranslationError
+from providers.blocks import Block, BlockWalk, Delta, Opened, Start, Step
 from providers.wire import openai_usage
 
 # Features that read or write state kept by OpenAI's own service, which a chat provider does not have.
@@ -233,87 +234,77 @@ class ResponseEvents:
     """The Responses stream events, as (event name, data) pairs, for a unified chunk stream:
     response.created and response.in_progress, then per output item output_item.added, its deltas
     (content_part / output_text for a message, function_call_arguments for a call) and their .done events,
-    and response.completed (or response.incomplete) with the whole response from `end()`."""
+    and response.completed (or response.incomplete) with the whole response from `end()`.
+
+    The output items are providers.blocks' walk: each text run and each tool call is one item, done when the
+    next one starts; a late piece of a call already done still joins its arguments, without an event."""
 
     def __init__(self, body: dict) -> None:
         self.body = body
+        self.walk = BlockWalk()
         self.sequence = 0
         self.id, self.model, self.created = "", "", int(time.time())
         self.output: list[dict] = []   # finished items
         self.item: dict | None = None  # the item being streamed
         self.calls: dict[Any, dict] = {}
-        self.finish: str | None = None
-        self.usage: dict | None = None
 
     def _event(self, kind: str, **data: Any) -> tuple[str, dict]:
         self.sequence += 1
         return kind, {"type": kind, "sequence_number": self.sequence - 1, **data}
 
     def _snapshot(self, status: str) -> dict:
-        return _response(self.body, self.id, self.model, self.created, list(self.output), status, self.finish,
-                         self.usage if status != "in_progress" else None)
+        """The response so far; in progress it has no finish reason or usage yet (the walk may already hold
+        the first chunk's)."""
+        if status == "in_progress":
+            return _response(self.body, self.id, self.model, self.created, list(self.output), status, None, None)
+        return _response(self.body, self.id, self.model, self.created, list(self.output), status,
+                         self.walk.finish_reason, self.walk.usage)
 
     def feed(self, chunk: dict) -> list[tuple[str, dict]]:
-        out = []
-        if not self.id:
-            self.id, self.model = _response_id(chunk.get("id")), chunk.get("model") or ""
-            out += [self._event("response.created", response=self._snapshot("in_progress")),
-                    self._event("response.in_progress", response=self._snapshot("in_progress"))]
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                out += self._text(delta["content"])
-            for call in delta.get("tool_calls") or ():
-                out += self._call(call)
-            if choice.get("finish_reason"):
-                self.finish = choice["finish_reason"]
-        return out
+        return [event for step in self.walk.feed(chunk) for event in self._events(step)]
 
     def end(self) -> list[tuple[str, dict]]:
-        out = self._close()
-        status = "incomplete" if INCOMPLETE.get(self.finish or "") else "completed"
+        out = [event for step in self.walk.end() for event in self._events(step)]
+        status = "incomplete" if INCOMPLETE.get(self.walk.finish_reason or "") else "completed"
         return out + [self._event(f"response.{status}", response=self._snapshot("completed"))]
+
+    def _events(self, step: Step) -> list[tuple[str, dict]]:
+        if isinstance(step, Start):
+            self.id, self.model = _response_id(step.id), step.model or ""
+            return [self._event("response.created", response=self._snapshot("in_progress")),
+                    self._event("response.in_progress", response=self._snapshot("in_progress"))]
+        if isinstance(step, Opened):
+            return self._added(step.block)
+        if isinstance(step, Delta):
+            return self._delta(step)
+        return self._done()
 
     def _where(self) -> dict:
         return {"item_id": self.item["id"], "output_index": len(self.output)}
 
-    def _text(self, text: str) -> list[tuple[str, dict]]:
-        out = []
-        if self.item is None or self.item["type"] != "message":
-            out += self._close()
-            self.item = {**_message_item(f"msg_{self.id}_{len(self.output)}", "", "in_progress"), "text": ""}
-            item = {k: v for k, v in self.item.items() if k != "text"}
-            out += [self._event("response.output_item.added", output_index=len(self.output), item=item),
-                    self._event("response.content_part.added", **self._where(), content_index=0,
-                                part={"type": "output_text", "text": "", "annotations": []})]
-        self.item["text"] += text
-        return out + [self._event("response.output_text.delta", **self._where(), content_index=0, delta=text,
-                                  logprobs=[])]
+    def _added(self, block: Block) -> list[tuple[str, dict]]:
+        if block.kind == "tool":
+            self.item = self.calls[block.call_index] = _call_item(block.call_id or f"call_{block.call_index}",
+                                                                  block.name, "", "in_progress")
+            return [self._event("response.output_item.added", output_index=len(self.output), item=dict(self.item))]
+        self.item = {**_message_item(f"msg_{self.id}_{len(self.output)}", "", "in_progress"), "text": ""}
+        item = {k: v for k, v in self.item.items() if k != "text"}
+        return [self._event("response.output_item.added", output_index=len(self.output), item=item),
+                self._event("response.content_part.added", **self._where(), content_index=0,
+                            part={"type": "output_text", "text": "", "annotations": []})]
 
-    def _call(self, call: dict) -> list[tuple[str, dict]]:
-        index, function, out = call.get("index", 0), call.get("function") or {}, []
-        if index not in self.calls:
-            out += self._close()
-            call_id = call.get("id") or f"call_{index}"
-            self.item = self.calls[index] = _call_item(call_id, function.get("name") or "", "", "in_progress")
-            out.append(self._event("response.output_item.added", output_index=len(self.output), item=dict(self.item)))
-        held = self.calls[index]
-        if function.get("arguments"):
-            # A late piece of a call already closed (parallel calls interleaved) still joins its arguments.
-            held["arguments"] += function["arguments"]
-            if held is self.item:
-                out.append(self._event("response.function_call_arguments.delta", **self._where(),
-                                       delta=function["arguments"]))
-        return out
-
-    def _close(self) -> list[tuple[str, dict]]:
-        item, self.item = self.item, None
-        if item is None:
+    def _delta(self, step: Delta) -> list[tuple[str, dict]]:
+        if step.block.kind == "text":
+            self.item["text"] += step.text
+            return [self._event("response.output_text.delta", **self._where(), content_index=0, delta=step.text,
+                                logprobs=[])]
+        self.calls[step.block.call_index]["arguments"] += step.text
+        if step.late:
             return []
+        return [self._event("response.function_call_arguments.delta", **self._where(), delta=step.text)]
+
+    def _done(self) -> list[tuple[str, dict]]:
+        item, self.item = self.item, None
         where = {"item_id": item["id"], "output_index": len(self.output)}
         if item["type"] == "message":
             text = item.pop("text")

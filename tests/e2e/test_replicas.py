@@ -223,7 +223,7 @@ def test_sigterm_under_load_loses_no_usage_record_and_the_other_replica_keeps_se
     fake_openai.behave("gpt-slow", Behaviour(delay=0.2))
     before = query("SELECT COUNT(*) FROM gateway_usagerecord WHERE endpoint_name = 'slow' AND status_code = 200")[0][0]
     outcomes: list = []
-    stop = threading.Event()
+    recorded_outcome, stop = threading.Condition(), threading.Event()
 
     def load(server: GatewayServer) -> None:
         gpt = client(server)
@@ -232,24 +232,40 @@ def test_sigterm_under_load_loses_no_usage_record_and_the_other_replica_keeps_se
                 return
             try:
                 gpt.chat.completions.create(model="slow", **BODY)
-                outcomes.append((server.port, 200))
+                outcome = (server.port, 200)
             except openai.APIStatusError as exc:
-                outcomes.append((server.port, exc.status_code))
+                outcome = (server.port, exc.status_code)
             except openai.APIConnectionError:
-                outcomes.append((server.port, "connection"))
+                outcome = (server.port, "connection")
+            with recorded_outcome:
+                outcomes.append(outcome)
+                recorded_outcome.notify_all()
 
-    threads = [threading.Thread(target=load, args=(server,)) for server in (first, second) for _ in range(4)]
+    def served(server: GatewayServer) -> int:
+        return sum(1 for port, status in outcomes if port == server.port and status == 200)
+
+    def wait_until(condition, what: str) -> None:
+        """Deadlines rather than fixed waits: a slow machine gets the time it needs."""
+        with recorded_outcome:
+            assert recorded_outcome.wait_for(condition, timeout=60), f"{what} within 60 s: {outcomes[-20:]}"
+
+    threads = [threading.Thread(target=load, args=(server,), daemon=True) for server in (first, second)
+               for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # both replicas under load, with requests in flight upstream
-    # uvicorn finishes the requests in flight, runs the lifespan shutdown, then re-raises the signal.
-    assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
-    served_before = sum(1 for port, status in outcomes if port == second.port and status == 200)
-    time.sleep(1.0)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sum(1 for port, status in outcomes if port == second.port and status == 200) > served_before
+    try:
+        # Both replicas under load: each has answered, and its clients keep requests in flight upstream.
+        wait_until(lambda: served(first) >= 4 and served(second) >= 4, "both replicas answering")
+        # uvicorn finishes the requests in flight, runs the lifespan shutdown, then re-raises the signal.
+        assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+        with recorded_outcome:
+            served_before = served(second)
+        wait_until(lambda: served(second) > served_before, "the other replica answering after the SIGTERM")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
     assert all(status == 200 for port, status in outcomes if port == second.port)
     answered = sum(1 for _, status in outcomes if status == 200)
     unanswered = sum(1 for _, status in outcomes if status == "connection")  # may or may not have been served

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import signal
 import threading
-import time
 from decimal import Decimal
 
 import anthropic
@@ -24,6 +23,8 @@ from tests.e2e.harness import make_gateway
 from tests.fakes.base import Behaviour
 
 pytestmark = pytest.mark.clock
+
+SIGTERM_AFTER = 50  # answers served before the SIGTERM test stops the server
 
 MODELS = [
     {"name": "cached-gpt", "provider": "openai", "model_name": "gpt-cached", "secret": "openai-key",
@@ -219,12 +220,12 @@ def test_sigterm_under_load_loses_no_usage_record(e2e_root, fake_openai, fake_an
     server = make_gateway(e2e_root, "sigterm", config(fake_openai, fake_anthropic, fake_gemini,
                                                        [endpoint("load", "load-gpt")]))
     fake_openai.behave("gpt-load", Behaviour(delay=0.05))
-    completed, attempted, lock, stop = [0], [0], threading.Lock(), threading.Event()
+    completed, attempted, counted, stop = [0], [0], threading.Condition(), threading.Event()
 
     def load() -> None:
         with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {server.keys['default']}"}) as http:
             while not stop.is_set():
-                with lock:
+                with counted:
                     attempted[0] += 1
                 try:
                     answer = http.post(f"{server.url}/gateway/mlflow/v1/chat/completions",
@@ -233,19 +234,27 @@ def test_sigterm_under_load_loses_no_usage_record(e2e_root, fake_openai, fake_an
                     return
                 if answer.status_code != 200:
                     return
-                with lock:
+                with counted:
                     completed[0] += 1
+                    counted.notify_all()
 
-    threads = [threading.Thread(target=load) for _ in range(16)]
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(16)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)
-    server.process.send_signal(signal.SIGTERM)
-    server.process.wait(timeout=30)  # uvicorn re-raises SIGTERM after its graceful shutdown: exit code -15
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=15)
+    try:
+        # SIGTERM once the server has served a good number, however slow the machine (a deadline, not a
+        # fixed wait): 16 clients keep requests in flight the whole time, so the signal lands under load.
+        with counted:
+            served = counted.wait_for(lambda: completed[0] > SIGTERM_AFTER, timeout=120)
+        assert served, f"only {completed[0]} answers in 120 s"
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)  # uvicorn re-raises SIGTERM after its graceful shutdown: exit code -15
+    finally:
+        stop.set()
+        server.stop()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
     [(written,)] = rows(server, "SELECT COUNT(*) FROM gateway_usagerecord WHERE endpoint_name = 'load'")
-    assert completed[0] > 50
     assert completed[0] <= written <= attempted[0], (completed[0], written, attempted[0])
     assert "could not be written" not in server.log()

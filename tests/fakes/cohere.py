@@ -6,9 +6,10 @@ tests/fixtures/conformance/cohere.json, where each case cites its source. `RECOR
 A chat offering tools (not `tool_choice: NONE`) whose last message is the user's gets the recorded tool-call
 answer (two calls, after Cohere's thinking or tool plan), any other chat the recorded text answer, streamed
 when `stream` is set. `drop_arguments` replays the recorded tool-call stream without its `tool-call-delta`
-events, as Cohere streams a call that has no arguments. Requests are checked as Cohere checks them: the
-bearer key, the required fields, no unknown field; errors come as `{"message": ...}`, with Cohere's own
-message where its API reference ("Errors") documents one.
+events, as Cohere streams a call that has no arguments; `broken_event` puts an unreadable event after the
+first. Requests are checked as Cohere checks them: the bearer key, the required fields, no unknown field;
+errors come as `{"message": ...}`, with Cohere's own message where its API reference ("Errors") documents
+one.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def recorded_text(events: list[dict]) -> str:
 class FakeCohere(FakeUpstream):
     api_key = "co-upstream-0123456789"
     drop_arguments = False
+    broken_event: str | None = None  # streams: this data line after the first event, when set
 
     def error_body(self, status: int, message: str) -> dict:
         return {"message": message}
@@ -70,7 +72,10 @@ class FakeCohere(FakeUpstream):
         events = RECORDED["chat_stream_tool_calls" if calls else "chat_stream"]
         if calls and self.drop_arguments:
             events = [event for event in events if event["event"] != "tool-call-delta"]
-        return Reply(chunks=[sse(event["data"], event["event"]) for event in events], content_type="text/event-stream")
+        chunks = [sse(event["data"], event["event"]) for event in events]
+        if self.broken_event is not None:
+            chunks.insert(1, sse(self.broken_event, event="content-delta"))
+        return Reply(chunks=chunks, content_type="text/event-stream")
 
     def _embed(self, body: dict) -> Reply:
         if not isinstance(body.get("texts"), list) or not body["texts"]:

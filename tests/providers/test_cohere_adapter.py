@@ -106,6 +106,18 @@ async def test_a_streamed_call_without_arguments_ends_with_an_empty_object(adapt
     assert arguments == ["{}", "{}"]
 
 
+@pytest.mark.parametrize("event", ["{not json", "[1, 2]"])
+async def test_an_unreadable_stream_event_is_a_retryable_upstream_failure(adapter, fake, event):
+    fake.broken_event = event
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await collect(adapter, HELLO)
+    finally:
+        fake.broken_event = None
+    assert (caught.value.status, caught.value.retryable) == (502, True)
+    assert "malformed stream event" in caught.value.message
+
+
 async def test_embeddings(adapter, fake):
     answer = await adapter.embeddings({"input": ["a b", "c"], "dimensions": 4, "input_type": "search_query"},
                                       CallStats())
