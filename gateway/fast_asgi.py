@@ -19,6 +19,7 @@ from django.core.handlers.base import BaseHandler
 from django.http import HttpResponse
 from django.urls import Resolver404, get_resolver
 
+from gateway import pipeline
 from gateway.envelopes import family_for, render_error
 from gateway.errors import GatewayError, NotFound, PayloadTooLarge
 
@@ -47,6 +48,8 @@ class GatewayASGIHandler(ASGIHandler):
         except BodyTooLarge:
             limit = PayloadTooLarge(f"The request body is larger than the limit of {self.max_body} bytes.",
                                     code="request_too_large")
+            # Refused before any view ran, so recorded here, like every refusal: no key or endpoint known yet.
+            pipeline.account_refusal(None, limit, route=self.route_of(path), endpoint_name="", key_name="")
             await self.send_response(error_response(limit, path), send)
             return
         except ConnectionAbortedError:
@@ -85,6 +88,14 @@ class GatewayASGIHandler(ASGIHandler):
                 exc = task.exception()
                 if type(exc).__name__ != "RequestAborted":
                     logger.error("gateway request failed", exc_info=exc)
+
+    def route_of(self, path: str) -> str:
+        """The usage-record route of the view serving `path` ('' for a path no view serves)."""
+        try:
+            match = self.resolver.resolve(path)
+        except Resolver404:
+            return ""
+        return getattr(getattr(match.func, "view_class", None), "route", "")
 
     async def read_limited_body(self, scope, receive) -> bytes:
         for name, value in scope.get("headers", ()):

@@ -20,6 +20,7 @@ from gateway.envelopes import stream_error_event
 from gateway.errors import BadRequest
 from providers.anthropic import inbound as anthropic
 from providers.base import TranslationError
+from providers.completions import readable_chunk
 from providers.gemini import inbound as gemini
 from providers.openai import responses_inbound as responses
 from providers.wire import Api, JSONArrayFrames, SSEFrames
@@ -124,7 +125,7 @@ class EventWriter:
         return b"".join(self.frames.event(name, orjson.dumps(data)) for name, data in pairs)
 
     def chunk(self, chunk: dict) -> bytes:
-        return self._out(self.events.feed(chunk))
+        return self._out(self.events.feed(readable_chunk(chunk)))
 
     def end(self) -> bytes:
         return self._out(self.events.end()) + self.frames.end()

@@ -1,4 +1,5 @@
-"""Request checks for the unified (OpenAI-shaped) routes: cheap, hand-written, naming the offending field.
+"""Request checks for the unified (OpenAI-shaped) routes, and the `stream` flag the native routes relay by:
+cheap, hand-written, naming the offending field.
 
 Unknown fields pass through untouched so new OpenAI parameters work without a gateway release.
 """
@@ -35,6 +36,15 @@ def endpoint_name_from(body: dict) -> str:
     return model
 
 
+def wants_stream(body: dict) -> bool:
+    """Whether the body asks for a streamed answer. The gateway relays the answer by it, so a `stream` that
+    is not a boolean (which a provider might read either way) is refused, naming the field."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _fail("'stream' must be a boolean.", "stream")
+    return stream is True
+
+
 def check_chat(body: dict) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -55,8 +65,7 @@ def check_chat(body: dict) -> None:
         if tool_calls is not None and not (isinstance(tool_calls, list)
                                            and all(isinstance(call, dict) for call in tool_calls)):
             raise _fail(f"messages[{index}].tool_calls must be an array of objects.", f"messages[{index}].tool_calls")
-    if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
-        raise _fail("'stream' must be a boolean.", "stream")
+    wants_stream(body)
     stream_options = body.get("stream_options")
     if stream_options is not None and not isinstance(stream_options, dict):
         raise _fail("'stream_options' must be an object.", "stream_options")

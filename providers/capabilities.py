@@ -16,6 +16,13 @@ have no `seed` or `logprobs`. A parameter is therefore, per provider, either
 A provider that refuses unknown fields (Mistral) also declares the closed list of fields it takes
 (`accepts`): any other field is a 400 naming it, never the provider's 422.
 
+A provider that gets the client's messages as they are (`relays_messages`: the OpenAI-compatible family)
+gets them without the gateway's own carry data: the `extra_content` of tool calls in an answer translated
+from Claude or Gemini (providers/anthropic/thinking.py, providers/gemini/translate.py), which only those
+translators read. Mistral refuses it (422 `extra_forbidden`: mistralai 3.7.0 `ToolCall` declares `function`,
+`id`, `type`, `index`), and OpenAI's own tool call has no such field (openai 3.63.0
+`ChatCompletionMessageFunctionToolCallParam`), so a tool loop that falls back to another provider goes on.
+
 `prepare` is called once per attempt on the unified request (gateway/pipeline.py) and on native OpenAI chat
 bodies (providers/openai/adapter.py), so fallback to another provider applies that provider's table.
 """
@@ -147,6 +154,7 @@ class Capabilities:
     name: str
     rules: Mapping[str, Rule]
     accepts: frozenset[str] | None = None
+    relays_messages: bool = True
 
     def prepare(self, request: dict, *, stream: bool) -> dict:
         """A copy of the request as this provider takes it (the caller's body is reused by fallbacks to
@@ -165,7 +173,28 @@ class Capabilities:
             if unknown is not None:
                 raise TranslationError(f"{unknown}: {self.name} models do not take this parameter (the provider "
                                        "refuses fields it does not know); remove it.")
+        if self.relays_messages and _carries(body.get("messages")):
+            body["messages"] = [_without_carry(message) for message in body["messages"]]
         return body
+
+
+def _carried(message: object) -> bool:
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    return isinstance(calls, list) and any(isinstance(call, dict) and "extra_content" in call for call in calls)
+
+
+def _carries(messages: object) -> bool:
+    return isinstance(messages, list) and any(_carried(message) for message in messages)
+
+
+def _without_carry(message: object) -> object:
+    """The message with `extra_content` left out of its tool calls (a copy: the caller's body is reused by
+    fallbacks to providers that read it)."""
+    if not _carried(message):
+        return message
+    calls = [{key: value for key, value in call.items() if key != "extra_content"} if isinstance(call, dict) else call
+             for call in message["tool_calls"]]
+    return {**message, "tool_calls": calls}
 
 
 NO_USAGE_FLAG = "the provider reports usage on every stream, which the gateway reads"
@@ -195,21 +224,26 @@ MISTRAL_FIELDS = frozenset({
 })
 
 
+# Mistral's reasoning efforts (mistralai 3.7.0, `mistralai/client/models/reasoningeffort.py`), the same names
+# as OpenAI's (openai 3.63.0 `types/shared/reasoning_effort.py`).
+MISTRAL_EFFORTS = {effort: effort for effort in ("none", "minimal", "low", "medium", "high", "xhigh", "max")}
+
+
 def _mistral() -> Capabilities:
     """From Mistral's chat completion request (mistralai 3.7.0): `max_tokens`, `random_seed`, `metadata`,
     `logprobs`/`top_logprobs` (answered in OpenAI's `choices[].logprobs.content[]` shape), `prediction`,
     `prompt_cache_key`, `service_tier` (auto or standard_only); usage on the last stream chunk by itself.
     Fields outside `MISTRAL_FIELDS` are refused by name.
 
-    `reasoning_effort` is refused although Mistral declares it: a reasoning answer's content is a list of
-    `thinking` and `text` chunks (mistralai 3.7.0 `ThinkChunk`), not the string OpenAI clients read, and
-    answers from OpenAI-format providers are relayed as they come."""
+    `reasoning_effort` takes the values OpenAI defines, which are Mistral's too (`ReasoningEffort`); a
+    reasoning answer's content is a list of `thinking` and `text` chunks, which providers/mistral/ turns
+    into OpenAI's string."""
     rules: dict[str, Rule] = {parameter: Native() for parameter in PARAMETERS}
     rules.update({
         "stream_options": Dropped(NO_USAGE_FLAG),
         "max_completion_tokens": Renamed("max_tokens"),
         "seed": Renamed("random_seed"),
-        "reasoning_effort": Refused("Mistral"),
+        "reasoning_effort": Mapped("reasoning_effort", MISTRAL_EFFORTS, "Mistral"),
         "verbosity": Refused("Mistral", ("medium",)),
         "service_tier": Mapped("service_tier", STANDARD_TIERS, "Mistral"),
         "user": Dropped(NO_EFFECT), "safety_identifier": Dropped(NO_EFFECT), "store": Dropped(NO_EFFECT),
@@ -224,8 +258,8 @@ def _mistral() -> Capabilities:
 
 
 def _translated(provider: str, **rules: Rule) -> Capabilities:
-    """A provider whose translator builds its own body: bookkeeping is dropped unless mapped, OpenAI-only
-    features are refused, and `rules` declares the rest."""
+    """A provider whose translator builds its own body (and reads its own carry data): bookkeeping is dropped
+    unless mapped, OpenAI-only features are refused, and `rules` declares the rest."""
     common: dict[str, Rule] = {
         "stream_options": Dropped(NO_USAGE_FLAG),
         "logprobs": Refused(provider, (False,)),
@@ -242,7 +276,7 @@ def _translated(provider: str, **rules: Rule) -> Capabilities:
         "function_call": Refused(provider, ("none", "auto")),
     }
     common.update(rules)
-    return Capabilities(provider.lower(), {name: common[name] for name in PARAMETERS})
+    return Capabilities(provider.lower(), {name: common[name] for name in PARAMETERS}, relays_messages=False)
 
 
 CLAUDE_THINKING = ("`thinking` (none: disabled; minimal 1024, low 2048, medium 8192, high 16384, xhigh 24576 "
@@ -291,6 +325,10 @@ COHERE = _translated(
     frequency_penalty=Translated("`frequency_penalty`"), presence_penalty=Translated("`presence_penalty`"))
 
 MISTRAL = _mistral()
+# Mistral's models on Vertex AI: the same API, but their answers are not read through providers/mistral/, so
+# a reasoning answer's content chunks would reach the client as they are (`none` asks for no reasoning).
+VERTEX_MISTRAL_TABLE = Capabilities(
+    "Mistral", {**MISTRAL.rules, "reasoning_effort": Refused("Mistral on Vertex AI", ("none",))}, MISTRAL_FIELDS)
 TABLES: dict[str, Capabilities] = {
     "mistral": MISTRAL,
     "anthropic": ANTHROPIC,
@@ -301,7 +339,7 @@ TABLES: dict[str, Capabilities] = {
     # Vertex AI serves each partner publisher's models in that publisher's own format: Claude in Anthropic's
     # Messages API, Mistral in Mistral's chat API (the same 422 for fields it lacks).
     "vertex_ai/anthropic": ANTHROPIC,
-    "vertex_ai/mistralai": MISTRAL,
+    "vertex_ai/mistralai": VERTEX_MISTRAL_TABLE,
     "cohere": COHERE,
     "fake": _openai_family("fake"),
 }

@@ -31,6 +31,48 @@ def single_choice(completion_id: str, created: int | None, model: str, message: 
             "usage": usage}
 
 
+def readable_chunk(chunk: object) -> dict:
+    """A unified stream chunk with every part of an unexpected type left out (`choices` that are not a
+    list of objects, a `delta` that is not an object, text that is not a string...), for the translators
+    that turn chunks into another API's events: a provider's ill-shaped chunk then yields fewer events rather
+    than failing the stream, as the unified route relays such a chunk and counts nothing from it."""
+    if not isinstance(chunk, dict):
+        return {}
+    out: dict[str, Any] = {key: chunk[key] for key in ("id", "model") if isinstance(chunk.get(key), str)}
+    if isinstance(chunk.get("usage"), dict):
+        out["usage"] = chunk["usage"]
+    choices = chunk.get("choices")
+    out["choices"] = [_readable_choice(c) for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+    return out
+
+
+def _readable_choice(choice: dict) -> dict:
+    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    calls = delta.get("tool_calls") if isinstance(delta.get("tool_calls"), list) else []
+    readable: dict[str, Any] = {
+        "index": _index(choice.get("index")),
+        "delta": {"content": delta["content"]} if isinstance(delta.get("content"), str) else {},
+        "finish_reason": choice["finish_reason"] if isinstance(choice.get("finish_reason"), str) else None,
+    }
+    if calls:
+        readable["delta"]["tool_calls"] = [_readable_call(call) for call in calls if isinstance(call, dict)]
+    return readable
+
+
+def _readable_call(call: dict) -> dict:
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    out: dict[str, Any] = {"index": _index(call.get("index")),
+                           "function": {key: function[key] for key in ("name", "arguments")
+                                        if isinstance(function.get(key), str)}}
+    if isinstance(call.get("id"), str):
+        out["id"] = call["id"]
+    return out
+
+
+def _index(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 class SingleChoiceChunks:
     """OpenAI `chat.completion.chunk` dicts for one stream with a single choice, for a stream translator to
     build on.

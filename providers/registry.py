@@ -8,8 +8,9 @@ from providers.base import ProviderAdapter
 _OPENAI = "providers.openai.adapter:OpenAIAdapter"
 ADAPTERS: dict[str, str] = {
     "openai": _OPENAI, "azure": _OPENAI, "groq": _OPENAI, "deepseek": _OPENAI, "xai": _OPENAI,
-    "openrouter": _OPENAI, "ollama": _OPENAI, "mistral": _OPENAI, "together": _OPENAI, "fireworks": _OPENAI,
-    "vllm": _OPENAI, "portkey": _OPENAI, "openai_compatible": _OPENAI, "azure_ai": _OPENAI,
+    "openrouter": _OPENAI, "ollama": _OPENAI, "together": _OPENAI, "fireworks": _OPENAI, "vllm": _OPENAI,
+    "portkey": _OPENAI, "openai_compatible": _OPENAI, "azure_ai": _OPENAI,
+    "mistral": "providers.mistral.adapter:MistralAdapter",
     "anthropic": "providers.anthropic.adapter:AnthropicAdapter",
     "gemini": "providers.gemini.adapter:GeminiAdapter",
     "bedrock": "providers.bedrock.adapter:BedrockAdapter",

@@ -217,7 +217,7 @@ def anthropic_usage(usage: dict | None) -> TokenUsage:
 def merge_usage(total: dict, update: dict | None) -> dict:
     """Anthropic's stream reports usage in `message_start` and cumulatively in `message_delta`: later
     values replace earlier ones, and fields an event leaves out keep their value."""
-    for key, value in (update or {}).items():
+    for key, value in (update if isinstance(update, dict) else {}).items():
         if isinstance(value, int) and not isinstance(value, bool):
             total[key] = value
     return total

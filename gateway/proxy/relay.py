@@ -15,7 +15,7 @@ from gateway.config.snapshot import Link
 from gateway.errors import BadRequest, PayloadTooLarge
 from gateway.passthrough import FORWARDED_HEADERS
 from gateway.routing.router import Attempt
-from providers.base import RawUpstream, clock
+from providers.base import ProviderError, RawUpstream, clock
 from providers.wire import Api, TokenUsage, anthropic_usage, answer_usage
 from providers.http import client_for, transport_error
 
@@ -124,26 +124,43 @@ async def _client_gone(receive, body: BodyReader | None) -> None:
         pass
 
 
+def _remaining(ctx: RequestContext) -> float | None:
+    """Seconds left of the endpoint's total timeout, which bounds a proxied call from its arrival to the
+    last byte of the answer, as it bounds a call on the other routes."""
+    total = ctx.endpoint.total_timeout
+    return None if total is None else max(total - (clock() - ctx.started), 0.0)
+
+
+def _timed_out(ctx: RequestContext, provider: str, waiting_for: str) -> ProviderError:
+    return ProviderError(504, f"The endpoint's total timeout ({ctx.endpoint.total_timeout:g} s) ran out while "
+                              f"{waiting_for} provider '{provider}'.", retryable=True, error_type="timeout")
+
+
 async def relay(ctx: RequestContext, link: Link, upstream: RawUpstream, method: str, url: str,
                 client_headers: dict[str, str], body: BodyReader | None, receive, send) -> None:
     """Raises GatewayError or ProviderError before the response starts; after that, a failure ends the
     response early (the client sees a truncated body) and is recorded."""
     ctx.outcome.link = link
     ctx.outcome.attempts.append(Attempt(link.target.name))
+    provider = link.target.provider
     try:
         await pipeline.admit(ctx, Api.PROXY, {})
         headers = {**upstream.headers, **{n: client_headers[n] for n in CLIENT_HEADERS if n in client_headers}}
         client = client_for(link.target, upstream.base_url)
         request = client.build_request(method, url, headers=headers, params=upstream.params or None, content=body)
         ctx.outcome.stats.start()
+        deadline = asyncio.timeout(_remaining(ctx))
         try:
-            response = await client.send(request, stream=True)
+            async with deadline:
+                response = await client.send(request, stream=True)
         except Exception as exc:  # noqa: BLE001 - sorted below into the client's fault or the provider's
             if body is not None and body.refusal is not None:
                 raise body.refusal from None
             if isinstance(exc, ConnectionAbortedError) or body is not None and body.aborted:
                 raise ConnectionAbortedError from None
-            raise transport_error(exc, link.target.provider) from None
+            if deadline.expired():
+                raise _timed_out(ctx, provider, "waiting for") from None
+            raise transport_error(exc, provider) from None
         finally:
             ctx.outcome.stats.stop()
     except BaseException as exc:
@@ -151,13 +168,19 @@ async def relay(ctx: RequestContext, link: Link, upstream: RawUpstream, method: 
         raise
     watcher = asyncio.create_task(_client_gone(receive, body))
     pump = asyncio.create_task(_pump(ctx, link, response, send))
+    timed_out = False
     try:
-        await asyncio.wait((watcher, pump), return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait((watcher, pump), timeout=_remaining(ctx), return_when=asyncio.FIRST_COMPLETED)
+        timed_out = not done
     finally:
         for task in (watcher, pump):
             task.cancel()
         await asyncio.gather(watcher, pump, return_exceptions=True)
-        if not pump.done() or pump.cancelled():
+        if timed_out and pump.cancelled():
+            error = _timed_out(ctx, provider, "relaying the answer of")
+            ctx.fail(error)
+            logger.warning("proxied answer from %s cut: %s", provider, error.message)
+        elif pump.cancelled():
             ctx.status, ctx.error_type = 499, "client_closed"
         await response.aclose()
         pipeline.finish(ctx)

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -26,6 +25,7 @@ from gateway.realtime import shutdown
 from gateway.routing.router import first_usable
 from gateway.realtime.session import QUEUE_FRAMES, RealtimeSession
 from providers.base import UnsupportedOperation
+from providers.http import timeouts_for
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +118,9 @@ def presented_key(headers: dict[str, str], subprotocols: list[str]) -> str | Non
 
 
 async def open_upstream(link, headers: dict[str, str], offered: list[str]):
-    """The provider's realtime socket with its credentials; the client's `openai-beta` goes along (as a
-    header, also when the browser sent it as a subprotocol)."""
+    """The provider's realtime socket with its credentials, open (upgrade answered) within the model's
+    connect timeout (its secret's `auth_config.timeout`, else GATEWAY_DEFAULT_CONNECT_TIMEOUT); the client's
+    `openai-beta` goes along (as a header, also when the browser sent it as a subprotocol)."""
     try:
         upstream = link.adapter.realtime_upstream()
     except (UnsupportedOperation, ValueError) as exc:
@@ -133,7 +134,7 @@ async def open_upstream(link, headers: dict[str, str], offered: list[str]):
     provider = link.target.provider
     try:
         return await connect(url, additional_headers=extra, compression=None, max_size=MAX_FRAME_BYTES,
-                             max_queue=QUEUE_FRAMES, open_timeout=settings.GATEWAY_DEFAULT_CONNECT_TIMEOUT,
+                             max_queue=QUEUE_FRAMES, open_timeout=timeouts_for(link.target).connect,
                              proxy=None, user_agent_header=None, ping_interval=None)
     except InvalidStatus as exc:
         status = exc.response.status_code

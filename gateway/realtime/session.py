@@ -46,6 +46,7 @@ Frame = str | bytes
 # Substrings a frame must contain to be worth parsing (base64 audio never contains a '.').
 CLIENT_RESPONSE_CREATE, CLIENT_ITEM_CREATE = "response.create", "conversation.item.create"
 RESPONSE_CREATED, RESPONSE_DONE = "response.created", "response.done"
+PROVIDER_ERROR = '"error"'
 GUARDED_EVENTS = OpenAIRealtimeStream.DELTAS | set(OpenAIRealtimeStream.DONES) | {"response.done"}
 
 
@@ -76,6 +77,7 @@ class RealtimeSession:
         self.to_upstream: asyncio.Queue[Frame] = asyncio.Queue(QUEUE_FRAMES)
         self.to_client: asyncio.Queue[Frame | Close] = asyncio.Queue(QUEUE_FRAMES)
         self.pending: deque[RequestContext] = deque()  # reserved on response.create, not yet created
+        self.creates: dict[str, RequestContext] = {}    # pending ones by the client's event_id, when it gave one
         self.active: dict[str, RequestContext] = {}    # by response id
         self.guarded = bool(endpoint.guardrails)
         self.filters: dict[str, StreamFilter] = {}  # after-stage guardrails per response id
@@ -146,7 +148,14 @@ class RealtimeSession:
             raise
         self.observed.admitted(ctx)
         self.pending.append(ctx)
+        if isinstance(event.get("event_id"), str):
+            self.creates[event["event_id"]] = ctx
         return True
+
+    def _take_pending(self) -> RequestContext:
+        ctx = self.pending.popleft()
+        self.creates = {event_id: held for event_id, held in self.creates.items() if held is not ctx}
+        return ctx
 
     def _response_context(self) -> RequestContext:
         self.count += 1
@@ -195,12 +204,18 @@ class RealtimeSession:
         """Accounting and guardrails on one provider event; returns the frames to relay in its place.
         Most frames (audio deltas) are relayed without being parsed: only events whose type names can
         matter here are."""
-        if not (self.filters or self.blocked or RESPONSE_CREATED in frame or RESPONSE_DONE in frame):
+        if not (self.filters or self.blocked or RESPONSE_CREATED in frame or RESPONSE_DONE in frame
+                or self.creates and PROVIDER_ERROR in frame):
             return [frame]
         event = _event(frame)
         if event is None:
             return [frame]
         kind = event.get("type")
+        if kind == "error":
+            self._create_refused(event)
+            return [frame]
+        if kind in (RESPONSE_CREATED, RESPONSE_DONE) and not isinstance(event.get("response"), dict):
+            return [frame]  # of a shape no response can be read from: relayed, and counted for none
         if kind == "response.created":
             await self._response_created(event)
         response_id = _response_id(event)
@@ -238,7 +253,7 @@ class RealtimeSession:
     async def _response_created(self, event: dict) -> None:
         response_id = _response_id(event)
         if self.pending:
-            ctx = self.active[response_id] = self.pending.popleft()
+            ctx = self.active[response_id] = self._take_pending()
             self._guard(response_id, ctx)
             return
         # The provider started a response by itself (server-side turn detection): reserve for it now.
@@ -261,12 +276,26 @@ class RealtimeSession:
             if guard is not None:
                 self.filters[response_id] = guard
 
+    def _create_refused(self, event: dict) -> None:
+        """The provider's `error` names a `response.create` still waiting for its response (by the client's
+        `event_id`): that response never starts, so it is recorded and its budget hold released now, not
+        when the session ends."""
+        error = event.get("error") if isinstance(event.get("error"), dict) else {}
+        event_id = error.get("event_id")
+        ctx = self.creates.pop(event_id, None) if isinstance(event_id, str) else None
+        if ctx is None:
+            return
+        self.pending.remove(ctx)
+        ctx.status = 400
+        ctx.error_type = error["type"] if isinstance(error.get("type"), str) else "invalid_request_error"
+        self.observed.finished(ctx, pipeline.finish(ctx))
+
     def _response_done(self, event: dict) -> None:
         response = event.get("response") or {}
         response_id = _response_id(event)
         ctx = self.active.pop(response_id, None)
         if ctx is None:
-            ctx = self.pending.popleft() if self.pending else self._response_context()
+            ctx = self._take_pending() if self.pending else self._response_context()
         used = RealtimeUsage.from_response_done(event)
         ctx.tokens = used.tokens()
         ctx.pricing = lambda prices: realtime_cost(used, prices)
@@ -332,8 +361,11 @@ class RealtimeSession:
             pass
 
     def _finish(self) -> None:
+        # Responses still open are cut by the session's end: failed with the session's error when the provider
+        # or a budget ended it, else the client left them.
+        failed = self.record.status >= 400
         for ctx in [*self.pending, *self.active.values()]:
-            ctx.status, ctx.error_type = 499, "session_closed"
+            ctx.status, ctx.error_type = (self.record.status, self.record.error_type) if failed else (499, "session_closed")
             self.observed.finished(ctx, pipeline.finish(ctx))
         self.pending.clear()
         self.active.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
-from gateway import passthrough
+from gateway import passthrough, validation
 from gateway.errors import BadRequest, NotFound
 from gateway.views.base import GatewayView, stream_response
 from providers.wire import Api
@@ -26,7 +26,7 @@ class BodyModelPassthrough(GatewayView):
         snapshot, key = await self.authenticate(request)
         ctx = self.context(self.route, self.endpoint(snapshot, key, name), key)
         headers = passthrough.forwarded_headers(request._request.headers)
-        if self.streams and body.get("stream") is True:
+        if self.streams and validation.wants_stream(body):
             ctx.streaming = True
             stream = await passthrough.forward_stream(ctx, self.api, body, headers, self.api)
             return stream_response(ctx, stream)

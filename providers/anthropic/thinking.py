@@ -76,11 +76,12 @@ class ThinkingBlocks:
         self._carried = False
 
     def start(self, index: Any, block: dict) -> None:
+        """A text field of the wrong type in a provider's event reads as empty, as in `delta`."""
         if block.get("type") == "thinking":
-            self._blocks[index] = {"type": "thinking", "thinking": block.get("thinking") or "",
-                                   "signature": block.get("signature") or ""}
+            self._blocks[index] = {"type": "thinking", "thinking": _text(block.get("thinking")),
+                                   "signature": _text(block.get("signature"))}
         elif block.get("type") == "redacted_thinking":
-            self._blocks[index] = {"type": "redacted_thinking", "data": block.get("data") or ""}
+            self._blocks[index] = {"type": "redacted_thinking", "data": _text(block.get("data"))}
 
     def start_once(self, index: Any, block: dict) -> None:
         """`start`, unless the block at `index` has started already."""
@@ -92,9 +93,9 @@ class ThinkingBlocks:
         if block is None:
             return
         if delta.get("type") == "thinking_delta":
-            block["thinking"] += delta.get("thinking") or ""
+            block["thinking"] += _text(delta.get("thinking"))
         elif delta.get("type") == "signature_delta":
-            block["signature"] += delta.get("signature") or ""
+            block["signature"] += _text(delta.get("signature"))
 
     def take(self) -> list[dict]:
         """The blocks so far, once: for the first tool call of the answer."""
@@ -102,3 +103,7 @@ class ThinkingBlocks:
             return []
         self._carried = True
         return list(self._blocks.values())
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -316,28 +316,30 @@ class StreamTranslator(completions.SingleChoiceChunks):
         self._thinking = ThinkingBlocks()
 
     def feed(self, event: str, data: dict) -> list[dict]:
-        """Chunks for one event (often none). An `error` event raises a retryable ProviderError."""
+        """Chunks for one event (often none). An `error` event raises a retryable ProviderError. A field of
+        the wrong type reads as absent: the event yields what can be read from it."""
+        index = data.get("index") if isinstance(data.get("index"), int) else None
         match event:
             case "message_start":
-                message = data.get("message") or {}
-                self.id = message.get("id") or self.id
-                self.model = message.get("model") or self.model
+                message = _object(data.get("message"))
+                self.id = _text(message.get("id")) or self.id
+                self.model = _text(message.get("model")) or self.model
                 self._add_usage(message.get("usage"))
                 return [self._chunk({"role": "assistant", "content": ""})]
             case "content_block_start":
-                return self._block_start(data.get("index"), data.get("content_block") or {})
+                return self._block_start(index, _object(data.get("content_block")))
             case "content_block_delta":
-                return self._block_delta(data.get("index"), data.get("delta") or {})
+                return self._block_delta(index, _object(data.get("delta")))
             case "content_block_stop":
-                return self._tool_call_end(data.get("index"))
+                return self._tool_call_end(index)
             case "message_delta":
                 self._add_usage(data.get("usage"))
-                return self._finish((data.get("delta") or {}).get("stop_reason"))
+                return self._finish(_text(_object(data.get("delta")).get("stop_reason")))
             case "message_stop":
                 self.finished = True
                 return [*self._finish("end_turn"), self._usage_chunk(chat_usage(self.usage))]
             case "error":
-                error = data.get("error") or {}
+                error = _object(data.get("error"))
                 raise ProviderError(502, f"Provider 'anthropic' stream error: {error.get('type', 'error')}: "
                                          f"{error.get('message', 'no message')}", retryable=True)
         return []  # ping, and event types Anthropic may add later
@@ -348,15 +350,15 @@ class StreamTranslator(completions.SingleChoiceChunks):
             chunk = self._tool_call_start(index, block.get("id"), block.get("name"))
             carry_thinking(chunk["choices"][0]["delta"]["tool_calls"][0], self._thinking.take())
             return [chunk]
-        if block.get("type") == "text" and block.get("text"):
+        if block.get("type") == "text" and _text(block.get("text")):
             return [self._chunk({"content": block["text"]})]
         return []
 
     def _block_delta(self, index: int | None, delta: dict) -> list[dict]:
         self._thinking.delta(index, delta)
-        if delta.get("type") == "text_delta" and delta.get("text"):
+        if delta.get("type") == "text_delta" and _text(delta.get("text")):
             return [self._chunk({"content": delta["text"]})]
-        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+        if delta.get("type") == "input_json_delta" and _text(delta.get("partial_json")):
             return self._tool_call_arguments(index, delta["partial_json"])
         return []
 
@@ -370,3 +372,11 @@ class StreamTranslator(completions.SingleChoiceChunks):
 
     def _add_usage(self, usage: dict | None) -> None:
         merge_usage(self.usage, usage)
+
+
+def _object(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

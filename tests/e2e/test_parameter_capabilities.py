@@ -9,6 +9,7 @@ import pytest
 from tests.e2e.conftest import endpoint
 from tests.e2e.harness import make_gateway
 from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.mistral import FakeMistral
 
 HI = [{"role": "user", "content": "hello there"}]
 BEDROCK_CLAUDE = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -21,11 +22,17 @@ def fake_bedrock():
 
 
 @pytest.fixture(scope="module")
-def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
+def fake_mistral():
+    with FakeMistral() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(e2e_root, fake_mistral, fake_anthropic, fake_gemini, fake_bedrock):
     config = {
         "secrets": [
             {"name": "mistral", "provider": "mistral", "values": {"api_key": "mistral-upstream-0123456789"},
-             "auth_config": {"api_base": f"{fake_openai.url}/v1"}},
+             "auth_config": {"api_base": f"{fake_mistral.url}/v1"}},
             {"name": "anthropic", "provider": "anthropic", "values": {"api_key": "sk-ant-upstream-0123456789"},
              "auth_config": {"api_base": f"{fake_anthropic.url}/v1"}},
             {"name": "gemini", "provider": "gemini", "values": {"api_key": "AIza-upstream-0123456789"},
@@ -42,7 +49,9 @@ def gateway(e2e_root, fake_openai, fake_anthropic, fake_gemini, fake_bedrock):
             {"name": "nova", "provider": "bedrock", "model_name": "amazon.nova-lite-v1:0", "secret": "bedrock"},
         ],
         "endpoints": [endpoint(name, name) for name in ("mistral-small", "claude", "gemini-2", "gemini-3",
-                                                         "bedrock-claude", "nova")],
+                                                         "bedrock-claude", "nova")]
+        + [{"name": "claude-then-mistral", "models": [{"model": "claude"},
+                                                      {"model": "mistral-small", "linkage": "fallback", "order": 1}]}],
     }
     server = make_gateway(e2e_root, "capabilities", config)
     yield server
@@ -56,8 +65,9 @@ def client(gateway) -> openai.OpenAI:
 
 
 @pytest.fixture(autouse=True)
-def _reset_bedrock(fake_bedrock):
+def _reset_module_fakes(fake_bedrock, fake_mistral):
     fake_bedrock.reset()
+    fake_mistral.reset()
 
 
 def ask(client: openai.OpenAI, stream: bool, messages_: list | None = None, **fields) -> str:
@@ -69,7 +79,7 @@ def ask(client: openai.OpenAI, stream: bool, messages_: list | None = None, **fi
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_mistral_receives_only_fields_its_api_declares(client, fake_openai, stream):
+def test_mistral_receives_only_fields_its_api_declares(client, fake_mistral, stream):
     """Mistral answers 422 extra_forbidden to fields it does not declare (mistralai 3.7.0
     `ChatCompletionRequest`): its own names are used, bookkeeping is left out."""
     text = ask(client, stream, model="mistral-small", max_completion_tokens=20, seed=3, user="u-1", store=False,
@@ -80,14 +90,14 @@ def test_mistral_receives_only_fields_its_api_declares(client, fake_openai, stre
     expected = {"model": "mistral-small-latest", "messages": HI, "max_tokens": 20, "random_seed": 3,
                 "metadata": {"team": "search"}, "logprobs": True, "top_logprobs": 2,
                 "service_tier": "standard_only", "prompt_cache_key": "k-1"}
-    assert fake_openai.requests[-1].json == ({**expected, "stream": True} if stream else expected)
+    assert fake_mistral.requests[-1].json == ({**expected, "stream": True} if stream else expected)
 
 
 REFUSED = [
     ("mistral-small", "logit_bias", {"50256": -100}),
     ("mistral-small", "modalities", ["text", "audio"]),
     ("mistral-small", "verbosity", "low"),
-    ("mistral-small", "reasoning_effort", "low"),
+    ("mistral-small", "reasoning_effort", "extreme"),
     ("claude", "prediction", {"type": "content", "content": "hello"}),
     ("claude", "logprobs", True),
     ("gemini-2", "logit_bias", {"1": 5}),
@@ -100,8 +110,8 @@ REFUSED = [
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("model, field, value", REFUSED)
 def test_a_parameter_without_an_equivalent_is_a_400_naming_it_and_reaches_no_provider(
-        client, fake_openai, fake_anthropic, fake_gemini, fake_bedrock, model, field, value, stream):
-    fakes = (fake_openai, fake_anthropic, fake_gemini, fake_bedrock)
+        client, fake_mistral, fake_anthropic, fake_gemini, fake_bedrock, model, field, value, stream):
+    fakes = (fake_mistral, fake_anthropic, fake_gemini, fake_bedrock)
     before = [len(fake.requests) for fake in fakes]
     with pytest.raises(openai.BadRequestError) as refused:
         ask(client, stream, model=model, extra_body={field: value})
@@ -110,15 +120,15 @@ def test_a_parameter_without_an_equivalent_is_a_400_naming_it_and_reaches_no_pro
     assert [len(fake.requests) for fake in fakes] == before
 
 
-def test_a_field_mistral_does_not_declare_is_refused_by_name_not_422(client, fake_openai):
-    before = len(fake_openai.requests)
+def test_a_field_mistral_does_not_declare_is_refused_by_name_not_422(client, fake_mistral):
+    before = len(fake_mistral.requests)
     with pytest.raises(openai.BadRequestError) as refused:
         ask(client, False, model="mistral-small", extra_body={"web_search_options": {}, "reasoning": {"effort": "low"}})
     assert refused.value.body["message"].startswith("web_search_options: ")
     with pytest.raises(openai.BadRequestError) as refused:
         ask(client, True, model="mistral-small", extra_body={"reasoning": {"effort": "low"}})
     assert refused.value.body["message"].startswith("reasoning: Mistral models do not take this parameter")
-    assert len(fake_openai.requests) == before
+    assert len(fake_mistral.requests) == before
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -177,17 +187,17 @@ def test_gemini_logprobs_stream_with_each_piece_of_text(client, fake_gemini):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_the_native_openai_route_applies_the_same_table(gateway, fake_openai, stream):
+def test_the_native_openai_route_applies_the_same_table(gateway, fake_mistral, stream):
     native = openai.OpenAI(base_url=f"{gateway.url}/gateway/openai/v1", api_key=gateway.keys["default"],
                            max_retries=0, timeout=20)
     assert ask(native, stream, model="mistral-small", max_completion_tokens=9, user="u-1") == "echo: hello there"
-    sent = fake_openai.requests[-1].json
+    sent = fake_mistral.requests[-1].json
     assert sent["max_tokens"] == 9 and not {"max_completion_tokens", "user", "stream_options"} & set(sent)
-    before = len(fake_openai.requests)
+    before = len(fake_mistral.requests)
     with pytest.raises(openai.BadRequestError) as refused:
         ask(native, stream, model="mistral-small", logit_bias={"50256": -100})
     assert refused.value.body["message"].startswith("logit_bias: ")
-    assert len(fake_openai.requests) == before
+    assert len(fake_mistral.requests) == before
 
 
 WEATHER = {"type": "function", "function": {
@@ -211,3 +221,60 @@ def test_a_thinking_claude_tool_loop_continues_with_the_thinking_given_back(requ
     ask(client, stream, model=model, tools=[WEATHER], reasoning_effort="low", messages_=follow_up)
     sent = request.getfixturevalue(fake).requests[-1].json["messages"]
     assert sent[1]["role"] == "assistant" and sent[1]["content"][0] == first_block
+
+
+def native_client(gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/gateway/openai/v1", api_key=gateway.keys["default"],
+                         max_retries=0, timeout=20)
+
+
+@pytest.mark.parametrize("route", ["unified", "native"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_effort_makes_mistral_think_and_the_thinking_stays_out_of_the_answer(gateway, client, fake_mistral,
+                                                                                       route, stream):
+    """Mistral answers reasoning with content chunks (mistralai 3.7.0 `ThinkChunk`, `TextChunk`); the client
+    reads OpenAI's content string, the thinking left out as Claude's is, and the usage Mistral reported."""
+    sdk = client if route == "unified" else native_client(gateway)
+    answer = sdk.chat.completions.create(model="mistral-small", messages=HI, reasoning_effort="high", stream=stream,
+                                         **({"stream_options": {"include_usage": True}} if stream else {}))
+    if stream:
+        chunks = list(answer)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+        usage = next(chunk.usage for chunk in chunks if chunk.usage)
+    else:
+        text, usage = answer.choices[0].message.content, answer.usage
+    assert text == "echo: hello there"
+    assert (usage.prompt_tokens, usage.completion_tokens) == (11, 7)
+    assert fake_mistral.requests[-1].json["reasoning_effort"] == "high"
+
+
+@pytest.mark.parametrize("route", ["unified", "native"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tool_loop_started_on_claude_continues_on_mistral_without_the_gateways_carry_data(
+        gateway, client, fake_mistral, route, stream):
+    """Claude's thinking rides on the tool call as `extra_content` (providers/anthropic/thinking.py); Mistral
+    answers 422 `extra_forbidden` to a field its `ToolCall` does not declare, so it must never get it."""
+    first = client.chat.completions.create(model="claude", messages=HI, tools=[WEATHER], reasoning_effort="low")
+    message = first.choices[0].message
+    assert message.tool_calls[0].model_extra["extra_content"]["anthropic"]["thinking_blocks"]
+    follow_up = [*HI, message, {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"}]
+    sdk = client if route == "unified" else native_client(gateway)
+    assert ask(sdk, stream, model="mistral-small", tools=[WEATHER], messages_=follow_up) == "echo: hello there"
+    sent = fake_mistral.requests[-1].json["messages"][1]
+    assert sent["tool_calls"] == [{"id": message.tool_calls[0].id, "type": "function",
+                                   "function": {"name": "get_weather",
+                                                "arguments": message.tool_calls[0].function.arguments}}]
+
+
+def test_a_tool_loop_falls_back_from_claude_to_mistral_and_each_gets_what_it_reads(client, fake_anthropic, fake_mistral):
+    """One body, two attempts: Claude's attempt gets its thinking back, Mistral's the same turn without it."""
+    first = client.chat.completions.create(model="claude", messages=HI, tools=[WEATHER], reasoning_effort="low")
+    message = first.choices[0].message
+    follow_up = [*HI, message, {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"}]
+    before = len(fake_anthropic.requests)
+    fake_anthropic.fail("claude-haiku-4-5", 503)
+    answer = client.chat.completions.create(model="claude-then-mistral", messages=follow_up, tools=[WEATHER])
+    assert len(fake_anthropic.requests) == before + 1
+    assert answer.choices[0].message.content == "echo: hello there"
+    assert fake_anthropic.requests[-1].json["messages"][1]["content"][0]["type"] == "thinking"
+    assert "extra_content" not in fake_mistral.requests[-1].json["messages"][1]["tool_calls"][0]

@@ -57,11 +57,14 @@ class ChaosUpstream(FakeUpstream):
     def model_of(self, request: Recorded) -> str:
         if self.vendor_of(request) == "gemini":
             return self.vendors["gemini"].model_of(request)
-        return super().model_of(request)
+        model = super().model_of(request)
+        return model if isinstance(model, str) else ""  # a body sent through the raw proxy may hold anything
 
     def respond(self, request: Recorded) -> Reply:
         vendor = self.vendor_of(request)
         fake = self.vendors["openai" if vendor == "responses" else vendor]
+        if request.method == "POST" and not isinstance(request.json, dict):
+            return Reply(status=400, body=fake.error_body(400, "The body is not a JSON object."))
         try:
             good = fake.respond(request)
         except (AttributeError, KeyError, TypeError, ValueError, IndexError):

@@ -389,6 +389,24 @@ def test_streamed_tool_call_without_arguments_ends_with_an_empty_object():
     assert arguments_by_call(chunks) == {0: "{}", 1: "{\"city\": \"Paris\"}"}
 
 
+def test_stream_events_of_the_wrong_shape_yield_what_can_be_read():
+    events = fixture("stream_text.json")["events"]
+    events.insert(2, {"event": "message_delta", "data": {"type": "message_delta", "delta": "x", "usage": "none"}})
+    events.insert(2, {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": [0],
+                                                               "delta": {"type": "text_delta", "text": 5}}})
+    events.insert(2, {"event": "message_start", "data": {"type": "message_start", "message": ["not", "one"]}})
+    events.insert(2, {"event": "content_block_delta", "data": {"type": "content_block_delta", "index": 9,
+                                                               "delta": {"type": "thinking_delta", "thinking": 5}}})
+    events.insert(2, {"event": "content_block_start", "data": {"type": "content_block_start", "index": 9,
+                                                               "content_block": {"type": "thinking", "thinking": ""}}})
+    state, chunks = run_stream(events)
+    _, expected = run_stream(fixture("stream_text.json")["events"])
+    assert state.finished
+    assert [c["choices"] for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")] == \
+        [c["choices"] for c in expected if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert chunks[-1]["usage"] == expected[-1]["usage"]
+
+
 def test_thinking_carried_on_a_tool_call_goes_back_first_in_the_assistant_turn():
     """Claude refuses a tool loop's next turn unless the thinking that preceded the calls comes back first."""
     streamed = StreamTranslator(MODEL, created=1)

@@ -37,8 +37,7 @@ def test_openai_family_streams_ask_for_usage_and_plain_calls_carry_no_stream_opt
     ("anthropic", "frequency_penalty", 0.5), ("anthropic", "verbosity", "high"), ("anthropic", "service_tier", "flex"),
     ("gemini", "audio", {"voice": "alloy"}), ("gemini", "prediction", {"type": "content", "content": "x"}),
     ("vertex_ai", "logit_bias", {"1": 2}), ("bedrock", "presence_penalty", 1), ("mistral", "service_tier", "priority"),
-    # Mistral declares it, but answers reasoning as content chunks, not the string OpenAI clients read.
-    ("mistral", "reasoning_effort", "low"),
+    ("mistral", "reasoning_effort", "extreme"),
 ])
 def test_a_parameter_the_provider_cannot_honour_is_refused_by_name(provider, parameter, value):
     with pytest.raises(TranslationError, match=f"^{parameter}: ") as refused:
@@ -143,7 +142,8 @@ def test_service_tier_is_mapped_to_anthropics_values():
 
 
 def test_partner_models_on_vertex_follow_their_own_family():
-    assert for_provider("vertex_ai", "mistral-small-2503") is TABLES["mistral"]
+    assert for_provider("vertex_ai", "mistral-small-2503") is TABLES["vertex_ai/mistralai"]
+    assert for_provider("vertex_ai", "mistral-small-2503").accepts == MISTRAL_FIELDS
     assert for_provider("vertex_ai", "llama-3.3-70b-instruct-maas").prepare(
         {**HI, "logprobs": True}, stream=False) == {**HI, "logprobs": True}
 
@@ -154,3 +154,44 @@ def test_cohere_refusals_come_from_its_table(parameter, value):
     with pytest.raises(TranslationError, match=f"^{parameter}: Cohere models"):
         for_provider("cohere").prepare({**HI, parameter: value}, stream=False)
     assert for_provider("cohere").prepare({**HI, "stream_options": {"include_usage": True}}, stream=True) == HI
+
+
+@pytest.mark.parametrize("effort", ["none", "minimal", "low", "medium", "high", "xhigh", "max"])
+def test_mistral_takes_each_reasoning_effort_openai_defines(effort):
+    """Mistral's `ReasoningEffort` (mistralai 3.7.0) names the same values as OpenAI's."""
+    request = {**HI, "reasoning_effort": effort}
+    assert for_provider("mistral").prepare(request, stream=True) == request
+
+
+def test_mistral_on_vertex_refuses_reasoning_effort_whose_answers_it_would_relay_as_chunks():
+    with pytest.raises(TranslationError, match="^reasoning_effort: Mistral on Vertex AI models have no equivalent"):
+        for_provider("vertex_ai", "mistral-medium-3").prepare({**HI, "reasoning_effort": "low"}, stream=False)
+    assert for_provider("vertex_ai", "mistral-medium-3").prepare({**HI, "reasoning_effort": "none"}, stream=False) == HI
+
+
+CARRIED = {"role": "assistant", "content": None, "tool_calls": [
+    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"},
+     "extra_content": {"anthropic": {"thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}]}}},
+    {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}
+LOOP = {"messages": [{"role": "user", "content": "Hi"}, CARRIED,
+                     {"role": "tool", "tool_call_id": "c1", "content": "x"}]}
+
+
+@pytest.mark.parametrize("provider, model", [("mistral", ""), ("openai", ""), ("groq", ""), ("litellm", ""),
+                                             ("vertex_ai", "mistral-medium-3"), ("vertex_ai", "meta/llama-4")])
+def test_the_gateways_carry_data_never_reaches_a_provider_that_gets_messages_as_they_are(provider, model):
+    """`extra_content` is the gateway's own (Claude's thinking, Gemini's signatures); Mistral answers 422
+    `extra_forbidden` to it and OpenAI's tool call declares no such field."""
+    sent = for_provider(provider, model).prepare(LOOP, stream=False)
+    assert [call for call in sent["messages"][1]["tool_calls"] if "extra_content" in call] == []
+    assert sent["messages"][1]["tool_calls"][0] == {"id": "c1", "type": "function",
+                                                    "function": {"name": "f", "arguments": "{}"}}
+    assert sent["messages"][0] is LOOP["messages"][0] and sent["messages"][2] is LOOP["messages"][2]
+    assert "extra_content" in LOOP["messages"][1]["tool_calls"][0]
+
+
+@pytest.mark.parametrize("provider, model", [("anthropic", ""), ("gemini", "gemini-3-pro-preview"),
+                                             ("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
+                                             ("vertex_ai", "claude-sonnet-4-5@20250929")])
+def test_translators_get_the_carry_data_they_read(provider, model):
+    assert for_provider(provider, model).prepare(LOOP, stream=False) == LOOP

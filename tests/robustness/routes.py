@@ -18,26 +18,31 @@ class Route:
     family: str          # the error envelope: openai, anthropic, google
     streams: bool = True
     framing: str = "sse"  # how its stream is framed: sse, or Gemini's JSON array
+    speaks: str = ""     # the API called, when the name is not one: a native API served by translation
+
+    @property
+    def api(self) -> str:
+        return self.speaks or self.name
 
     def path(self, endpoint: str, stream: bool) -> str:
-        if self.name.startswith("gemini"):
+        if self.api.startswith("gemini"):
             method = "streamGenerateContent" if stream else "generateContent"
-            return f"/gateway/gemini/v1beta/models/{endpoint}:{method}" + ("?alt=sse" if self.name == "gemini-sse" and stream else "")
+            return f"/gateway/gemini/v1beta/models/{endpoint}:{method}" + ("?alt=sse" if self.framing == "sse" and stream else "")
         return {
             "unified-chat": "/gateway/mlflow/v1/chat/completions", "unified-embeddings": "/gateway/mlflow/v1/embeddings",
             "openai-chat": "/gateway/openai/v1/chat/completions", "openai-responses": "/gateway/openai/v1/responses",
             "openai-embeddings": "/gateway/openai/v1/embeddings", "anthropic-messages": "/gateway/anthropic/v1/messages",
-        }[self.name]
+        }[self.api]
 
     def body(self, endpoint: str, stream: bool) -> dict:
-        if self.name.startswith("gemini"):
+        if self.api.startswith("gemini"):
             return {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
-        if self.name.endswith("embeddings"):
+        if self.api.endswith("embeddings"):
             return {"model": endpoint, "input": "hello there"}
-        if self.name == "openai-responses":
+        if self.api == "openai-responses":
             return {"model": endpoint, "input": "hello there", "stream": stream}
         body = {"model": endpoint, "messages": HELLO, "stream": stream}
-        return {**body, "max_tokens": 64} if self.name == "anthropic-messages" else body
+        return {**body, "max_tokens": 64} if self.api == "anthropic-messages" else body
 
 
 ROUTES = [
@@ -49,6 +54,11 @@ ROUTES = [
     Route("anthropic-messages", "anthropic", "anthropic"),
     Route("gemini-sse", "gemini", "google"),
     Route("gemini-array", "gemini", "google", framing="json-array"),
+    # Native APIs on endpoints whose provider does not speak them (gateway/translated.py); groq is chat-only.
+    Route("anthropic-on-openai", "openai", "anthropic", speaks="anthropic-messages"),
+    Route("gemini-on-anthropic", "anthropic", "google", speaks="gemini-sse"),
+    Route("gemini-array-on-openai", "openai", "google", framing="json-array", speaks="gemini-array"),
+    Route("responses-on-groq", "groq", "openai", speaks="openai-responses"),
 ]
 
 
@@ -82,7 +92,7 @@ def ended_with_error(route: Route, items: list[tuple[str, object]]) -> str:
     assert items, "an empty stream is not an error report"
     name, last = items[-1]
     assert ("", "[DONE]") not in items
-    if route.family == "anthropic" or route.name == "openai-responses":
+    if route.family == "anthropic" or route.api == "openai-responses":
         assert name == "error" and last["type"] == "error", items[-1]
         return last["error"]["message"] if route.family == "anthropic" else last["message"]
     assert isinstance(last, dict) and "error" in last, items[-1]
@@ -93,9 +103,9 @@ def ended_complete(route: Route, items: list[tuple[str, object]]) -> None:
     """The stream carries its API's terminator and no error event."""
     kinds = [data.get("type") if isinstance(data, dict) else data for _, data in items]
     assert not any(isinstance(d, dict) and "error" in d for _, d in items), items
-    if route.name in ("unified-chat", "openai-chat"):
+    if route.api in ("unified-chat", "openai-chat"):
         assert kinds[-1] == "[DONE]"
-    elif route.name == "openai-responses":
+    elif route.api == "openai-responses":
         assert "response.completed" in kinds
     elif route.family == "anthropic":
         assert kinds[-1] == "message_stop"

@@ -34,15 +34,17 @@ def padded(route, size: int) -> dict:
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
-def test_bodies_between_djangos_limit_and_the_gateways_are_served(gateway, route):
+def test_bodies_between_djangos_limit_and_the_gateways_are_served(gateway, ledger, route):
     response = post(gateway, route, padded(route, 3 * MIB))  # above Django's 2.5 MiB, under the gateway's 4
     assert response.status_code == 200, response.text[:500]
+    ledger.note(response.headers, failed=False)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
-def test_bodies_above_the_gateways_limit_are_413_in_the_routes_envelope(gateway, route):
+def test_bodies_above_the_gateways_limit_are_413_in_the_routes_envelope(gateway, ledger, route):
     response = post(gateway, route, padded(route, 5 * MIB))
     assert response.status_code == 413
+    ledger.note(response.headers, failed=True)
     assert "larger than the limit" in assert_error_envelope(response.content, route.family)
 
 
@@ -54,10 +56,12 @@ def with_nesting(body: dict, depth: int) -> bytes:
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 300, 1000])
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
-def test_excessive_nesting_is_400_in_the_routes_envelope_before_any_upstream_call(gateway, chaos, route, depth):
+def test_excessive_nesting_is_400_in_the_routes_envelope_before_any_upstream_call(gateway, chaos, ledger, route,
+                                                                                 depth):
     before = len(chaos.requests)
     response = post(gateway, route, with_nesting(route.body(f"{route.vendor}-ok", False), depth))
     assert response.status_code == 400, response.text[:300]
+    ledger.note(response.headers, failed=True)
     assert "levels deep" in assert_error_envelope(response.content, route.family)
     assert len(chaos.requests) == before
 
@@ -73,18 +77,20 @@ COUNTS = [  # (route name, field, where it goes)
     ("unified-chat", "max_tokens", ()), ("unified-chat", "n", ()), ("unified-chat", "max_completion_tokens", ()),
     ("openai-chat", "max_tokens", ()), ("openai-chat", "n", ()), ("openai-responses", "max_output_tokens", ()),
     ("anthropic-messages", "max_tokens", ()), ("gemini-sse", "maxOutputTokens", ("generationConfig",)),
-    ("gemini-sse", "candidateCount", ("generationConfig",)),
+    ("gemini-sse", "candidateCount", ("generationConfig",)), ("anthropic-on-openai", "max_tokens", ()),
+    ("gemini-on-anthropic", "maxOutputTokens", ("generationConfig",)), ("responses-on-groq", "max_output_tokens", ()),
 ]
 
 
 @pytest.mark.parametrize("value", HUGE, ids=str)
 @pytest.mark.parametrize("route_name,field,parent", COUNTS)
-def test_out_of_range_counts_are_400_naming_the_field_on_a_budgeted_endpoint(gateway, route_name, field, parent,
-                                                                           value):
+def test_out_of_range_counts_are_400_naming_the_field_on_a_budgeted_endpoint(gateway, ledger, route_name, field,
+                                                                           parent, value):
     route = next(r for r in ROUTES if r.name == route_name)
     endpoint = "budgeted" if route.vendor == "openai" else f"{route.vendor}-ok"
     body = route.body(endpoint, False)
     (body.setdefault(parent[0], {}) if parent else body)[field] = value
     response = post(gateway, route, body, endpoint)
     assert response.status_code == 400, response.text[:300]
+    ledger.note(response.headers, failed=True)
     assert field in assert_error_envelope(response.content, route.family)

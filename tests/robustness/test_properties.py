@@ -35,7 +35,7 @@ def client(gateway):
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
-def test_no_client_body_gets_a_5xx_and_errors_come_in_the_routes_envelope(client, route):
+def test_no_client_body_gets_a_5xx_and_errors_come_in_the_routes_envelope(client, ledger, route):
     @settings(max_examples=40, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(body=bodies(route))
@@ -45,6 +45,7 @@ def test_no_client_body_gets_a_5xx_and_errors_come_in_the_routes_envelope(client
         response = client.post(route.path(endpoint if route.family == "google" else f"{route.vendor}-ok", False),
                                content=content, headers={"content-type": "application/json"})
         assert response.status_code < 500, (body, response.text[:500])
+        ledger.note(response.headers, failed=response.status_code >= 400)
         if response.status_code >= 400:
             assert_error_envelope(response.content, route.family)
 
@@ -54,8 +55,21 @@ def test_no_client_body_gets_a_5xx_and_errors_come_in_the_routes_envelope(client
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
 @pytest.mark.parametrize("raw", [b"", b"{", b"[1, 2]", b"null", b'"text"', b"\xff\xfe", b'{"a": 1e999}',
                                  b'{"model": "\\ud800"}', b"{}" * 10])
-def test_bodies_that_are_not_a_json_object_are_400(client, route, raw):
+def test_bodies_that_are_not_a_json_object_are_400(client, ledger, route, raw):
     response = client.post(route.path(f"{route.vendor}-ok", False), content=raw,
                            headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text[:300]
+    ledger.note(response.headers, failed=True)
     assert_error_envelope(response.content, route.family)
+
+
+@pytest.mark.parametrize("value", [1, "yes"])
+@pytest.mark.parametrize("route", [r for r in ROUTES if "stream" in r.body("", True)], ids=lambda r: r.name)
+def test_a_stream_flag_that_is_not_a_boolean_is_400_naming_it(client, ledger, route, value):
+    # The gateway relays the answer by this flag; a provider reading `1` as true would stream to a client
+    # the gateway handles as plain (it was a 502).
+    response = client.post(route.path(f"{route.vendor}-ok", False),
+                           json={**route.body(f"{route.vendor}-ok", False), "stream": value})
+    assert response.status_code == 400, response.text[:300]
+    ledger.note(response.headers, failed=True)
+    assert "'stream'" in assert_error_envelope(response.content, route.family)
