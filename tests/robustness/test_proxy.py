@@ -90,7 +90,8 @@ def test_an_answer_broken_off_midway_ends_the_clients_answer_there(gateway, ledg
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_an_answer_trickling_past_the_total_timeout_is_cut_there(gateway, ledger, stream):
     started = time.monotonic()
-    with httpx.stream("POST", f"{gateway.url}/gateway/proxy/openai-ok/{CHAT}", timeout=30,
+    # Through the endpoint of the slow model (it has the total timeout), as a client of it would come.
+    with httpx.stream("POST", f"{gateway.url}/gateway/proxy/openai-slow/{CHAT}", timeout=30,
                       json={"model": "chaos-slow", "messages": HELLO, "stream": stream},
                       headers={"authorization": f"Bearer {gateway.keys['default']}"}) as response:
         assert response.status_code == 200
