@@ -23,7 +23,8 @@ from gateway.observability.realtime import SessionObservation
 from gateway.pipeline import account_refusal
 from gateway.realtime import shutdown
 from gateway.routing.router import first_usable
-from gateway.realtime.session import QUEUE_FRAMES, RealtimeSession
+from gateway.realtime.queues import QUEUE_FRAMES
+from gateway.realtime.session import RealtimeSession
 from providers.base import UnsupportedOperation
 from providers.http import timeouts_for
 

@@ -24,6 +24,7 @@ from gateway.config.snapshot import ClientKey, EndpointConfig, Link
 from gateway.errors import GatewayError, ServiceUnavailable, UpstreamError
 from gateway.observability.realtime import SessionObservation
 from gateway.ratelimits.limiter import RateLimited
+from gateway.realtime.queues import FrameQueue
 from gateway.realtime.usage import RealtimeUsage, realtime_cost
 from gateway.routing.router import Attempt
 from guardrails import engine as guardrails
@@ -34,7 +35,6 @@ from providers.wire import Api
 
 logger = logging.getLogger(__name__)
 
-QUEUE_FRAMES = 64
 # Close codes: 1000 normal; 1008 policy (budget); 1011 upstream failure; 1012 gateway restarting. Codes
 # that exist only locally (1005 no status, 1006 abnormal) cannot be sent on and become 1000.
 UNSENDABLE_CODES = frozenset({1005, 1006, 1015})
@@ -74,8 +74,8 @@ class RealtimeSession:
         self.record = self._context("realtime/session")
         self.id = self.record.request_id
         self.count = 0
-        self.to_upstream: asyncio.Queue[Frame] = asyncio.Queue(QUEUE_FRAMES)
-        self.to_client: asyncio.Queue[Frame | Close] = asyncio.Queue(QUEUE_FRAMES)
+        self.to_upstream: asyncio.Queue[Frame] = FrameQueue()
+        self.to_client: asyncio.Queue[Frame | Close] = FrameQueue()
         self.pending: deque[RequestContext] = deque()  # reserved on response.create, not yet created
         self.creates: dict[str, RequestContext] = {}    # pending ones by the client's event_id, when it gave one
         self.active: dict[str, RequestContext] = {}    # by response id

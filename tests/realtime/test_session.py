@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from gateway.config.snapshot import ClientKey, EndpointConfig, Link
-from gateway.realtime.session import QUEUE_FRAMES, RealtimeSession
+from gateway.realtime.queues import QUEUE_FRAMES
+from gateway.realtime.session import RealtimeSession
 from providers.base import ModelTarget
 from providers.registry import adapter_class
 
