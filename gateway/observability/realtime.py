@@ -18,6 +18,7 @@ queued for the client, so no frame waits on it; spans are exported by the SDK's 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from opentelemetry import context as otel_context
 
 from gateway.observability import genai, metrics, tracing
 
+logger = logging.getLogger(__name__)
 FLUSH_FRAMES = 1000  # frames counted locally before they are added to the shared counter
 TO_PROVIDER, TO_CLIENT = "to_provider", "to_client"
 
@@ -172,6 +174,8 @@ class SessionObservation:
                                route=self.route, status=status,
                                duration=event.latency_ms / 1000 if event is not None else None,
                                guardrails=event.guardrails if event is not None else ())
+        if event is not None and logger.isEnabledFor(logging.INFO):
+            self._log(event)
         if self.span is not None:
             attributes = {"gateway.realtime.responses": self.responses,
                           "gateway.realtime.frames_to_provider": self.to_provider,
@@ -181,6 +185,18 @@ class SessionObservation:
             if event is not None and event.guardrails:
                 attributes["gateway.guardrails"] = [f"{r['name']}:{r['action']}" for r in event.guardrails]
             tracing.end_span(self.span, attributes, failed=status >= 500)
+
+    def _log(self, event) -> None:
+        """One line per session when it ends, as HTTP requests have (gateway/observability/asgi.py), with the
+        same JSON fields where they apply."""
+        fields = {"request_id": event.request_id, "method": "GET", "path": "/gateway/openai/v1/realtime",
+                  "route": event.route, "endpoint": event.endpoint_name, "model": event.model_name,
+                  "provider": event.provider, "status": event.status_code,
+                  "duration_ms": round(event.latency_ms, 2), "error_type": event.error_type or None}
+        logger.info("WS /gateway/openai/v1/realtime %s endpoint=%s model=%s duration_ms=%.2f responses=%d "
+                    "frames_to_provider=%d frames_to_client=%d%s", event.status_code, event.endpoint_name or "-",
+                    event.model_name or "-", event.latency_ms, self.responses, self.to_provider, self.to_client,
+                    f" error={event.error_type}" if event.error_type else "", extra=fields)
 
     def detach(self) -> None:
         """Undo `opened`'s current span, in the task that made it current."""

@@ -112,3 +112,18 @@ def test_frames_reach_the_counter_in_batches():
     assert sample("gateway_realtime_frames_total", endpoint=name, direction="to_provider") == 0
     observed.relayed_to_provider()
     assert sample("gateway_realtime_frames_total", endpoint=name, direction="to_provider") == FLUSH_FRAMES
+
+
+async def test_a_session_ends_with_one_log_line(caplog):
+    name = "unit-voice-" + secrets.token_hex(4)
+    session = session_for(name, ScriptedUpstream([event("response.created", response={"id": "r1"})]),
+                          lambda frame: asyncio.sleep(0))
+    session.observed.opened(session)
+    session.start()
+    await until(lambda: session.active)
+    with caplog.at_level("INFO", logger="gateway.observability.realtime"):
+        await session.client_closed(1001)
+    [line] = [r for r in caplog.records if r.name == "gateway.observability.realtime"]
+    assert line.getMessage().startswith("WS /gateway/openai/v1/realtime ")
+    assert f"endpoint={name}" in line.getMessage() and "frames_to_client=" in line.getMessage()
+    assert (line.endpoint, line.route, line.request_id) == (name, "realtime/session", session.id)
