@@ -124,29 +124,8 @@ class RealtimeSession:
 
     async def _reserve(self, event: dict) -> bool:
         ctx = self._response_context()
-        try:
-            await pipeline.admit(ctx, Api.OPENAI_REALTIME, event)
-        except (RateLimited, ServiceUnavailable) as exc:
-            # Over a rate limit (or its store down, failing closed) the response is not sent and the session
-            # goes on, as an HTTP client would retry; a spent budget (below) ends the session.
-            ctx.fail(exc)
-            self.observed.finished(ctx, pipeline.finish(ctx))
-            await self.to_client.put(realtime_error(exc))
-            self.observed.record_soon()
+        if not await self._admit(ctx, event, refusable=True):
             return False
-        except GatewayError as exc:
-            ctx.fail(exc)
-            self.observed.finished(ctx, pipeline.finish(ctx))
-            await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
-                           error_type=exc.error_type)
-            return False
-        except BaseException as exc:
-            # Cancelled (the session is closing) or failing after the rate limits admitted the response:
-            # settle what it holds, or its places stay taken until they expire.
-            ctx.fail(exc)
-            self.observed.finished(ctx, pipeline.finish(ctx))
-            raise
-        self.observed.admitted(ctx)
         self.pending.append(ctx)
         if isinstance(event.get("event_id"), str):
             self.creates[event["event_id"]] = ctx
@@ -156,6 +135,28 @@ class RealtimeSession:
         ctx = self.pending.popleft()
         self.creates = {event_id: held for event_id, held in self.creates.items() if held is not ctx}
         return ctx
+
+    async def _admit(self, ctx: RequestContext, event: dict, *, refusable: bool) -> bool:
+        """Admit one response against the rate limits and budgets; a response that is not admitted is
+        accounted for here, whatever stopped it (a cancel included: what it was granted is settled, not held
+        until it expires). Over a rate limit (or its store down, failing closed) a `refusable` response, one the
+        client asked for, is not sent and the session goes on, as an HTTP client would retry; otherwise (a
+        spent budget, or a response the provider started by itself) the session ends."""
+        try:
+            await pipeline.admit(ctx, Api.OPENAI_REALTIME, event)
+        except BaseException as exc:
+            ctx.fail(exc)
+            self.observed.finished(ctx, pipeline.finish(ctx))
+            if not isinstance(exc, GatewayError):
+                raise
+            if refusable and isinstance(exc, (RateLimited, ServiceUnavailable)):
+                await self.to_client.put(realtime_error(exc))
+                self.observed.record_soon()
+            else:
+                await self.end(BUDGET_CLOSE_CODE, realtime_error(exc), error_type=exc.error_type)
+            return False
+        self.observed.admitted(ctx)
+        return True
 
     def _response_context(self) -> RequestContext:
         self.count += 1
@@ -258,15 +259,8 @@ class RealtimeSession:
             return
         # The provider started a response by itself (server-side turn detection): reserve for it now.
         ctx = self._response_context()
-        try:
-            await pipeline.admit(ctx, Api.OPENAI_REALTIME, {})
-        except GatewayError as exc:
-            ctx.fail(exc)
-            self.observed.finished(ctx, pipeline.finish(ctx))
-            await self.end(BUDGET_CLOSE_CODE, realtime_error(exc),
-                           error_type=exc.error_type)
+        if not await self._admit(ctx, {}, refusable=False):
             return
-        self.observed.admitted(ctx)
         self.active[response_id] = ctx
         self._guard(response_id, ctx)
 
