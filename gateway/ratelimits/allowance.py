@@ -105,11 +105,16 @@ class AllowanceStore:
         return allowance_size(check)
 
     def _draw(self, allowance: Allowance, check: Check, now: float) -> Draw:
+        """Take `check`'s cost from `allowance`. A requests or tokens allowance used up is retired at once
+        (concurrency places come back as requests finish, so that one stays open)."""
         allowance.free -= check.cost
         allowance.in_flight += 1
         allowance.last_used = now
         place = allowance.places.pop() if check.kind == "concurrent" else ""
-        return Draw(allowance, check.cost, place)
+        draw = Draw(allowance, check.cost, place)
+        if allowance.free <= 0 and check.kind != "concurrent":
+            self._retire(allowance)
+        return draw
 
     def _answer(self, draw: Draw, now: float) -> tuple[int, float]:
         """Remaining and ms-to-full for a request admitted from an allowance: what Redis reported when it was
@@ -215,11 +220,16 @@ class AllowanceStore:
         if task.cancelled() or task.exception() is not None or not isinstance(task.result(), Granted):
             return
         for check, held in asks:
-            if check.kind == "concurrent":
-                for place in range(1, check.cost + 1):
-                    self.inner.release(check, member(held, place, check.cost), 0)
-            else:
-                self.inner.release(check, "", -check.cost)
+            self._return(check, check.cost, [member(held, place, check.cost) for place in range(1, check.cost + 1)])
+
+    def _return(self, check: Check, units: int, places: Sequence[str] = ()) -> None:
+        """Hand `units` of a limit back to Redis with the next round trip: a concurrency limit's `places`, or
+        a GCRA limit's cells."""
+        if check.kind == "concurrent":
+            for place in places:
+                self.inner.release(check, place, 0)
+        elif units:
+            self.inner.release(check, "", -units)
 
     async def _join_pending_grants(self, checks: Sequence[Check], wanted: dict[int, int | None],
                                    draws: dict[int, Draw]) -> None:
@@ -254,10 +264,7 @@ class AllowanceStore:
         allowance.in_flight -= 1
         allowance.last_used = self.clock()
         if allowance.retired:
-            if draw.place:
-                self.inner.release(allowance.check, draw.place, 0)
-            elif units:
-                self.inner.release(allowance.check, "", -units)
+            self._return(allowance.check, units, [draw.place] if draw.place else ())
             return
         allowance.free += units
         if draw.place:
@@ -281,31 +288,20 @@ class AllowanceStore:
         direct = self.direct.pop(lease, ())
         if direct:
             self.inner.settle(direct, lease, used_tokens)
-        self._retire_used_up()
 
     # -- retiring --------------------------------------------------------------------------------------
     def _retire(self, allowance: Allowance) -> None:
         """Stop drawing from `allowance` and give back what it holds unused; places in use come back to
         Redis as their requests finish."""
         allowance.retired = True
-        if allowance.check.kind == "concurrent":
-            for place in allowance.places:
-                self.inner.release(allowance.check, place, 0)
-            allowance.places = []
-        elif allowance.free:
-            self.inner.release(allowance.check, "", -allowance.free)
+        self._return(allowance.check, allowance.free, allowance.places)
+        allowance.places = []
         allowance.free = 0
         siblings = self.open.get(allowance.check.key, [])
         if allowance in siblings:
             siblings.remove(allowance)
         if not siblings:
             self.open.pop(allowance.check.key, None)
-
-    def _retire_used_up(self) -> None:
-        for allowances in list(self.open.values()):
-            for allowance in list(allowances):
-                if allowance.free <= 0 and allowance.check.kind != "concurrent":
-                    self._retire(allowance)
 
     def _due(self, now: float) -> list[Allowance]:
         return [a for allowances in self.open.values() for a in allowances
